@@ -1,0 +1,14 @@
+//! Flowgate's data layer: declare models once and get a schema, eleven operations per model,
+//! transactions and pooled connections on SQLite, PostgreSQL and MySQL/MariaDB.
+//!
+//! This crate knows nothing of actors, HTTP or MCP; it can be used alone, in-process (an ETL
+//! script, a test). The `flowgate-actors` crate builds the server on top of it.
+
+pub mod context;
+pub mod error;
+pub mod model;
+pub mod value;
+
+pub use context::{Channel, Context};
+pub use error::{Error, Result};
+pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelete, Schema};

@@ -1,0 +1,18 @@
+//! Models: definitions, validation, schema files and the `model!` macro.
+//!
+//! Every source of models (the macro, the builder, schema files, the registry) produces the same
+//! [`ModelDef`]; [`Schema::new`] validates a set of them and compiles each into a [`ModelInfo`] that
+//! the rest of the crate reads.
+
+mod def;
+mod field;
+mod file;
+mod kind;
+mod macros;
+mod schema;
+
+pub use def::{IdType, Model, ModelDef, default_table_name};
+pub use field::{FieldDef, FieldType, OnDelete};
+pub use file::{parse_json, parse_toml, read_schema_file, to_json};
+pub use kind::{Bytes, FieldKind};
+pub use schema::{Column, ModelInfo, Role, Schema};

@@ -1,0 +1,127 @@
+//! Model definitions and their builder.
+
+use super::field::FieldDef;
+use serde::{Deserialize, Serialize};
+
+/// The type of a model's primary key `id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdType {
+    /// A 64-bit integer the database generates.
+    #[default]
+    Integer,
+    /// A string the client supplies, or a generated UUIDv7 when absent.
+    String,
+    /// A UUID the client supplies, or a generated UUIDv7 when absent.
+    Uuid,
+}
+
+/// A model as declared: by the macro, the builder, a schema file or the registry.
+///
+/// Build one with [`ModelDef::new`] and the chained setters; [`crate::Schema::new`] validates a set
+/// of them together (references must resolve).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelDef {
+    /// The model's name, PascalCase (`OrderItem`).
+    pub name: String,
+    /// The table name; `None` means the snake_case plural of the name (`order_items`).
+    pub table: Option<String>,
+    /// The primary key's type.
+    pub id: IdType,
+    /// The declared fields, in column order. `id` and the managed fields are not listed here.
+    pub fields: Vec<FieldDef>,
+    /// Whether deletes keep a tombstone (`deleted_at`).
+    pub soft_delete: bool,
+    /// Composite indexes, each a list of field names.
+    pub indexes: Vec<Vec<String>>,
+    /// Composite unique constraints, each a list of field names.
+    pub unique: Vec<Vec<String>>,
+    /// A description that flows into OpenAPI, MCP and CLI help.
+    pub description: Option<String>,
+}
+
+impl ModelDef {
+    /// An empty model with an integer id.
+    pub fn new(name: impl Into<String>) -> Self {
+        ModelDef {
+            name: name.into(),
+            table: None,
+            id: IdType::Integer,
+            fields: Vec::new(),
+            soft_delete: false,
+            indexes: Vec::new(),
+            unique: Vec::new(),
+            description: None,
+        }
+    }
+
+    /// Adds a field (fields keep the order they are added in).
+    pub fn field(mut self, field: FieldDef) -> Self {
+        self.fields.push(field);
+        self
+    }
+    /// Sets the table name.
+    pub fn table(mut self, table: impl Into<String>) -> Self {
+        self.table = Some(table.into());
+        self
+    }
+    /// Sets the primary key's type.
+    pub fn id(mut self, id: IdType) -> Self {
+        self.id = id;
+        self
+    }
+    /// Deletes keep a tombstone.
+    pub fn soft_delete(mut self) -> Self {
+        self.soft_delete = true;
+        self
+    }
+    /// Adds a composite index.
+    pub fn index<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.indexes
+            .push(fields.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Adds a composite unique constraint.
+    pub fn unique_together<I, S>(mut self, fields: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.unique
+            .push(fields.into_iter().map(Into::into).collect());
+        self
+    }
+    /// Sets the description.
+    pub fn description(mut self, text: impl Into<String>) -> Self {
+        self.description = Some(text.into());
+        self
+    }
+
+    /// The table name, declared or derived: `OrderItem` becomes `order_items`.
+    pub fn table_name(&self) -> String {
+        match &self.table {
+            Some(t) => t.clone(),
+            None => default_table_name(&self.name),
+        }
+    }
+}
+
+/// The snake_case plural of a model name: `OrderItem` -> `order_items`, `Category` -> `categories`.
+pub fn default_table_name(model: &str) -> String {
+    let snake = heck::AsSnakeCase(model).to_string();
+    let (head, last) = match snake.rfind('_') {
+        Some(i) => (&snake[..=i], &snake[i + 1..]),
+        None => ("", snake.as_str()),
+    };
+    format!("{head}{}", pluralizer::pluralize(last, 2, false))
+}
+
+/// Something that declares a model: the `model!` macro implements this for its struct.
+pub trait Model {
+    /// The model's definition.
+    fn model_def() -> ModelDef;
+}

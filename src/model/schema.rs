@@ -1,0 +1,441 @@
+//! A validated set of models, each compiled into the column list the rest of the crate reads.
+
+use super::def::{IdType, ModelDef};
+use super::field::{FieldDef, FieldType, OnDelete};
+use crate::error::{Error, Result};
+use crate::value::{self, Shape};
+use indexmap::IndexMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// What a column is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The primary key.
+    Id,
+    /// A declared field.
+    Field,
+    /// Managed: set on create.
+    CreatedAt,
+    /// Managed: set on every write.
+    UpdatedAt,
+    /// Managed: the tombstone of a soft-deleted row.
+    DeletedAt,
+}
+
+/// One column of a model's table: the id, a declared field or a managed field.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// The field definition (synthesised for the id and managed fields).
+    pub def: FieldDef,
+    /// What the column is for.
+    pub role: Role,
+}
+
+impl Column {
+    /// The column's name.
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+    /// The column's type.
+    pub fn ty(&self) -> FieldType {
+        self.def.ty
+    }
+    /// Whether callers may write the column.
+    pub fn is_writable(&self) -> bool {
+        matches!(self.role, Role::Field | Role::Id)
+    }
+    /// The shape values are checked against.
+    pub fn shape(&self) -> Shape<'_> {
+        Shape {
+            ty: self.def.ty,
+            max_length: self.def.max_length,
+            values: &self.def.values,
+        }
+    }
+}
+
+/// A validated model: its definition plus everything derived from it once.
+#[derive(Debug)]
+pub struct ModelInfo {
+    /// The definition it was compiled from.
+    pub def: ModelDef,
+    /// The table name.
+    pub table: String,
+    /// Every column in table order: id, declared fields, created_at, updated_at, deleted_at.
+    pub columns: Vec<Column>,
+    by_name: HashMap<String, usize>,
+    /// The unique column sets (the id, unique fields, composite unique constraints).
+    pub unique_sets: Vec<Vec<String>>,
+}
+
+/// The managed columns' names.
+pub(crate) const MANAGED: [&str; 4] = ["created_at", "updated_at", "deleted_at", "tenant_id"];
+
+impl ModelInfo {
+    /// The model's name.
+    pub fn name(&self) -> &str {
+        &self.def.name
+    }
+    /// A column by name.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.by_name.get(name).map(|&i| &self.columns[i])
+    }
+    /// The primary key column.
+    pub fn id(&self) -> &Column {
+        &self.columns[0]
+    }
+    /// Whether the database generates ids.
+    pub fn auto_id(&self) -> bool {
+        self.def.id == IdType::Integer
+    }
+    /// Whether deletes keep tombstones.
+    pub fn soft_delete(&self) -> bool {
+        self.def.soft_delete
+    }
+    /// Whether `fields` (in any order) is the id or a unique set.
+    pub fn is_unique_set(&self, fields: &[String]) -> bool {
+        let want: HashSet<&str> = fields.iter().map(String::as_str).collect();
+        self.unique_sets
+            .iter()
+            .any(|set| set.len() == want.len() && set.iter().all(|f| want.contains(f.as_str())))
+    }
+
+    fn compile(def: ModelDef) -> ModelInfo {
+        let id_ty = match def.id {
+            IdType::Integer => FieldType::Integer,
+            IdType::String => FieldType::String,
+            IdType::Uuid => FieldType::Uuid,
+        };
+        let mut id = FieldDef::new("id", id_ty);
+        if id_ty == FieldType::String {
+            id.max_length = Some(255);
+        }
+        let mut columns = vec![Column {
+            def: id,
+            role: Role::Id,
+        }];
+        columns.extend(def.fields.iter().map(|f| Column {
+            def: f.clone(),
+            role: Role::Field,
+        }));
+        columns.push(Column {
+            def: FieldDef::datetime("created_at"),
+            role: Role::CreatedAt,
+        });
+        columns.push(Column {
+            def: FieldDef::datetime("updated_at"),
+            role: Role::UpdatedAt,
+        });
+        if def.soft_delete {
+            columns.push(Column {
+                def: FieldDef::datetime("deleted_at").optional(),
+                role: Role::DeletedAt,
+            });
+        }
+        let by_name = columns
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.def.name.clone(), i))
+            .collect();
+        let mut unique_sets = vec![vec!["id".to_string()]];
+        unique_sets.extend(
+            def.fields
+                .iter()
+                .filter(|f| f.unique)
+                .map(|f| vec![f.name.clone()]),
+        );
+        unique_sets.extend(def.unique.iter().cloned());
+        ModelInfo {
+            table: def.table_name(),
+            def,
+            columns,
+            by_name,
+            unique_sets,
+        }
+    }
+}
+
+/// A validated set of models, in an order where every model comes after the models it refers to.
+#[derive(Debug, Clone, Default)]
+pub struct Schema {
+    models: IndexMap<String, Arc<ModelInfo>>,
+    by_table: HashMap<String, String>,
+}
+
+impl Schema {
+    /// Validates the definitions together and compiles them. Errors name the model and the field
+    /// (`field` is `Model.field`).
+    pub fn new(defs: impl IntoIterator<Item = ModelDef>) -> Result<Schema> {
+        let defs: Vec<ModelDef> = defs.into_iter().collect();
+        let mut names = HashSet::new();
+        let mut tables = HashMap::new();
+        for def in &defs {
+            validate_model(def)?;
+            if !names.insert(def.name.clone()) {
+                return Err(Error::validation(
+                    &def.name,
+                    format!("model {} is declared twice", def.name),
+                ));
+            }
+            if let Some(other) = tables.insert(def.table_name(), def.name.clone()) {
+                return Err(Error::validation(
+                    &def.name,
+                    format!(
+                        "model {} uses table {} which model {other} uses too",
+                        def.name,
+                        def.table_name()
+                    ),
+                ));
+            }
+        }
+        let ids: HashMap<&str, IdType> = defs.iter().map(|d| (d.name.as_str(), d.id)).collect();
+        for def in &defs {
+            for f in &def.fields {
+                if let Some(target) = &f.references {
+                    let at = format!("{}.{}", def.name, f.name);
+                    let Some(id) = ids.get(target.as_str()) else {
+                        return Err(Error::validation(
+                            at,
+                            format!("references unknown model {target}"),
+                        ));
+                    };
+                    let id_ty = match id {
+                        IdType::Integer => FieldType::Integer,
+                        IdType::String => FieldType::String,
+                        IdType::Uuid => FieldType::Uuid,
+                    };
+                    if f.ty != id_ty {
+                        return Err(Error::validation(
+                            at,
+                            format!(
+                                "references {target} whose id is {id_ty}, but the field is {}",
+                                f.ty
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        let ordered = order_by_references(defs)?;
+        let mut schema = Schema::default();
+        for def in ordered {
+            let info = ModelInfo::compile(def);
+            schema
+                .by_table
+                .insert(info.table.clone(), info.def.name.clone());
+            schema.models.insert(info.def.name.clone(), Arc::new(info));
+        }
+        Ok(schema)
+    }
+
+    /// A model by name.
+    pub fn get(&self, name: &str) -> Option<&Arc<ModelInfo>> {
+        self.models.get(name)
+    }
+    /// A model by table name.
+    pub fn by_table(&self, table: &str) -> Option<&Arc<ModelInfo>> {
+        self.by_table.get(table).and_then(|n| self.models.get(n))
+    }
+    /// The models, referenced ones first.
+    pub fn models(&self) -> impl Iterator<Item = &Arc<ModelInfo>> {
+        self.models.values()
+    }
+    /// The definitions, referenced ones first.
+    pub fn defs(&self) -> Vec<ModelDef> {
+        self.models.values().map(|m| m.def.clone()).collect()
+    }
+    /// How many models there are.
+    pub fn len(&self) -> usize {
+        self.models.len()
+    }
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.models.is_empty()
+    }
+}
+
+fn is_ident(s: &str, first: fn(char) -> bool, rest: fn(char) -> bool) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if first(c)) && chars.all(rest) && s.len() <= 48
+}
+
+fn validate_model(def: &ModelDef) -> Result<()> {
+    let m = &def.name;
+    if !is_ident(m, |c| c.is_ascii_uppercase(), |c| c.is_ascii_alphanumeric()) {
+        return Err(Error::validation(
+            m,
+            format!(
+                "model name `{m}` must be PascalCase ASCII letters and digits, at most 48 characters"
+            ),
+        ));
+    }
+    let table = def.table_name();
+    if !is_ident(
+        &table,
+        |c| c.is_ascii_lowercase(),
+        |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_',
+    ) {
+        return Err(Error::validation(
+            m,
+            format!(
+                "model {m}: table name `{table}` must be snake_case ASCII, at most 48 characters"
+            ),
+        ));
+    }
+    if table.starts_with("flowgate_") {
+        return Err(Error::validation(
+            m,
+            format!("model {m}: table names starting with flowgate_ are reserved"),
+        ));
+    }
+    let mut seen = HashSet::new();
+    for f in &def.fields {
+        let at = format!("{m}.{}", f.name);
+        let err = |reason: String| {
+            Err(Error::validation(
+                at.clone(),
+                format!("model {m}, field {}: {reason}", f.name),
+            ))
+        };
+        if !is_ident(
+            &f.name,
+            |c| c.is_ascii_lowercase(),
+            |c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_',
+        ) {
+            return err("field names must be snake_case ASCII, at most 48 characters".into());
+        }
+        if f.name == "id" || MANAGED.contains(&f.name.as_str()) {
+            return err(format!(
+                "`{}` is reserved (the id and managed fields are added by flowgate)",
+                f.name
+            ));
+        }
+        if !seen.insert(f.name.as_str()) {
+            return err("declared twice".into());
+        }
+        if f.max_length.is_some() && f.ty != FieldType::String {
+            return err(format!("max_length applies to string fields, not {}", f.ty));
+        }
+        if matches!(f.max_length, Some(0)) || f.max_length.is_some_and(|n| n > 65_535) {
+            return err("max_length must be between 1 and 65535".into());
+        }
+        if f.ty == FieldType::Enum {
+            if f.values.is_empty() {
+                return err("an enum needs a non-empty list of values".into());
+            }
+            let distinct: HashSet<_> = f.values.iter().collect();
+            if distinct.len() != f.values.len() {
+                return err("enum values must be distinct".into());
+            }
+            if f.values
+                .iter()
+                .any(|v| v.is_empty() || v.len() > 255 || v.contains('\0'))
+            {
+                return err("enum values must be 1 to 255 bytes long".into());
+            }
+        } else if !f.values.is_empty() {
+            return err(format!("values apply to enum fields, not {}", f.ty));
+        }
+        if (f.precision.is_some() || f.scale.is_some()) && f.ty != FieldType::Decimal {
+            return err(format!(
+                "precision and scale apply to decimal fields, not {}",
+                f.ty
+            ));
+        }
+        if let (Some(p), s) = (f.precision, f.scale.unwrap_or(0)) {
+            if p == 0 || p > 38 || s > p {
+                return err(
+                    "decimal precision must be 1 to 38 and scale at most the precision".into(),
+                );
+            }
+        }
+        if (f.unique || f.indexed) && !f.ty.is_indexable() {
+            return err(format!(
+                "a {} field cannot be unique or indexed; use a string with max_length",
+                f.ty
+            ));
+        }
+        if f.on_delete == OnDelete::SetNull && !f.optional {
+            return err("on_delete = set_null needs an optional field".into());
+        }
+        if f.on_delete != OnDelete::Restrict && f.references.is_none() {
+            return err("on_delete applies only to fields with references".into());
+        }
+        if let Some(default) = &f.default {
+            let shape = Shape {
+                ty: f.ty,
+                max_length: f.max_length,
+                values: &f.values,
+            };
+            match value::coerce(shape, default) {
+                Ok(v) if v.is_null() && !f.optional => {
+                    return err("a null default needs an optional field".into());
+                }
+                Ok(_) => {}
+                Err(reason) => return err(format!("bad default: {reason}")),
+            }
+        }
+    }
+    for (kind, sets) in [("index", &def.indexes), ("unique", &def.unique)] {
+        for set in sets {
+            if set.is_empty() {
+                return Err(Error::validation(
+                    m,
+                    format!("model {m}: an empty {kind} list"),
+                ));
+            }
+            for name in set {
+                let known = name == "id"
+                    || MANAGED[..3].contains(&name.as_str())
+                    || def
+                        .fields
+                        .iter()
+                        .any(|f| &f.name == name && f.ty.is_indexable());
+                if !known {
+                    return Err(Error::validation(
+                        format!("{m}.{name}"),
+                        format!(
+                            "model {m}: {kind} names `{name}`, which is not an indexable field"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Orders models so that each comes after the models it refers to. Self-references are allowed;
+/// cycles between models are refused (their tables could not be created one after another).
+fn order_by_references(defs: Vec<ModelDef>) -> Result<Vec<ModelDef>> {
+    let mut remaining: Vec<ModelDef> = defs;
+    let mut done: HashSet<String> = HashSet::new();
+    let mut out = Vec::with_capacity(remaining.len());
+    while !remaining.is_empty() {
+        let before = remaining.len();
+        let mut next = Vec::new();
+        for def in remaining {
+            let ready = def
+                .fields
+                .iter()
+                .filter_map(|f| f.references.as_ref())
+                .all(|r| r == &def.name || done.contains(r));
+            if ready {
+                done.insert(def.name.clone());
+                out.push(def);
+            } else {
+                next.push(def);
+            }
+        }
+        if next.len() == before {
+            let names: Vec<_> = next.iter().map(|d| d.name.as_str()).collect();
+            return Err(Error::validation(
+                names[0],
+                format!("models {} refer to each other in a cycle", names.join(", ")),
+            ));
+        }
+        remaining = next;
+    }
+    Ok(out)
+}

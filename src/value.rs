@@ -1,0 +1,287 @@
+//! Typed values: JSON checked against a field type, and back to JSON.
+//!
+//! Every value that reaches SQL passes through [`coerce`] first, so a wrong type is a validation
+//! error naming the field, never a database error. The JSON forms are the same on every database:
+//! decimals as strings, datetimes as RFC 3339 UTC with microseconds, bytes as base64.
+
+use crate::model::FieldType;
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, NaiveDateTime, SecondsFormat, SubsecRound, Utc};
+use rust_decimal::Decimal;
+use serde_json::Value;
+use std::str::FromStr;
+
+/// A value checked against a field type.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    /// SQL NULL.
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// An exact decimal.
+    Decimal(Decimal),
+    /// Text (string, text and enum fields).
+    Text(String),
+    /// A date.
+    Date(NaiveDate),
+    /// An instant, truncated to microseconds.
+    DateTime(DateTime<Utc>),
+    /// A UUID.
+    Uuid(uuid::Uuid),
+    /// A JSON document.
+    Json(Value),
+    /// Binary data.
+    Bytes(Vec<u8>),
+}
+
+/// The options of a field that coercion checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape<'a> {
+    /// The field type.
+    pub ty: FieldType,
+    /// The longest allowed string, in characters.
+    pub max_length: Option<u32>,
+    /// The allowed values of an enum.
+    pub values: &'a [String],
+}
+
+impl<'a> Shape<'a> {
+    /// A shape with no options.
+    pub fn of(ty: FieldType) -> Shape<'static> {
+        Shape {
+            ty,
+            max_length: None,
+            values: &[],
+        }
+    }
+}
+
+/// Formats an instant the one way Flowgate writes it: `2026-01-02T03:04:05.000006Z`.
+/// The fixed width keeps text comparison equal to time comparison on SQLite.
+pub fn format_datetime(dt: &DateTime<Utc>) -> String {
+    dt.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// The current instant, truncated to microseconds (what every database stores).
+pub fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Checks a JSON value against a field shape. `null` becomes [`Val::Null`]; whether null is
+/// allowed is the caller's question. The error is a reason in lowercase.
+pub fn coerce(shape: Shape<'_>, value: &Value) -> Result<Val, String> {
+    if value.is_null() {
+        return Ok(Val::Null);
+    }
+    let ty = shape.ty;
+    let want = |what: &str| format!("expected {what}, got {}", kind_of(value));
+    match ty {
+        FieldType::String | FieldType::Text | FieldType::Enum => {
+            let s = value.as_str().ok_or_else(|| want("a string"))?;
+            check_text(s)?;
+            if let Some(max) = shape.max_length {
+                let n = s.chars().count();
+                if n > max as usize {
+                    return Err(format!("longer than max_length {max} ({n} characters)"));
+                }
+            }
+            if ty == FieldType::Enum && !shape.values.iter().any(|v| v == s) {
+                return Err(format!("`{s}` is not one of {}", shape.values.join(", ")));
+            }
+            Ok(Val::Text(s.to_string()))
+        }
+        FieldType::Integer => match value {
+            Value::Number(n) => n.as_i64().map(Val::Int).ok_or_else(|| want("an integer")),
+            _ => Err(want("an integer")),
+        },
+        FieldType::Float => value
+            .as_f64()
+            .map(Val::Float)
+            .ok_or_else(|| want("a number")),
+        FieldType::Decimal => {
+            let d = match value {
+                Value::Number(n) => Decimal::from_str(&n.to_string())
+                    .or_else(|_| Decimal::from_scientific(&n.to_string())),
+                Value::String(s) => {
+                    Decimal::from_str(s.trim()).or_else(|_| Decimal::from_scientific(s.trim()))
+                }
+                _ => return Err(want("a decimal number or string")),
+            };
+            d.map(|d| Val::Decimal(d.normalize()))
+                .map_err(|_| want("a decimal number or string"))
+        }
+        FieldType::Boolean => value
+            .as_bool()
+            .map(Val::Bool)
+            .ok_or_else(|| want("a boolean")),
+        FieldType::Date => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| want("a date string (YYYY-MM-DD)"))?;
+            NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .map(Val::Date)
+                .map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD)"))
+        }
+        FieldType::Datetime => {
+            let s = value
+                .as_str()
+                .ok_or_else(|| want("an RFC 3339 datetime string"))?;
+            parse_datetime(s)
+                .map(|d| Val::DateTime(d.trunc_subsecs(6)))
+                .ok_or_else(|| format!("`{s}` is not an RFC 3339 datetime"))
+        }
+        FieldType::Uuid => {
+            let s = value.as_str().ok_or_else(|| want("a UUID string"))?;
+            uuid::Uuid::parse_str(s)
+                .map(Val::Uuid)
+                .map_err(|_| format!("`{s}` is not a UUID"))
+        }
+        FieldType::Json => Ok(Val::Json(value.clone())),
+        FieldType::Bytes => {
+            let s = value.as_str().ok_or_else(|| want("a base64 string"))?;
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .map(Val::Bytes)
+                .map_err(|_| "not valid base64".to_string())
+        }
+    }
+}
+
+/// Like [`coerce`] for an id: integer ids also accept a string of digits (ids arrive as path
+/// segments and CLI arguments).
+pub fn coerce_id(ty: FieldType, value: &Value) -> Result<Val, String> {
+    if ty == FieldType::Integer {
+        if let Some(s) = value.as_str() {
+            return s
+                .trim()
+                .parse::<i64>()
+                .map(Val::Int)
+                .map_err(|_| format!("expected an integer id, got `{s}`"));
+        }
+    }
+    if value.is_null() {
+        return Err("id must not be null".into());
+    }
+    coerce(Shape::of(ty), value)
+}
+
+fn check_text(s: &str) -> Result<(), String> {
+    if s.contains('\0') {
+        return Err("text must not contain NUL characters".into());
+    }
+    Ok(())
+}
+
+fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(d) = DateTime::parse_from_rfc3339(s) {
+        return Some(d.with_timezone(&Utc));
+    }
+    for fmt in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"] {
+        if let Ok(n) = NaiveDateTime::parse_from_str(s, fmt) {
+            return Some(n.and_utc());
+        }
+    }
+    None
+}
+
+/// The JSON type of a value, for error messages.
+pub fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+impl Val {
+    /// The JSON form every channel returns.
+    pub fn to_json(&self) -> Value {
+        match self {
+            Val::Null => Value::Null,
+            Val::Bool(b) => Value::Bool(*b),
+            Val::Int(i) => Value::from(*i),
+            Val::Float(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            Val::Decimal(d) => Value::String(d.normalize().to_string()),
+            Val::Text(s) => Value::String(s.clone()),
+            Val::Date(d) => Value::String(d.format("%Y-%m-%d").to_string()),
+            Val::DateTime(d) => Value::String(format_datetime(d)),
+            Val::Uuid(u) => Value::String(u.hyphenated().to_string()),
+            Val::Json(v) => v.clone(),
+            Val::Bytes(b) => Value::String(base64::engine::general_purpose::STANDARD.encode(b)),
+        }
+    }
+
+    /// Whether this is SQL NULL.
+    pub fn is_null(&self) -> bool {
+        matches!(self, Val::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn check(ty: FieldType, input: Value) -> Result<Value, String> {
+        coerce(Shape::of(ty), &input).map(|v| v.to_json())
+    }
+
+    #[test]
+    fn round_trips_every_type() {
+        assert_eq!(check(FieldType::Integer, json!(5)), Ok(json!(5)));
+        assert_eq!(check(FieldType::Decimal, json!("12.50")), Ok(json!("12.5")));
+        assert_eq!(check(FieldType::Decimal, json!(0.1)), Ok(json!("0.1")));
+        assert_eq!(
+            check(
+                FieldType::Datetime,
+                json!("2026-01-02T04:04:05.1234567+01:00")
+            ),
+            Ok(json!("2026-01-02T03:04:05.123456Z"))
+        );
+        assert_eq!(
+            check(FieldType::Date, json!("2026-02-28")),
+            Ok(json!("2026-02-28"))
+        );
+        assert_eq!(check(FieldType::Bytes, json!("AAEC")), Ok(json!("AAEC")));
+        assert_eq!(
+            check(FieldType::Json, json!({"a": [1]})),
+            Ok(json!({"a": [1]}))
+        );
+    }
+
+    #[test]
+    fn refuses_wrong_types_with_a_reason() {
+        assert_eq!(
+            check(FieldType::Integer, json!("5")),
+            Err("expected an integer, got a string".into())
+        );
+        assert_eq!(
+            check(FieldType::Integer, json!(1.5)),
+            Err("expected an integer, got a number".into())
+        );
+        assert!(check(FieldType::Date, json!("2026-02-30")).is_err());
+        assert!(check(FieldType::Uuid, json!("nope")).is_err());
+        assert!(check(FieldType::String, json!("a\u{0}b")).is_err());
+        let values = vec!["open".to_string()];
+        let shape = Shape {
+            ty: FieldType::Enum,
+            max_length: None,
+            values: &values,
+        };
+        assert!(
+            coerce(shape, &json!("shut"))
+                .unwrap_err()
+                .contains("not one of open")
+        );
+    }
+}
