@@ -7,8 +7,14 @@
 pub mod context;
 pub mod error;
 pub mod model;
+pub mod operation;
+pub mod query;
+pub mod sql;
+pub mod store;
 pub mod value;
 
 pub use context::{Channel, Context};
 pub use error::{Error, Result};
 pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelete, Schema};
+pub use operation::{OpKind, Operation};
+pub use store::{Store, StoreConfig, Transaction};

@@ -1,0 +1,209 @@
+//! DML: the select, count, insert, update and delete statements the operations run.
+
+use super::filter::{after, condition};
+use super::{Dialect, Stmt, bind_value, build};
+use crate::model::{Column, ModelInfo};
+use crate::query::{Cursor, Filter, OrderBy};
+use crate::value::Val;
+use sea_query::{Alias, Expr, ExprTrait, NullOrdering, OnConflict, Order, Query, SimpleExpr};
+
+fn not_deleted(model: &ModelInfo, include_deleted: bool) -> Option<Expr> {
+    (model.soft_delete() && !include_deleted).then(|| Expr::col(Alias::new("deleted_at")).is_null())
+}
+
+/// What a select reads.
+#[derive(Debug, Clone, Copy)]
+pub struct SelectSpec<'a> {
+    /// The columns to read, in order.
+    pub columns: &'a [&'a Column],
+    /// The filter.
+    pub filter: &'a Filter,
+    /// Whether soft-deleted rows are read too.
+    pub include_deleted: bool,
+    /// The ordering (empty for none).
+    pub order: &'a [OrderBy],
+    /// Read only rows after this keyset position.
+    pub after: Option<&'a Cursor>,
+    /// At most this many rows.
+    pub limit: Option<u64>,
+    /// Skip this many rows.
+    pub offset: Option<u64>,
+    /// Lock the rows read (`FOR UPDATE`, where the database has it).
+    pub for_update: bool,
+}
+
+/// `SELECT columns FROM table WHERE ... ORDER BY ... LIMIT ... OFFSET ...`.
+pub fn select(model: &ModelInfo, spec: SelectSpec<'_>, d: Dialect) -> Stmt {
+    let mut q = Query::select();
+    q.from(Alias::new(model.table.as_str()));
+    for c in spec.columns {
+        q.column(Alias::new(c.name()));
+    }
+    if !spec.filter.is_empty() {
+        q.and_where(condition(model, spec.filter, d));
+    }
+    if let Some(e) = not_deleted(model, spec.include_deleted) {
+        q.and_where(e);
+    }
+    if let Some(cursor) = spec.after {
+        q.and_where(after(model, spec.order, cursor, d));
+    }
+    for key in spec.order {
+        let nullable = model.column(&key.column).is_some_and(|c| c.def.optional);
+        let (order, nulls) = if key.desc {
+            (Order::Desc, NullOrdering::First)
+        } else {
+            (Order::Asc, NullOrdering::Last)
+        };
+        if nullable {
+            q.order_by_with_nulls(Alias::new(key.column.as_str()), order, nulls);
+        } else {
+            q.order_by(Alias::new(key.column.as_str()), order);
+        }
+    }
+    if let Some(limit) = spec.limit {
+        q.limit(limit);
+    }
+    if let Some(offset) = spec.offset {
+        if spec.limit.is_none() && d != Dialect::Postgres {
+            // SQLite and MySQL need a LIMIT before OFFSET.
+            q.limit(i64::MAX as u64);
+        }
+        q.offset(offset);
+    }
+    if spec.for_update && d != Dialect::Sqlite {
+        q.lock_exclusive();
+    }
+    build(&q, d)
+}
+
+/// `SELECT COUNT(*) FROM table WHERE ...`.
+pub fn count(model: &ModelInfo, filter: &Filter, include_deleted: bool, d: Dialect) -> Stmt {
+    let mut q = Query::select();
+    q.from(Alias::new(model.table.as_str()))
+        .expr(Expr::cust("COUNT(*)"));
+    if !filter.is_empty() {
+        q.and_where(condition(model, filter, d));
+    }
+    if let Some(e) = not_deleted(model, include_deleted) {
+        q.and_where(e);
+    }
+    build(&q, d)
+}
+
+/// What an insert does when a row breaks a unique key.
+#[derive(Debug, Clone, Copy)]
+pub enum Conflict<'a> {
+    /// Skip the row. On MySQL this is `ON DUPLICATE KEY UPDATE id = id`.
+    Nothing,
+    /// Update the existing row's `columns` from the new row. `target` is the unique set (MySQL
+    /// takes whichever unique key was hit).
+    Update {
+        /// The conflict target.
+        target: &'a [String],
+        /// The columns to overwrite.
+        columns: &'a [String],
+    },
+}
+
+/// A multi-row `INSERT`, with optional conflict handling and `RETURNING` (where supported).
+pub fn insert(
+    model: &ModelInfo,
+    columns: &[&Column],
+    rows: &[Vec<Val>],
+    conflict: Option<Conflict<'_>>,
+    returning: &[&Column],
+    d: Dialect,
+) -> Stmt {
+    let mut q = Query::insert();
+    q.into_table(Alias::new(model.table.as_str()));
+    q.columns(columns.iter().map(|c| Alias::new(c.name())));
+    for row in rows {
+        let values: Vec<SimpleExpr> = row
+            .iter()
+            .zip(columns)
+            .map(|(v, c)| Expr::val(bind_value(v, c.ty(), d)))
+            .collect();
+        q.values_panic(values);
+    }
+    if columns.is_empty() {
+        q.or_default_values();
+    }
+    match conflict {
+        None => {}
+        Some(Conflict::Nothing) => {
+            let mut oc = if d == Dialect::MySql {
+                OnConflict::column(Alias::new("id"))
+            } else {
+                OnConflict::new()
+            };
+            oc.do_nothing_on([Alias::new("id")]);
+            if d != Dialect::MySql {
+                oc.do_nothing();
+            }
+            q.on_conflict(oc);
+        }
+        Some(Conflict::Update { target, columns }) => {
+            let mut oc = OnConflict::columns(target.iter().map(|t| Alias::new(t.as_str())));
+            oc.update_columns(columns.iter().map(|c| Alias::new(c.as_str())));
+            q.on_conflict(oc);
+        }
+    }
+    if d.has_returning() {
+        for c in returning {
+            q.returning_col(Alias::new(c.name()));
+        }
+    }
+    build(&q, d)
+}
+
+/// `UPDATE table SET ... WHERE ...`, with `RETURNING` where supported.
+pub fn update_where(
+    model: &ModelInfo,
+    sets: &[(&Column, Val)],
+    filter: &Filter,
+    include_deleted: bool,
+    returning: &[&Column],
+    d: Dialect,
+) -> Stmt {
+    let mut q = Query::update();
+    q.table(Alias::new(model.table.as_str()));
+    q.values(
+        sets.iter()
+            .map(|(c, v)| (Alias::new(c.name()), Expr::val(bind_value(v, c.ty(), d)))),
+    );
+    if !filter.is_empty() {
+        q.and_where(condition(model, filter, d));
+    }
+    if let Some(e) = not_deleted(model, include_deleted) {
+        q.and_where(e);
+    }
+    if d.has_returning() {
+        for c in returning {
+            q.returning_col(Alias::new(c.name()));
+        }
+    }
+    build(&q, d)
+}
+
+/// `DELETE FROM table WHERE ...`.
+pub fn delete_where(model: &ModelInfo, filter: &Filter, d: Dialect) -> Stmt {
+    let mut q = Query::delete();
+    q.from_table(Alias::new(model.table.as_str()));
+    if !filter.is_empty() {
+        q.and_where(condition(model, filter, d));
+    }
+    build(&q, d)
+}
+
+/// PostgreSQL only: moves the id sequence past the largest id, after rows were inserted with ids
+/// the caller chose. SQLite and MySQL keep their counters up to date by themselves.
+pub fn sync_sequence(model: &ModelInfo, d: Dialect) -> Option<Stmt> {
+    if d != Dialect::Postgres || !model.auto_id() {
+        return None;
+    }
+    let table = model.table.as_str();
+    Some(Stmt::raw(format!(
+        "SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), GREATEST((SELECT MAX(\"id\") FROM \"{table}\"), 1))"
+    )))
+}

@@ -1,0 +1,219 @@
+//! The store: a pool, a schema, and the eleven operations run against them.
+//!
+//! Single-statement operations (create, read, update, delete, list, count) run on a pooled
+//! connection; operations of several statements (upsert and the bulk writes) run in a
+//! transaction of their own, or inside the caller's [`Transaction`] under a savepoint, so that a
+//! failed operation never leaves half its writes behind.
+
+mod errors;
+mod exec;
+mod ops;
+mod pool;
+mod tx;
+
+pub use pool::{StoreConfig, dialect_of};
+pub use tx::{Savepoint, Transaction};
+
+use crate::context::Context;
+use crate::error::{Error, Result};
+use crate::model::{ModelDef, ModelInfo, Schema};
+use crate::operation::{OpKind, Operation};
+use crate::sql::{self, Dialect};
+use errors::db_error;
+use exec::{Conn, Exec};
+use pool::Pool;
+use serde_json::Value;
+use std::sync::{Arc, RwLock};
+
+/// A handle on one database and the models it serves. Cheap to clone; clones share the pool.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    echo: bool,
+    schema: RwLock<Arc<Schema>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("dialect", &self.dialect())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects a pool and serves `schema` on it. Tables are not created: call
+    /// [`Store::create_tables`] (or let the registry migrate).
+    pub async fn connect(config: &StoreConfig, schema: Schema) -> Result<Store> {
+        let pool = pool::connect(config).await?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                echo: config.echo,
+                schema: RwLock::new(Arc::new(schema)),
+            }),
+        })
+    }
+
+    /// Connects with default settings, validates the models and creates their tables: the
+    /// one-call start for scripts and tests.
+    pub async fn open(
+        database_url: &str,
+        models: impl IntoIterator<Item = ModelDef>,
+    ) -> Result<Store> {
+        let schema = Schema::new(models)?;
+        let store = Store::connect(&StoreConfig::new(database_url), schema).await?;
+        store.create_tables().await?;
+        Ok(store)
+    }
+
+    /// The database's dialect.
+    pub fn dialect(&self) -> Dialect {
+        self.inner.pool.dialect()
+    }
+
+    /// The models served now.
+    pub fn schema(&self) -> Arc<Schema> {
+        self.inner.schema.read().expect("schema lock").clone()
+    }
+
+    /// Replaces the models served (the registry does this as models are added).
+    pub fn set_schema(&self, schema: Schema) {
+        *self.inner.schema.write().expect("schema lock") = Arc::new(schema);
+    }
+
+    /// A model by name, or a NotFound error naming it.
+    pub fn model(&self, name: &str) -> Result<Arc<ModelInfo>> {
+        self.schema()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::NotFound {
+                model: "model".into(),
+                id: name.into(),
+            })
+    }
+
+    /// Creates every model's table and indexes that do not exist yet, referenced tables first.
+    pub async fn create_tables(&self) -> Result<()> {
+        let schema = self.schema();
+        let tables = |name: &str| schema.get(name).map(|m| m.table.clone());
+        for model in schema.models() {
+            for stmt in sql::create_table(model, &tables, self.dialect()) {
+                self.execute_raw(&stmt).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs one statement made by the `sql` module on a pooled connection.
+    pub async fn execute_raw(&self, stmt: &sql::Stmt) -> Result<u64> {
+        let echo = self.inner.echo;
+        let done = match &self.inner.pool {
+            Pool::Sqlite(p) => {
+                let mut c = p.acquire().await.map_err(db_error)?;
+                Exec {
+                    conn: Conn::Sqlite(&mut c),
+                    echo,
+                }
+                .execute(stmt)
+                .await?
+            }
+            Pool::Postgres(p) => {
+                let mut c = p.acquire().await.map_err(db_error)?;
+                Exec {
+                    conn: Conn::Postgres(&mut c),
+                    echo,
+                }
+                .execute(stmt)
+                .await?
+            }
+            Pool::MySql(p) => {
+                let mut c = p.acquire().await.map_err(db_error)?;
+                Exec {
+                    conn: Conn::MySql(&mut c),
+                    echo,
+                }
+                .execute(stmt)
+                .await?
+            }
+        };
+        Ok(done.rows)
+    }
+
+    /// Runs an operation request.
+    pub async fn execute(&self, ctx: &Context, op: &Operation) -> Result<Value> {
+        let model = self.model(&op.model)?;
+        self.run(ctx, &model, op.op, &op.params).await
+    }
+
+    /// Runs operation `kind` on `model` with JSON `params` (DESIGN section 5).
+    pub async fn run(
+        &self,
+        ctx: &Context,
+        model: &ModelInfo,
+        kind: OpKind,
+        params: &Value,
+    ) -> Result<Value> {
+        let needs_tx = ops::needs_transaction(kind);
+        let keep = !ops::is_dry_run(params);
+        let echo = self.inner.echo;
+        macro_rules! arm {
+            ($pool:expr, $variant:ident, $begin:expr) => {{
+                if needs_tx {
+                    let mut t = $begin.await.map_err(db_error)?;
+                    let result = {
+                        let mut x = Exec {
+                            conn: Conn::$variant(&mut t),
+                            echo,
+                        };
+                        ops::dispatch(&mut x, model, ctx, kind, params).await
+                    };
+                    match result {
+                        Ok(v) if keep => t.commit().await.map_err(db_error).map(|_| v),
+                        Ok(v) => t.rollback().await.map_err(db_error).map(|_| v),
+                        Err(e) => {
+                            let _ = t.rollback().await;
+                            Err(e)
+                        }
+                    }
+                } else {
+                    let mut c = $pool.acquire().await.map_err(db_error)?;
+                    let mut x = Exec {
+                        conn: Conn::$variant(&mut c),
+                        echo,
+                    };
+                    ops::dispatch(&mut x, model, ctx, kind, params).await
+                }
+            }};
+        }
+        match &self.inner.pool {
+            // IMMEDIATE takes SQLite's write lock up front, so a transaction that reads before it
+            // writes cannot fail to upgrade its lock halfway.
+            Pool::Sqlite(p) => arm!(p, Sqlite, p.begin_with("BEGIN IMMEDIATE")),
+            Pool::Postgres(p) => arm!(p, Postgres, p.begin()),
+            Pool::MySql(p) => arm!(p, MySql, p.begin()),
+        }
+    }
+
+    /// Begins a transaction: operations run in it commit or roll back as a unit.
+    pub async fn begin(&self) -> Result<Transaction> {
+        Transaction::begin(self.clone()).await
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        self.inner.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.inner.pool
+    }
+
+    pub(crate) fn echo(&self) -> bool {
+        self.inner.echo
+    }
+}

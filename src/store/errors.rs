@@ -1,0 +1,68 @@
+//! Database errors to typed errors. Internals (SQL, driver messages) go to the log, never to
+//! callers: an unexpected database error becomes `Internal` with a generic public message.
+
+use crate::error::Error;
+
+/// Maps a driver error to the crate's error type.
+pub(crate) fn db_error(e: sqlx::Error) -> Error {
+    match e {
+        sqlx::Error::Database(db) => {
+            use sqlx::error::ErrorKind;
+            let message = db.message().to_string();
+            match db.kind() {
+                ErrorKind::UniqueViolation => Error::Conflict {
+                    field: unique_field(db.constraint(), &message),
+                    reason: "a record with the same unique value already exists".into(),
+                },
+                ErrorKind::ForeignKeyViolation => Error::Conflict {
+                    field: None,
+                    reason: "the change would break a reference between records".into(),
+                },
+                ErrorKind::NotNullViolation => Error::Validation {
+                    field: None,
+                    reason: "a required value is missing".into(),
+                },
+                ErrorKind::CheckViolation => Error::Validation {
+                    field: None,
+                    reason: "a value is outside its allowed set".into(),
+                },
+                _ => {
+                    tracing::error!(target: "flowgate::sql", error = %message, code = ?db.code(), "database error");
+                    Error::Internal(format!("database error: {message}"))
+                }
+            }
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_) => {
+            tracing::warn!(target: "flowgate::sql", error = %e, "database unavailable");
+            Error::Unavailable("the database is unavailable".into())
+        }
+        other => {
+            tracing::error!(target: "flowgate::sql", error = %other, "database error");
+            Error::Internal(format!("database error: {other}"))
+        }
+    }
+}
+
+/// Best effort: the field a unique violation names. PostgreSQL names the constraint
+/// (`tasks_ref_key`), SQLite the columns (`UNIQUE constraint failed: tasks.ref`) and MySQL the key
+/// (`Duplicate entry 'x' for key 'ref'`).
+fn unique_field(constraint: Option<&str>, message: &str) -> Option<String> {
+    if let Some(c) = constraint {
+        return Some(c.strip_suffix("_key").unwrap_or(c).to_string());
+    }
+    if let Some(rest) = message.split("UNIQUE constraint failed: ").nth(1) {
+        let cols: Vec<&str> = rest
+            .split(", ")
+            .map(|c| c.rsplit('.').next().unwrap_or(c))
+            .collect();
+        return Some(cols.join(","));
+    }
+    if let Some(rest) = message.split("for key '").nth(1) {
+        let key = rest.trim_end_matches('\'');
+        return Some(key.rsplit('.').next().unwrap_or(key).to_string());
+    }
+    None
+}

@@ -1,0 +1,336 @@
+//! Running statements on one connection of any of the three databases: binding values and
+//! decoding rows into typed values.
+
+use super::errors::db_error;
+use crate::error::{Error, Result};
+use crate::model::{Column, FieldType};
+use crate::sql::{Dialect, Stmt};
+use crate::value::{Shape, Val, coerce};
+use rust_decimal::Decimal;
+use sea_query::Value as Sv;
+use serde_json::{Map, Value};
+use sqlx::mysql::{MySqlArguments, MySqlConnection, MySqlRow};
+use sqlx::postgres::{PgArguments, PgConnection, PgRow};
+use sqlx::sqlite::{SqliteArguments, SqliteConnection, SqliteRow};
+use sqlx::{Arguments, AssertSqlSafe, Row, TypeInfo, ValueRef};
+use std::str::FromStr;
+use std::time::Instant;
+
+/// A borrowed connection (pooled or inside a transaction) of one of the databases.
+pub(crate) enum Conn<'c> {
+    Sqlite(&'c mut SqliteConnection),
+    Postgres(&'c mut PgConnection),
+    MySql(&'c mut MySqlConnection),
+}
+
+/// A connection plus the store's settings that apply to every statement.
+pub(crate) struct Exec<'c> {
+    pub(crate) conn: Conn<'c>,
+    pub(crate) echo: bool,
+}
+
+/// What a write statement reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Done {
+    pub(crate) rows: u64,
+    pub(crate) last_id: Option<i64>,
+}
+
+fn unsupported(v: &Sv) -> Error {
+    Error::Internal(format!("no binding for value {v:?}"))
+}
+
+macro_rules! bind_args {
+    ($args:ty, $values:expr, [$($variant:ident),*]) => {{
+        let mut args = <$args>::default();
+        for v in $values {
+            let added = match v {
+                $(Sv::$variant(x) => args.add(x.clone()),)*
+                other => return Err(unsupported(other)),
+            };
+            added.map_err(|e| Error::Internal(format!("binding failed: {e}")))?;
+        }
+        args
+    }};
+}
+
+fn sqlite_args(values: &[Sv]) -> Result<SqliteArguments> {
+    Ok(bind_args!(
+        SqliteArguments,
+        values,
+        [Bool, BigInt, Double, String, Bytes]
+    ))
+}
+
+fn pg_args(values: &[Sv]) -> Result<PgArguments> {
+    let mut args = PgArguments::default();
+    for v in values {
+        let added = match v {
+            Sv::Json(x) => args.add(x.as_deref().cloned()),
+            Sv::Bool(x) => args.add(*x),
+            Sv::BigInt(x) => args.add(*x),
+            Sv::Double(x) => args.add(*x),
+            Sv::String(x) => args.add(x.clone()),
+            Sv::Bytes(x) => args.add(x.clone()),
+            Sv::Decimal(x) => args.add(*x),
+            Sv::ChronoDate(x) => args.add(*x),
+            Sv::ChronoDateTimeUtc(x) => args.add(*x),
+            Sv::Uuid(x) => args.add(*x),
+            other => return Err(unsupported(other)),
+        };
+        added.map_err(|e| Error::Internal(format!("binding failed: {e}")))?;
+    }
+    Ok(args)
+}
+
+fn mysql_args(values: &[Sv]) -> Result<MySqlArguments> {
+    Ok(bind_args!(
+        MySqlArguments,
+        values,
+        [
+            Bool,
+            BigInt,
+            Double,
+            String,
+            Bytes,
+            Decimal,
+            ChronoDate,
+            ChronoDateTime
+        ]
+    ))
+}
+
+impl Exec<'_> {
+    pub(crate) fn dialect(&self) -> Dialect {
+        match self.conn {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Postgres(_) => Dialect::Postgres,
+            Conn::MySql(_) => Dialect::MySql,
+        }
+    }
+
+    fn echo(&self, stmt: &Stmt, started: Instant, rows: usize) {
+        if self.echo {
+            tracing::info!(
+                target: "flowgate::sql",
+                sql = %stmt.sql,
+                params = stmt.values.len(),
+                rows,
+                micros = started.elapsed().as_micros() as u64,
+                "statement"
+            );
+        }
+    }
+
+    /// Runs a statement that returns rows and decodes each into the given columns.
+    pub(crate) async fn fetch(
+        &mut self,
+        stmt: &Stmt,
+        cols: &[&Column],
+    ) -> Result<Vec<Map<String, Value>>> {
+        let started = Instant::now();
+        let sql = AssertSqlSafe(stmt.sql.as_str());
+        let out = match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let rows = sqlx::query_with(sql, sqlite_args(&stmt.values)?)
+                    .fetch_all(&mut **c)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter()
+                    .map(|r| decode_row(r, cols, decode_sqlite))
+                    .collect::<Result<Vec<_>>>()?
+            }
+            Conn::Postgres(c) => {
+                let rows = sqlx::query_with(sql, pg_args(&stmt.values)?)
+                    .fetch_all(&mut **c)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter()
+                    .map(|r| decode_row(r, cols, decode_pg))
+                    .collect::<Result<Vec<_>>>()?
+            }
+            Conn::MySql(c) => {
+                let rows = sqlx::query_with(sql, mysql_args(&stmt.values)?)
+                    .fetch_all(&mut **c)
+                    .await
+                    .map_err(db_error)?;
+                rows.iter()
+                    .map(|r| decode_row(r, cols, decode_mysql))
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
+        self.echo(stmt, started, out.len());
+        Ok(out)
+    }
+
+    /// Runs a statement that returns one integer (a count).
+    pub(crate) async fn scalar(&mut self, stmt: &Stmt) -> Result<i64> {
+        let started = Instant::now();
+        let sql = AssertSqlSafe(stmt.sql.as_str());
+        let n: i64 = match &mut self.conn {
+            Conn::Sqlite(c) => sqlx::query_with(sql, sqlite_args(&stmt.values)?)
+                .fetch_one(&mut **c)
+                .await
+                .and_then(|r| r.try_get(0)),
+            Conn::Postgres(c) => sqlx::query_with(sql, pg_args(&stmt.values)?)
+                .fetch_one(&mut **c)
+                .await
+                .and_then(|r| r.try_get(0)),
+            Conn::MySql(c) => sqlx::query_with(sql, mysql_args(&stmt.values)?)
+                .fetch_one(&mut **c)
+                .await
+                .and_then(|r| r.try_get(0)),
+        }
+        .map_err(db_error)?;
+        self.echo(stmt, started, 1);
+        Ok(n)
+    }
+
+    /// Runs a statement that returns no rows.
+    pub(crate) async fn execute(&mut self, stmt: &Stmt) -> Result<Done> {
+        let started = Instant::now();
+        let sql = AssertSqlSafe(stmt.sql.as_str());
+        let done = match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let r = sqlx::query_with(sql, sqlite_args(&stmt.values)?)
+                    .execute(&mut **c)
+                    .await
+                    .map_err(db_error)?;
+                Done {
+                    rows: r.rows_affected(),
+                    last_id: Some(r.last_insert_rowid()),
+                }
+            }
+            Conn::Postgres(c) => {
+                let r = sqlx::query_with(sql, pg_args(&stmt.values)?)
+                    .execute(&mut **c)
+                    .await
+                    .map_err(db_error)?;
+                Done {
+                    rows: r.rows_affected(),
+                    last_id: None,
+                }
+            }
+            Conn::MySql(c) => {
+                let r = sqlx::query_with(sql, mysql_args(&stmt.values)?)
+                    .execute(&mut **c)
+                    .await
+                    .map_err(db_error)?;
+                Done {
+                    rows: r.rows_affected(),
+                    last_id: Some(r.last_insert_id() as i64),
+                }
+            }
+        };
+        self.echo(stmt, started, done.rows as usize);
+        Ok(done)
+    }
+}
+
+fn decode_row<R>(
+    row: &R,
+    cols: &[&Column],
+    decode: fn(&R, usize, &Column) -> std::result::Result<Val, sqlx::Error>,
+) -> Result<Map<String, Value>> {
+    let mut map = Map::with_capacity(cols.len());
+    for (i, col) in cols.iter().enumerate() {
+        let val = decode(row, i, col).map_err(|e| {
+            Error::Internal(format!(
+                "decoding column {} ({}): {e}",
+                col.name(),
+                col.ty()
+            ))
+        })?;
+        map.insert(col.name().to_string(), val.to_json());
+    }
+    Ok(map)
+}
+
+fn text_as(col: &Column, s: String) -> std::result::Result<Val, sqlx::Error> {
+    let shape = Shape {
+        ty: col.ty(),
+        max_length: None,
+        values: &[],
+    };
+    let input = match col.ty() {
+        FieldType::Json => {
+            return serde_json::from_str(&s)
+                .map(Val::Json)
+                .map_err(|e| sqlx::Error::Decode(e.into()));
+        }
+        FieldType::String | FieldType::Text | FieldType::Enum => return Ok(Val::Text(s)),
+        _ => Value::String(s),
+    };
+    coerce(shape, &input).map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+fn decode_sqlite(row: &SqliteRow, i: usize, col: &Column) -> std::result::Result<Val, sqlx::Error> {
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Val::Null);
+    }
+    let storage = raw.type_info().name().to_string();
+    Ok(match col.ty() {
+        FieldType::Integer => Val::Int(row.try_get_unchecked(i)?),
+        FieldType::Float => Val::Float(row.try_get_unchecked(i)?),
+        FieldType::Boolean => Val::Bool(row.try_get_unchecked::<i64, _>(i)? != 0),
+        FieldType::Bytes => Val::Bytes(row.try_get_unchecked(i)?),
+        FieldType::Decimal => match storage.as_str() {
+            "INTEGER" => Val::Decimal(Decimal::from(row.try_get_unchecked::<i64, _>(i)?)),
+            "REAL" => {
+                let f: f64 = row.try_get_unchecked(i)?;
+                Val::Decimal(
+                    Decimal::from_str(&f.to_string())
+                        .map_err(|e| sqlx::Error::Decode(e.into()))?
+                        .normalize(),
+                )
+            }
+            _ => text_as(col, row.try_get_unchecked(i)?)?,
+        },
+        _ => text_as(col, row.try_get_unchecked(i)?)?,
+    })
+}
+
+fn decode_pg(row: &PgRow, i: usize, col: &Column) -> std::result::Result<Val, sqlx::Error> {
+    fn get<'r, T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>>(
+        row: &'r PgRow,
+        i: usize,
+    ) -> std::result::Result<Option<T>, sqlx::Error> {
+        row.try_get::<Option<T>, _>(i)
+    }
+    let v = match col.ty() {
+        FieldType::Integer => get::<i64>(row, i)?.map(Val::Int),
+        FieldType::Float => get::<f64>(row, i)?.map(Val::Float),
+        FieldType::Boolean => get::<bool>(row, i)?.map(Val::Bool),
+        FieldType::Decimal => get::<Decimal>(row, i)?.map(|d| Val::Decimal(d.normalize())),
+        FieldType::String | FieldType::Text | FieldType::Enum => {
+            get::<String>(row, i)?.map(Val::Text)
+        }
+        FieldType::Date => get::<chrono::NaiveDate>(row, i)?.map(Val::Date),
+        FieldType::Datetime => get::<chrono::DateTime<chrono::Utc>>(row, i)?.map(Val::DateTime),
+        FieldType::Uuid => get::<uuid::Uuid>(row, i)?.map(Val::Uuid),
+        FieldType::Json => get::<Value>(row, i)?.map(Val::Json),
+        FieldType::Bytes => get::<Vec<u8>>(row, i)?.map(Val::Bytes),
+    };
+    Ok(v.unwrap_or(Val::Null))
+}
+
+fn decode_mysql(row: &MySqlRow, i: usize, col: &Column) -> std::result::Result<Val, sqlx::Error> {
+    let raw = row.try_get_raw(i)?;
+    if raw.is_null() {
+        return Ok(Val::Null);
+    }
+    Ok(match col.ty() {
+        FieldType::Integer => Val::Int(row.try_get_unchecked(i)?),
+        FieldType::Float => Val::Float(row.try_get_unchecked(i)?),
+        FieldType::Boolean => Val::Bool(row.try_get_unchecked::<i8, _>(i)? != 0),
+        FieldType::Decimal => Val::Decimal(row.try_get_unchecked::<Decimal, _>(i)?.normalize()),
+        FieldType::Date => Val::Date(row.try_get_unchecked(i)?),
+        FieldType::Datetime => Val::DateTime(
+            row.try_get_unchecked::<chrono::NaiveDateTime, _>(i)?
+                .and_utc(),
+        ),
+        FieldType::Bytes => Val::Bytes(row.try_get_unchecked(i)?),
+        _ => text_as(col, row.try_get_unchecked(i)?)?,
+    })
+}

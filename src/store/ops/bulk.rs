@@ -1,0 +1,501 @@
+//! BulkCreate, BulkUpdate, BulkDelete and BulkUpsert. They always run in a transaction (the
+//! store's or the caller's), so `atomic` and `dry_run` are a matter of savepoints and rollback.
+
+use super::write::{conflict_target, equality_filter};
+use super::{Params, insert_columns, insert_columns_with_id, new_row, update_sets};
+use crate::error::{Error, Result};
+use crate::model::{Column, ModelInfo, Role};
+use crate::query::{Filter, parse_filter};
+use crate::sql::{self, Conflict, SavepointAction, SelectSpec};
+use crate::store::exec::Exec;
+use crate::value::{self, Val};
+use serde_json::{Map, Value, json};
+use std::collections::{HashMap, HashSet};
+
+/// The most records one bulk call takes.
+const MAX_ROWS: usize = 100_000;
+
+fn rows_per_statement(x: &Exec<'_>, ncols: usize) -> usize {
+    (x.dialect().max_params() / ncols.max(1)).clamp(1, 5_000)
+}
+
+fn items<'a>(p: &Params<'a>) -> Result<&'a Vec<Value>> {
+    let data = p
+        .array("data")?
+        .ok_or_else(|| Error::validation("data", "`data` is required: a list of records"))?;
+    if data.len() > MAX_ROWS {
+        return Err(Error::validation(
+            "data",
+            format!("at most {MAX_ROWS} records per call, got {}", data.len()),
+        ));
+    }
+    Ok(data)
+}
+
+fn item_object(v: &Value, i: usize) -> Result<&Map<String, Value>> {
+    v.as_object().ok_or_else(|| {
+        Error::validation(
+            format!("data[{i}]"),
+            format!("expected an object, got {}", value::kind_of(v)),
+        )
+    })
+}
+
+fn with_dry_run(mut out: Value, p: &Params<'_>) -> Result<Value> {
+    if p.bool("dry_run")?.unwrap_or(false) {
+        out["dry_run"] = json!(true);
+    }
+    Ok(out)
+}
+
+async fn savepoint(x: &mut Exec<'_>, action: SavepointAction) -> Result<()> {
+    x.execute(&sql::savepoint("fg_bulk", action))
+        .await
+        .map(|_| ())
+}
+
+/// Inserts rows (all of [`insert_columns`] shape, or with the id first when `with_id`) in
+/// statements of as many rows as the database allows; returns the ids of the inserted rows.
+async fn insert_rows(
+    x: &mut Exec<'_>,
+    m: &ModelInfo,
+    rows: &[Vec<Val>],
+    with_id: bool,
+    conflict: Option<Conflict<'_>>,
+) -> Result<Vec<Value>> {
+    let cols = if with_id {
+        insert_columns_with_id(m)
+    } else {
+        insert_columns(m)
+    };
+    let id_col = [m.id()];
+    let d = x.dialect();
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(rows_per_statement(x, cols.len())) {
+        let stmt = sql::insert(m, &cols, chunk, conflict, &id_col, d);
+        if d.has_returning() {
+            ids.extend(
+                x.fetch(&stmt, &id_col)
+                    .await?
+                    .into_iter()
+                    .filter_map(|mut r| r.remove("id")),
+            );
+            continue;
+        }
+        let done = x.execute(&stmt).await?;
+        if m.auto_id() && !with_id {
+            // MySQL hands a multi-row insert consecutive ids from LAST_INSERT_ID() (the
+            // `consecutive` auto-increment lock mode, MariaDB's default).
+            let first = done.last_id.unwrap_or(0);
+            ids.extend((0..chunk.len() as i64).map(|i| json!(first + i)));
+        } else {
+            ids.extend(chunk.iter().map(|r| r[0].to_json()));
+        }
+    }
+    if with_id && m.auto_id() {
+        if let Some(stmt) = sql::sync_sequence(m, d) {
+            x.scalar(&stmt).await?;
+        }
+    }
+    Ok(ids)
+}
+
+pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+    p.only(&["data", "on_conflict", "atomic", "conflict_on", "dry_run"])?;
+    let data = items(&p)?;
+    let atomic = p.bool("atomic")?.unwrap_or(true);
+    let mode = p
+        .get("on_conflict")
+        .map(|v| v.as_str().unwrap_or(""))
+        .unwrap_or("error");
+    if !["error", "skip", "update"].contains(&mode) {
+        return Err(Error::validation(
+            "on_conflict",
+            "expected `error`, `skip` or `update`",
+        ));
+    }
+    if mode == "update" {
+        let default = m
+            .unique_sets
+            .iter()
+            .find(|s| s[0] != "id")
+            .cloned()
+            .unwrap_or_else(|| vec!["id".into()]);
+        let target = conflict_target(m, p.names("conflict_on")?, default)?;
+        let (inserted, updated, ids) = upsert_rows(x, m, data, &target, true).await?;
+        let out = json!({"inserted": inserted, "updated": updated, "skipped": 0, "ids": ids, "errors": []});
+        return with_dry_run(out, &p);
+    }
+    if p.get("conflict_on").is_some() {
+        return Err(Error::validation(
+            "conflict_on",
+            "conflict_on goes with on_conflict: update",
+        ));
+    }
+
+    let now = value::now();
+    let mut rows: Vec<(usize, Vec<Val>)> = Vec::with_capacity(data.len());
+    let mut errors: Vec<Value> = Vec::new();
+    for (i, item) in data.iter().enumerate() {
+        let checked = item_object(item, i).and_then(|obj| {
+            new_row(m, obj, now, false).map_err(|e| e.within(&format!("data[{i}]")))
+        });
+        match checked {
+            Ok(row) => rows.push((i, row)),
+            Err(e) if atomic => return Err(e),
+            Err(e) => errors.push(json!({"index": i, "error": e.to_json()})),
+        }
+    }
+    let skip = mode == "skip";
+    let d = x.dialect();
+    let mut ids: Vec<Value> = Vec::with_capacity(rows.len());
+    let mut skipped = 0usize;
+    let cols = insert_columns(m);
+    let per = rows_per_statement(x, cols.len());
+    // MySQL cannot tell which rows of a multi-row insert it skipped: it skips row by row.
+    let row_by_row = skip && d == crate::sql::Dialect::MySql;
+    for chunk in rows.chunks(if row_by_row { 1 } else { per }) {
+        let values: Vec<Vec<Val>> = chunk.iter().map(|(_, r)| r.clone()).collect();
+        let conflict = skip.then_some(Conflict::Nothing);
+        if atomic && !row_by_row {
+            let got = insert_rows(x, m, &values, false, conflict).await?;
+            skipped += values.len() - got.len();
+            ids.extend(got);
+            continue;
+        }
+        savepoint(x, SavepointAction::Create).await?;
+        match insert_rows(x, m, &values, false, conflict).await {
+            Ok(got) => {
+                savepoint(x, SavepointAction::Release).await?;
+                skipped += values.len() - got.len();
+                ids.extend(got);
+            }
+            Err(e) => {
+                savepoint(x, SavepointAction::RollbackTo).await?;
+                savepoint(x, SavepointAction::Release).await?;
+                if chunk.len() == 1 {
+                    match e {
+                        Error::Conflict { .. } if skip => skipped += 1,
+                        e if !atomic => {
+                            errors.push(json!({"index": chunk[0].0, "error": e.to_json()}))
+                        }
+                        e => return Err(e.within(&format!("data[{}]", chunk[0].0))),
+                    }
+                    continue;
+                }
+                // The chunk failed somewhere: retry it row by row to find which rows.
+                for (i, row) in chunk {
+                    savepoint(x, SavepointAction::Create).await?;
+                    match insert_rows(x, m, std::slice::from_ref(row), false, conflict).await {
+                        Ok(got) => {
+                            savepoint(x, SavepointAction::Release).await?;
+                            skipped += 1 - got.len();
+                            ids.extend(got);
+                        }
+                        Err(e) => {
+                            savepoint(x, SavepointAction::RollbackTo).await?;
+                            savepoint(x, SavepointAction::Release).await?;
+                            errors.push(json!({"index": i, "error": e.to_json()}));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let out = json!({"inserted": ids.len(), "skipped": skipped, "ids": ids, "errors": errors});
+    with_dry_run(out, &p)
+}
+
+/// Parses the filter of a bulk update or delete, refusing an empty one without `confirm_all`.
+fn bulk_filter(m: &ModelInfo, p: &Params<'_>, verb: &str) -> Result<Filter> {
+    let filter = parse_filter(m, &p.filter_json("filter")?)?;
+    if filter.is_empty() && !p.bool("confirm_all")?.unwrap_or(false) {
+        return Err(Error::validation(
+            "filter",
+            format!("an empty filter would {verb} every record; pass confirm_all: true to mean it"),
+        ));
+    }
+    Ok(filter)
+}
+
+fn check_max(p: &Params<'_>, n: u64, verb: &str) -> Result<()> {
+    match p.u64("max_affected")? {
+        Some(max) if n > max => Err(Error::validation(
+            "max_affected",
+            format!("would {verb} {n} records, more than max_affected {max}; nothing was changed"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) async fn bulk_update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+    p.only(&["filter", "fields", "confirm_all", "max_affected", "dry_run"])?;
+    let filter = bulk_filter(m, &p, "update")?;
+    let fields = p
+        .object("fields")?
+        .ok_or_else(|| Error::validation("fields", "`fields` is required"))?;
+    let sets = update_sets(m, fields, value::now()).map_err(|e| e.within("fields"))?;
+    let done = x
+        .execute(&sql::update_where(
+            m,
+            &sets,
+            &filter,
+            false,
+            &[],
+            x.dialect(),
+        ))
+        .await?;
+    check_max(&p, done.rows, "update")?;
+    with_dry_run(json!({"updated": done.rows}), &p)
+}
+
+pub(crate) async fn bulk_delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+    p.only(&["filter", "confirm_all", "max_affected", "dry_run"])?;
+    let filter = bulk_filter(m, &p, "delete")?;
+    let d = x.dialect();
+    let stmt = if m.soft_delete() {
+        let now = Val::DateTime(value::now());
+        let sets = [
+            (
+                m.column("deleted_at").expect("soft-delete column"),
+                now.clone(),
+            ),
+            (m.column("updated_at").expect("managed column"), now),
+        ];
+        sql::update_where(m, &sets, &filter, false, &[], d)
+    } else {
+        sql::delete_where(m, &filter, d)
+    };
+    let done = x.execute(&stmt).await?;
+    check_max(&p, done.rows, "delete")?;
+    with_dry_run(json!({"deleted": done.rows}), &p)
+}
+
+pub(crate) async fn bulk_upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+    p.only(&["data", "conflict_on", "on_conflict", "dry_run"])?;
+    let data = items(&p)?;
+    let target = conflict_target(m, p.names("conflict_on")?, vec!["id".into()])?;
+    let update = match p.get("on_conflict").map(|v| v.as_str().unwrap_or("")) {
+        None | Some("update") => true,
+        Some("skip") => false,
+        Some(_) => {
+            return Err(Error::validation(
+                "on_conflict",
+                "expected `update` or `skip`",
+            ));
+        }
+    };
+    let (inserted, updated, _) = upsert_rows(x, m, data, &target, update).await?;
+    let skipped = if update { 0 } else { data.len() - inserted };
+    with_dry_run(
+        json!({"inserted": inserted, "updated": updated, "skipped": skipped}),
+        &p,
+    )
+}
+
+/// The key of a row on `target`, as comparable text.
+fn key_of(target_idx: &[usize], row: &[Val]) -> String {
+    let parts: Vec<Value> = target_idx.iter().map(|&i| row[i].to_json()).collect();
+    Value::Array(parts).to_string()
+}
+
+/// Writes full records keyed on the unique set `target`: inserts the new ones and, when
+/// `update`, overwrites the fields each existing one supplies. Returns (inserted, updated, ids).
+async fn upsert_rows(
+    x: &mut Exec<'_>,
+    m: &ModelInfo,
+    data: &[Value],
+    target: &[String],
+    update: bool,
+) -> Result<(usize, usize, Vec<Value>)> {
+    let now = value::now();
+    let with_id = target.iter().any(|k| k == "id");
+    let cols = if with_id {
+        insert_columns_with_id(m)
+    } else {
+        insert_columns(m)
+    };
+    let target_idx: Vec<usize> = target
+        .iter()
+        .map(|k| {
+            cols.iter()
+                .position(|c| c.name() == k)
+                .expect("target columns are insert columns")
+        })
+        .collect();
+
+    let mut rows: Vec<Vec<Val>> = Vec::with_capacity(data.len());
+    let mut supplied: Vec<Vec<String>> = Vec::with_capacity(data.len());
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for (i, item) in data.iter().enumerate() {
+        let at = format!("data[{i}]");
+        let obj = item_object(item, i)?;
+        for key in target {
+            if obj.get(key).is_none_or(Value::is_null) {
+                return Err(Error::validation(
+                    format!("{at}.{key}"),
+                    format!("`{key}` is required: it is a key of conflict_on"),
+                ));
+            }
+        }
+        let row = new_row(m, obj, now, with_id).map_err(|e| e.within(&at))?;
+        if let Some(j) = seen.insert(key_of(&target_idx, &row), i) {
+            return Err(Error::validation(
+                at,
+                format!("has the same conflict_on key as data[{j}]"),
+            ));
+        }
+        let mut keys: Vec<String> = obj
+            .keys()
+            .filter(|k| !target.contains(k) && k.as_str() != "id")
+            .cloned()
+            .collect();
+        keys.sort();
+        supplied.push(keys);
+        rows.push(row);
+    }
+
+    // Which keys exist already (tombstones included): that splits inserted from updated.
+    let key_cols: Vec<&Column> = target
+        .iter()
+        .map(|k| m.column(k).expect("target columns exist"))
+        .collect();
+    let mut existing: HashSet<String> = HashSet::new();
+    let per_select = (x.dialect().max_params() / target.len().max(1) / 2).clamp(1, 1_000);
+    for chunk in rows.chunks(per_select) {
+        let alternatives = chunk
+            .iter()
+            .map(|row| {
+                let obj: Map<String, Value> = target
+                    .iter()
+                    .zip(&target_idx)
+                    .map(|(k, &i)| (k.clone(), row[i].to_json()))
+                    .collect();
+                equality_filter(m, &obj, "data")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let filter = Filter::Or(alternatives);
+        let spec = SelectSpec {
+            columns: &key_cols,
+            filter: &filter,
+            include_deleted: true,
+            order: &[],
+            after: None,
+            limit: None,
+            offset: None,
+            for_update: true,
+        };
+        for rec in x
+            .fetch(&sql::select(m, spec, x.dialect()), &key_cols)
+            .await?
+        {
+            let parts: Vec<Value> = target
+                .iter()
+                .map(|k| rec.get(k).cloned().unwrap_or(Value::Null))
+                .collect();
+            existing.insert(Value::Array(parts).to_string());
+        }
+    }
+    let is_new: Vec<bool> = rows
+        .iter()
+        .map(|r| !existing.contains(&key_of(&target_idx, r)))
+        .collect();
+    let inserted = is_new.iter().filter(|n| **n).count();
+    let updated = if update { rows.len() - inserted } else { 0 };
+
+    let mut ids: Vec<Value> = Vec::with_capacity(rows.len());
+    if !update {
+        let fresh: Vec<Vec<Val>> = rows
+            .iter()
+            .zip(&is_new)
+            .filter(|(_, n)| **n)
+            .map(|(r, _)| r.clone())
+            .collect();
+        ids.extend(insert_rows(x, m, &fresh, with_id, None).await?);
+        return Ok((inserted, 0, ids));
+    }
+    // One upsert statement per set of supplied fields: each row overwrites only what it gave.
+    let mut groups: HashMap<&Vec<String>, Vec<Vec<Val>>> = HashMap::new();
+    for (row, keys) in rows.iter().zip(&supplied) {
+        groups.entry(keys).or_default().push(row.clone());
+    }
+    for (keys, group) in groups {
+        let mut set_cols: Vec<String> = keys.clone();
+        set_cols.push("updated_at".into());
+        if m.soft_delete() {
+            set_cols.push("deleted_at".into());
+        }
+        let conflict = Conflict::Update {
+            target,
+            columns: &set_cols,
+        };
+        ids.extend(insert_rows(x, m, &group, with_id, Some(conflict)).await?);
+    }
+    if !x.dialect().has_returning() && !(m.auto_id() && !with_id) {
+        // insert_rows reported the given ids already.
+    } else if !x.dialect().has_returning() {
+        ids = ids_by_key(x, m, target, &target_idx, &rows).await?;
+    }
+    let _ = Role::Id;
+    Ok((inserted, updated, ids))
+}
+
+/// Reads back the ids of rows by their keys (MySQL, which has no RETURNING).
+async fn ids_by_key(
+    x: &mut Exec<'_>,
+    m: &ModelInfo,
+    target: &[String],
+    target_idx: &[usize],
+    rows: &[Vec<Val>],
+) -> Result<Vec<Value>> {
+    let mut cols: Vec<&Column> = vec![m.id()];
+    cols.extend(
+        target
+            .iter()
+            .map(|k| m.column(k).expect("target columns exist")),
+    );
+    let mut by_key: HashMap<String, Value> = HashMap::new();
+    for chunk in rows.chunks(500) {
+        let alternatives = chunk
+            .iter()
+            .map(|row| {
+                let obj: Map<String, Value> = target
+                    .iter()
+                    .zip(target_idx)
+                    .map(|(k, &i)| (k.clone(), row[i].to_json()))
+                    .collect();
+                equality_filter(m, &obj, "data")
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let filter = Filter::Or(alternatives);
+        let spec = SelectSpec {
+            columns: &cols,
+            filter: &filter,
+            include_deleted: true,
+            order: &[],
+            after: None,
+            limit: None,
+            offset: None,
+            for_update: false,
+        };
+        for mut rec in x.fetch(&sql::select(m, spec, x.dialect()), &cols).await? {
+            let parts: Vec<Value> = target
+                .iter()
+                .map(|k| rec.get(k).cloned().unwrap_or(Value::Null))
+                .collect();
+            by_key.insert(
+                Value::Array(parts).to_string(),
+                rec.remove("id").unwrap_or(Value::Null),
+            );
+        }
+    }
+    Ok(rows
+        .iter()
+        .map(|r| {
+            by_key
+                .get(&key_of(target_idx, r))
+                .cloned()
+                .unwrap_or(Value::Null)
+        })
+        .collect())
+}

@@ -1,0 +1,320 @@
+//! Create, Update, Delete and Upsert.
+
+use super::read::read_one;
+use super::{Params, all_columns, field_value, id_filter, insert_columns, new_row, update_sets};
+use crate::error::{Error, Result};
+use crate::model::{Column, ModelInfo};
+use crate::query::{CmpOp, Filter};
+use crate::sql::{self, SavepointAction, SelectSpec};
+use crate::store::exec::Exec;
+use crate::value::{self, Val};
+use serde_json::{Map, Value, json};
+
+/// Inserts one checked row and returns the stored record.
+pub(crate) async fn insert_one(
+    x: &mut Exec<'_>,
+    m: &ModelInfo,
+    row: Vec<Val>,
+) -> Result<Map<String, Value>> {
+    let cols = insert_columns(m);
+    let all = all_columns(m);
+    let d = x.dialect();
+    if d.has_returning() {
+        let stmt = sql::insert(m, &cols, std::slice::from_ref(&row), None, &all, d);
+        return x
+            .fetch(&stmt, &all)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Internal("insert returned no row".into()));
+    }
+    let done = x
+        .execute(&sql::insert(
+            m,
+            &cols,
+            std::slice::from_ref(&row),
+            None,
+            &[],
+            d,
+        ))
+        .await?;
+    let id = match (m.auto_id(), done.last_id) {
+        (true, Some(id)) => json!(id),
+        (true, None) => return Err(Error::Internal("no generated id".into())),
+        (false, _) => row[0].to_json(),
+    };
+    read_one(x, m, &id, true).await
+}
+
+/// Inserts one row whose id the caller chose on a model with generated ids, then moves
+/// PostgreSQL's sequence past it.
+async fn insert_with_id(
+    x: &mut Exec<'_>,
+    m: &ModelInfo,
+    row: Vec<Val>,
+) -> Result<Map<String, Value>> {
+    let cols = super::insert_columns_with_id(m);
+    let id = row[0].to_json();
+    x.execute(&sql::insert(
+        m,
+        &cols,
+        std::slice::from_ref(&row),
+        None,
+        &[],
+        x.dialect(),
+    ))
+    .await?;
+    if let Some(stmt) = sql::sync_sequence(m, x.dialect()) {
+        x.scalar(&stmt).await?;
+    }
+    read_one(x, m, &id, true).await
+}
+
+pub(crate) async fn create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+    let empty = Map::new();
+    let row = new_row(m, p.map().unwrap_or(&empty), value::now(), false)?;
+    insert_one(x, m, row).await.map(Value::Object)
+}
+
+/// Applies checked assignments to the row with this id and returns the record.
+async fn update_by_id(
+    x: &mut Exec<'_>,
+    m: &ModelInfo,
+    id: &Value,
+    sets: &[(&Column, Val)],
+    include_deleted: bool,
+) -> Result<Map<String, Value>> {
+    let (_, filter) = id_filter(m, id)?;
+    let all = all_columns(m);
+    let d = x.dialect();
+    let stmt = sql::update_where(m, sets, &filter, include_deleted, &all, d);
+    if d.has_returning() {
+        return match x.fetch(&stmt, &all).await?.pop() {
+            Some(rec) => Ok(rec),
+            None => read_one(x, m, id, include_deleted).await,
+        };
+    }
+    let done = x.execute(&stmt).await?;
+    if done.rows == 0 {
+        // Not found: read_one reports it with the model and id.
+        return read_one(x, m, id, include_deleted).await;
+    }
+    read_one(x, m, id, true).await
+}
+
+pub(crate) async fn update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+    p.only(&["id", "filter", "fields"])?;
+    let id = match (p.get("id"), p.object("filter")?) {
+        (Some(id), None) => id,
+        (None, Some(f)) if f.len() == 1 && f.contains_key("id") => &f["id"],
+        (None, Some(_)) => {
+            return Err(Error::validation(
+                "filter",
+                "update takes `filter: {\"id\": ...}`; use bulk_update for other filters",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(Error::validation("filter", "give id or filter, not both"));
+        }
+        (None, None) => return Err(Error::validation("id", "`id` is required")),
+    };
+    let fields = p
+        .object("fields")?
+        .ok_or_else(|| Error::validation("fields", "`fields` is required"))?;
+    let sets = update_sets(m, fields, value::now()).map_err(|e| e.within("fields"))?;
+    update_by_id(x, m, id, &sets, false)
+        .await
+        .map(Value::Object)
+}
+
+pub(crate) async fn delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+    p.only(&["id"])?;
+    let id = p.require("id")?;
+    let (val, filter) = id_filter(m, id)?;
+    let d = x.dialect();
+    let stmt = if m.soft_delete() {
+        let now = Val::DateTime(value::now());
+        let sets = [
+            (
+                m.column("deleted_at").expect("soft-delete column"),
+                now.clone(),
+            ),
+            (m.column("updated_at").expect("managed column"), now),
+        ];
+        sql::update_where(m, &sets, &filter, false, &[], d)
+    } else {
+        sql::delete_where(m, &filter, d)
+    };
+    let done = x.execute(&stmt).await?;
+    Ok(json!({ "id": val.to_json(), "deleted": done.rows > 0 }))
+}
+
+/// An equality filter over the keys of a JSON object (`where` of an upsert).
+pub(crate) fn equality_filter(m: &ModelInfo, obj: &Map<String, Value>, at: &str) -> Result<Filter> {
+    let mut parts = Vec::with_capacity(obj.len());
+    for (key, v) in obj {
+        let col = m.column(key).ok_or_else(|| {
+            Error::validation(
+                format!("{at}.{key}"),
+                format!("unknown field `{key}` on model {}", m.name()),
+            )
+        })?;
+        if v.is_null() || v.is_object() {
+            return Err(Error::validation(
+                format!("{at}.{key}"),
+                "expected a plain value to match",
+            ));
+        }
+        let val = field_value(col, v).map_err(|e| e.within(at))?;
+        parts.push(Filter::Cmp {
+            column: key.clone(),
+            op: CmpOp::Eq,
+            value: val,
+        });
+    }
+    Ok(Filter::And(parts))
+}
+
+/// Checks `conflict_on` (default: the given keys) names the id or a unique set.
+pub(crate) fn conflict_target(
+    m: &ModelInfo,
+    given: Option<Vec<String>>,
+    default: Vec<String>,
+) -> Result<Vec<String>> {
+    let target = given.unwrap_or(default);
+    if !m.is_unique_set(&target) {
+        let sets: Vec<String> = m
+            .unique_sets
+            .iter()
+            .map(|s| format!("[{}]", s.join(", ")))
+            .collect();
+        return Err(Error::validation(
+            "conflict_on",
+            format!(
+                "[{}] is not a unique field set of {}; use one of {}",
+                target.join(", "),
+                m.name(),
+                sets.join(", ")
+            ),
+        ));
+    }
+    Ok(target)
+}
+
+pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+    p.only(&["where", "create", "update", "conflict_on"])?;
+    let wh = p
+        .object("where")?
+        .filter(|w| !w.is_empty())
+        .ok_or_else(|| {
+            Error::validation(
+                "where",
+                "`where` is required: the unique values that identify the record",
+            )
+        })?;
+    let target = conflict_target(m, p.names("conflict_on")?, wh.keys().cloned().collect())?;
+    for key in &target {
+        if !wh.contains_key(key) {
+            return Err(Error::validation(
+                format!("where.{key}"),
+                format!("`where` must give {key}, a key of conflict_on"),
+            ));
+        }
+    }
+    let filter = equality_filter(m, wh, "where")?;
+    let mut create_obj = wh.clone();
+    for (k, v) in p.object("create")?.into_iter().flatten() {
+        if let Some(w) = wh.get(k) {
+            if w != v {
+                return Err(Error::validation(
+                    format!("create.{k}"),
+                    format!("conflicts with where.{k}"),
+                ));
+            }
+        }
+        create_obj.insert(k.clone(), v.clone());
+    }
+    let now = value::now();
+    let empty = Map::new();
+    let update_obj = p.object("update")?.unwrap_or(&empty);
+    let sets = if update_obj.is_empty() {
+        Vec::new()
+    } else {
+        update_sets(m, update_obj, now).map_err(|e| e.within("update"))?
+    };
+    let explicit_id = target.iter().any(|k| k == "id");
+    let row = new_row(m, &create_obj, now, explicit_id).map_err(|e| e.within("create"))?;
+
+    for attempt in 0..2 {
+        if let Some(existing) = find_one(x, m, &filter).await? {
+            let mut sets = sets.clone();
+            let deleted = existing.get("deleted_at").is_some_and(|v| !v.is_null());
+            if deleted {
+                // Upserting onto a tombstone brings the record back.
+                sets.push((
+                    m.column("deleted_at").expect("soft-delete column"),
+                    Val::Null,
+                ));
+                if !sets.iter().any(|(c, _)| c.name() == "updated_at") {
+                    sets.push((
+                        m.column("updated_at").expect("managed column"),
+                        Val::DateTime(now),
+                    ));
+                }
+            }
+            let record = if sets.is_empty() {
+                existing
+            } else {
+                update_by_id(x, m, &existing["id"], &sets, true).await?
+            };
+            return Ok(json!({ "action": "updated", "record": record }));
+        }
+        x.execute(&sql::savepoint("fg_upsert", SavepointAction::Create))
+            .await?;
+        let inserted = if explicit_id && m.auto_id() {
+            insert_with_id(x, m, row.clone()).await
+        } else {
+            insert_one(x, m, row.clone()).await
+        };
+        match inserted {
+            Ok(record) => {
+                x.execute(&sql::savepoint("fg_upsert", SavepointAction::Release))
+                    .await?;
+                return Ok(json!({ "action": "created", "record": record }));
+            }
+            // A concurrent writer created it between our read and our insert: read again.
+            Err(Error::Conflict { .. }) if attempt == 0 => {
+                x.execute(&sql::savepoint("fg_upsert", SavepointAction::RollbackTo))
+                    .await?;
+                x.execute(&sql::savepoint("fg_upsert", SavepointAction::Release))
+                    .await?;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(Error::Conflict {
+        field: Some(target.join(",")),
+        reason: "the record changed concurrently; retry".into(),
+    })
+}
+
+/// The one row (tombstones included) matching an equality filter, locked where the database can.
+async fn find_one(
+    x: &mut Exec<'_>,
+    m: &ModelInfo,
+    filter: &Filter,
+) -> Result<Option<Map<String, Value>>> {
+    let all = all_columns(m);
+    let spec = SelectSpec {
+        columns: &all,
+        filter,
+        include_deleted: true,
+        order: &[],
+        after: None,
+        limit: Some(1),
+        offset: None,
+        for_update: true,
+    };
+    Ok(x.fetch(&sql::select(m, spec, x.dialect()), &all)
+        .await?
+        .pop())
+}
