@@ -12,3 +12,6 @@ pub mod value;
 pub use context::{Channel, Context};
 pub use error::{Error, Result};
 pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelete, Schema};
+
+#[doc(hidden)]
+pub use serde as __serde;
