@@ -1,1 +1,3 @@
+//! Benchmarks of the operations (not written yet).
+
 fn main() {}

@@ -18,3 +18,6 @@ pub use error::{Error, Result};
 pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelete, Schema};
 pub use operation::{OpKind, Operation};
 pub use store::{Store, StoreConfig, Transaction};
+
+#[doc(hidden)]
+pub use serde as __serde;

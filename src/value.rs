@@ -154,14 +154,14 @@ pub fn coerce(shape: Shape<'_>, value: &Value) -> Result<Val, String> {
 /// Like [`coerce`] for an id: integer ids also accept a string of digits (ids arrive as path
 /// segments and CLI arguments).
 pub fn coerce_id(ty: FieldType, value: &Value) -> Result<Val, String> {
-    if ty == FieldType::Integer {
-        if let Some(s) = value.as_str() {
-            return s
-                .trim()
-                .parse::<i64>()
-                .map(Val::Int)
-                .map_err(|_| format!("expected an integer id, got `{s}`"));
-        }
+    if ty == FieldType::Integer
+        && let Some(s) = value.as_str()
+    {
+        return s
+            .trim()
+            .parse::<i64>()
+            .map(Val::Int)
+            .map_err(|_| format!("expected an integer id, got `{s}`"));
     }
     if value.is_null() {
         return Err("id must not be null".into());

@@ -343,12 +343,10 @@ fn validate_model(def: &ModelDef) -> Result<()> {
                 f.ty
             ));
         }
-        if let (Some(p), s) = (f.precision, f.scale.unwrap_or(0)) {
-            if p == 0 || p > 38 || s > p {
-                return err(
-                    "decimal precision must be 1 to 38 and scale at most the precision".into(),
-                );
-            }
+        if let (Some(p), s) = (f.precision, f.scale.unwrap_or(0))
+            && (p == 0 || p > 38 || s > p)
+        {
+            return err("decimal precision must be 1 to 38 and scale at most the precision".into());
         }
         if (f.unique || f.indexed) && !f.ty.is_indexable() {
             return err(format!(
