@@ -149,10 +149,8 @@ pub fn insert(
             q.on_conflict(oc);
         }
     }
-    if d.has_returning() {
-        for c in returning {
-            q.returning_col(Alias::new(c.name()));
-        }
+    if d.has_returning() && !returning.is_empty() {
+        q.returning(Query::returning().columns(returning.iter().map(|c| Alias::new(c.name()))));
     }
     build(&q, d)
 }
@@ -178,10 +176,8 @@ pub fn update_where(
     if let Some(e) = not_deleted(model, include_deleted) {
         q.and_where(e);
     }
-    if d.has_returning() {
-        for c in returning {
-            q.returning_col(Alias::new(c.name()));
-        }
+    if d.has_returning() && !returning.is_empty() {
+        q.returning(Query::returning().columns(returning.iter().map(|c| Alias::new(c.name()))));
     }
     build(&q, d)
 }

@@ -45,6 +45,8 @@ macro_rules! bind_args {
         let mut args = <$args>::default();
         for v in $values {
             let added = match v {
+                // LIMIT and OFFSET arrive as unsigned; every database takes a BIGINT there.
+                Sv::BigUnsigned(x) => args.add(x.map(|n| n.min(i64::MAX as u64) as i64)),
                 $(Sv::$variant(x) => args.add(x.clone()),)*
                 other => return Err(unsupported(other)),
             };
@@ -69,6 +71,7 @@ fn pg_args(values: &[Sv]) -> Result<PgArguments> {
             Sv::Json(x) => args.add(x.as_deref().cloned()),
             Sv::Bool(x) => args.add(*x),
             Sv::BigInt(x) => args.add(*x),
+            Sv::BigUnsigned(x) => args.add(x.map(|n| n.min(i64::MAX as u64) as i64)),
             Sv::Double(x) => args.add(*x),
             Sv::String(x) => args.add(x.clone()),
             Sv::Bytes(x) => args.add(x.clone()),

@@ -156,7 +156,8 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     let row_by_row = skip && d == crate::sql::Dialect::MySql;
     for chunk in rows.chunks(if row_by_row { 1 } else { per }) {
         let values: Vec<Vec<Val>> = chunk.iter().map(|(_, r)| r.clone()).collect();
-        let conflict = skip.then_some(Conflict::Nothing);
+        // Row by row, a plain insert whose conflict error marks the row skipped.
+        let conflict = (skip && !row_by_row).then_some(Conflict::Nothing);
         if atomic && !row_by_row {
             let got = insert_rows(x, m, &values, false, conflict).await?;
             skipped += values.len() - got.len();
