@@ -17,6 +17,7 @@ use crate::query::Filter;
 use crate::value::{self, Val};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+use tracing::Instrument;
 
 /// Whether the operation runs several statements and so needs a transaction of its own.
 pub(crate) fn needs_transaction(kind: OpKind) -> bool {
@@ -46,20 +47,24 @@ pub(crate) async fn dispatch(
     params: &Value,
 ) -> Result<Value> {
     let p = Params::new(params)?;
-    let _span = tracing::debug_span!("op", model = m.name(), op = kind.as_str(), channel = ?ctx.channel, request_id = %ctx.request_id).entered();
-    let result = match kind {
-        OpKind::Create => write::create(x, m, p).await,
-        OpKind::Read => read::read(x, m, p).await,
-        OpKind::Update => write::update(x, m, p).await,
-        OpKind::Delete => write::delete(x, m, p).await,
-        OpKind::List => read::list(x, m, p).await,
-        OpKind::Count => read::count(x, m, p).await,
-        OpKind::Upsert => write::upsert(x, m, p).await,
-        OpKind::BulkCreate => bulk::bulk_create(x, m, p).await,
-        OpKind::BulkUpdate => bulk::bulk_update(x, m, p).await,
-        OpKind::BulkDelete => bulk::bulk_delete(x, m, p).await,
-        OpKind::BulkUpsert => bulk::bulk_upsert(x, m, p).await,
-    };
+    let span = tracing::debug_span!("op", model = m.name(), op = kind.as_str(), channel = ?ctx.channel, request_id = %ctx.request_id);
+    let result = async {
+        match kind {
+            OpKind::Create => write::create(x, m, p).await,
+            OpKind::Read => read::read(x, m, p).await,
+            OpKind::Update => write::update(x, m, p).await,
+            OpKind::Delete => write::delete(x, m, p).await,
+            OpKind::List => read::list(x, m, p).await,
+            OpKind::Count => read::count(x, m, p).await,
+            OpKind::Upsert => write::upsert(x, m, p).await,
+            OpKind::BulkCreate => bulk::bulk_create(x, m, p).await,
+            OpKind::BulkUpdate => bulk::bulk_update(x, m, p).await,
+            OpKind::BulkDelete => bulk::bulk_delete(x, m, p).await,
+            OpKind::BulkUpsert => bulk::bulk_upsert(x, m, p).await,
+        }
+    }
+    .instrument(span)
+    .await;
     result.map_err(|e| name_conflict(m, e))
 }
 
