@@ -6,9 +6,11 @@
 
 pub mod context;
 pub mod error;
+pub mod migrate;
 pub mod model;
 pub mod operation;
 pub mod query;
+pub mod registry;
 pub mod sql;
 pub mod store;
 pub mod value;

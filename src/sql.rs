@@ -3,12 +3,14 @@
 //! Identifiers come only from model definitions (already validated as plain snake_case names);
 //! every value is a bound parameter. The statements are data ([`Stmt`]); `store` executes them.
 
+pub mod alter;
 mod ddl;
 mod dml;
 mod filter;
 mod values;
 
 pub use ddl::create_table;
+pub(crate) use ddl::index_specs;
 pub use dml::{
     Conflict, SelectSpec, count, delete_where, insert, select, sync_sequence, update_where,
 };

@@ -7,10 +7,12 @@
 
 mod errors;
 mod exec;
+mod lease;
 mod ops;
 mod pool;
 mod tx;
 
+pub use lease::Lease;
 pub use pool::{StoreConfig, dialect_of};
 pub use tx::{Savepoint, Transaction};
 
@@ -69,6 +71,18 @@ impl Store {
         let store = Store::connect(&StoreConfig::new(database_url), schema).await?;
         store.create_tables().await?;
         Ok(store)
+    }
+
+    /// A store on the same pool serving another schema (the registry serves Flowgate's own
+    /// tables this way beside the application's models).
+    pub fn sibling(&self, schema: Schema) -> Store {
+        Store {
+            inner: Arc::new(Inner {
+                pool: self.inner.pool.clone(),
+                echo: self.inner.echo,
+                schema: RwLock::new(Arc::new(schema)),
+            }),
+        }
     }
 
     /// The database's dialect.
@@ -197,6 +211,11 @@ impl Store {
             Pool::Postgres(p) => arm!(p, Postgres, p.begin()),
             Pool::MySql(p) => arm!(p, MySql, p.begin()),
         }
+    }
+
+    /// Takes one connection out of the pool until the lease is dropped.
+    pub async fn lease(&self) -> Result<Lease> {
+        Lease::take(self).await
     }
 
     /// Begins a transaction: operations run in it commit or roll back as a unit.

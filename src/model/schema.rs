@@ -101,7 +101,9 @@ impl ModelInfo {
             .any(|set| set.len() == want.len() && set.iter().all(|f| want.contains(f.as_str())))
     }
 
-    fn compile(def: ModelDef) -> ModelInfo {
+    /// Compiles one definition without checking it against others (the migration planner reads
+    /// old, already validated definitions this way).
+    pub(crate) fn compile(def: ModelDef) -> ModelInfo {
         let id_ty = match def.id {
             IdType::Integer => FieldType::Integer,
             IdType::String => FieldType::String,
@@ -167,11 +169,20 @@ impl Schema {
     /// Validates the definitions together and compiles them. Errors name the model and the field
     /// (`field` is `Model.field`).
     pub fn new(defs: impl IntoIterator<Item = ModelDef>) -> Result<Schema> {
-        let defs: Vec<ModelDef> = defs.into_iter().collect();
+        Schema::build(defs.into_iter().collect(), false)
+    }
+
+    /// Like [`Schema::new`], for Flowgate's own tables (`flowgate_*`, which applications may not
+    /// use). The registry and the migration history are models of this kind.
+    pub fn internal(defs: impl IntoIterator<Item = ModelDef>) -> Result<Schema> {
+        Schema::build(defs.into_iter().collect(), true)
+    }
+
+    fn build(defs: Vec<ModelDef>, internal: bool) -> Result<Schema> {
         let mut names = HashSet::new();
         let mut tables = HashMap::new();
         for def in &defs {
-            validate_model(def)?;
+            validate_model(def, internal)?;
             if !names.insert(def.name.clone()) {
                 return Err(Error::validation(
                     &def.name,
@@ -260,7 +271,7 @@ fn is_ident(s: &str, first: fn(char) -> bool, rest: fn(char) -> bool) -> bool {
     matches!(chars.next(), Some(c) if first(c)) && chars.all(rest) && s.len() <= 48
 }
 
-fn validate_model(def: &ModelDef) -> Result<()> {
+fn validate_model(def: &ModelDef, internal: bool) -> Result<()> {
     let m = &def.name;
     if !is_ident(m, |c| c.is_ascii_uppercase(), |c| c.is_ascii_alphanumeric()) {
         return Err(Error::validation(
@@ -283,7 +294,7 @@ fn validate_model(def: &ModelDef) -> Result<()> {
             ),
         ));
     }
-    if table.starts_with("flowgate_") {
+    if table.starts_with("flowgate_") && !internal {
         return Err(Error::validation(
             m,
             format!("model {m}: table names starting with flowgate_ are reserved"),

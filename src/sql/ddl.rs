@@ -5,12 +5,13 @@ use super::{Dialect, Stmt};
 use crate::model::{Column, FieldType, ModelInfo, OnDelete, Role};
 use crate::value;
 use sea_query::{
-    Alias, ColumnDef, Expr, ExprTrait, ForeignKey, ForeignKeyAction, Index, IndexCreateStatement,
-    MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder, Table,
+    Alias, ColumnDef, Expr, ExprTrait, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement,
+    Index, IndexCreateStatement, MysqlQueryBuilder, PostgresQueryBuilder, SqliteQueryBuilder,
+    Table,
 };
 
 /// The native column type of a column in a dialect.
-fn native_type(col: &Column, d: Dialect) -> String {
+pub(crate) fn native_type(col: &Column, d: Dialect) -> String {
     use Dialect::*;
     let f = &col.def;
     match (f.ty, d) {
@@ -102,7 +103,7 @@ fn on_delete(o: OnDelete) -> ForeignKeyAction {
 }
 
 /// An index name that fits every database's 63-character limit.
-fn index_name(prefix: &str, table: &str, cols: &[String]) -> String {
+pub(crate) fn index_name(prefix: &str, table: &str, cols: &[String]) -> String {
     let name = format!("{prefix}_{table}_{}", cols.join("_"));
     if name.len() <= 60 {
         return name;
@@ -111,6 +112,88 @@ fn index_name(prefix: &str, table: &str, cols: &[String]) -> String {
         (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
     });
     format!("{}_{:08x}", &name[..50], hash as u32)
+}
+
+/// The definition of a (non-id) column: native type, nullability, unique, default, enum check.
+pub(crate) fn column_def(col: &Column, d: Dialect) -> ColumnDef {
+    let f = &col.def;
+    let mut c = ColumnDef::new(Alias::new(f.name.as_str()));
+    c.custom(Alias::new(native_type(col, d)));
+    if f.optional {
+        c.null();
+    } else {
+        c.not_null();
+    }
+    if f.unique {
+        c.unique_key();
+    }
+    if let Some(default) = &f.default {
+        let skip = d == Dialect::MySql
+            && matches!(f.ty, FieldType::Text | FieldType::Json | FieldType::Bytes);
+        if let (false, Ok(v)) = (skip, value::coerce(col.shape(), default)) {
+            if !v.is_null() {
+                c.default(super::bind_value(&v, f.ty, d));
+            }
+        }
+    }
+    if f.ty == FieldType::Enum && d != Dialect::MySql {
+        c.check(Expr::col(Alias::new(f.name.as_str())).is_in(f.values.iter().cloned()));
+    }
+    c
+}
+
+/// The foreign key of a column with `references`, named `fk_<table>_<column>`.
+pub(crate) fn foreign_key(
+    model: &ModelInfo,
+    col: &Column,
+    schema_tables: &dyn Fn(&str) -> Option<String>,
+) -> Option<ForeignKeyCreateStatement> {
+    let target = col.def.references.as_ref()?;
+    let target_table = schema_tables(target).unwrap_or_else(|| target.clone());
+    let mut fk = ForeignKey::create();
+    fk.name(index_name(
+        "fk",
+        &model.table,
+        std::slice::from_ref(&col.def.name),
+    ))
+    .from(Alias::new(model.table.as_str()), Alias::new(col.name()))
+    .to(Alias::new(target_table), Alias::new("id"))
+    .on_delete(on_delete(col.def.on_delete));
+    Some(fk)
+}
+
+/// Every index of a model besides its primary key and single-column unique constraints:
+/// `(unique, columns)` for indexed fields, composite indexes and composite unique constraints.
+pub(crate) fn index_specs(model: &ModelInfo) -> Vec<(bool, Vec<String>)> {
+    let mut indexes: Vec<(bool, Vec<String>)> = Vec::new();
+    for f in model.def.fields.iter().filter(|f| f.indexed && !f.unique) {
+        indexes.push((false, vec![f.name.clone()]));
+    }
+    indexes.extend(model.def.indexes.iter().map(|set| (false, set.clone())));
+    indexes.extend(model.def.unique.iter().map(|set| (true, set.clone())));
+    indexes
+}
+
+/// The `CREATE [UNIQUE] INDEX` statement of an index spec (without IF NOT EXISTS).
+pub(crate) fn index_create(
+    model: &ModelInfo,
+    unique: bool,
+    cols: &[String],
+) -> IndexCreateStatement {
+    let mut ix = Index::create();
+    ix.name(index_name(
+        if unique { "ux" } else { "ix" },
+        &model.table,
+        cols,
+    ))
+    .table(Alias::new(model.table.as_str()));
+    for c in cols {
+        ix.col(Alias::new(c.as_str()));
+    }
+    if unique {
+        ix.unique();
+    }
+    ix
 }
 
 /// The statements that create a model's table and its indexes if they do not exist yet. The
@@ -125,72 +208,17 @@ pub fn create_table(
     create.table(table.clone()).if_not_exists();
     create.col(id_column(model, d));
     for col in model.columns.iter().filter(|c| c.role != Role::Id) {
-        let f = &col.def;
-        let mut c = ColumnDef::new(Alias::new(f.name.as_str()));
-        c.custom(Alias::new(native_type(col, d)));
-        if f.optional {
-            c.null();
-        } else {
-            c.not_null();
-        }
-        if f.unique {
-            c.unique_key();
-        }
-        if let Some(default) = &f.default {
-            let skip = d == Dialect::MySql
-                && matches!(f.ty, FieldType::Text | FieldType::Json | FieldType::Bytes);
-            if let (false, Ok(v)) = (skip, value::coerce(col.shape(), default)) {
-                if !v.is_null() {
-                    c.default(super::bind_value(&v, f.ty, d));
-                }
-            }
-        }
-        if f.ty == FieldType::Enum && d != Dialect::MySql {
-            c.check(Expr::col(Alias::new(f.name.as_str())).is_in(f.values.iter().cloned()));
-        }
-        create.col(c);
-        if let Some(target) = &f.references {
-            let target_table = schema_tables(target).unwrap_or_else(|| target.clone());
-            create.foreign_key(
-                ForeignKey::create()
-                    .name(index_name(
-                        "fk",
-                        &model.table,
-                        std::slice::from_ref(&f.name),
-                    ))
-                    .from(table.clone(), Alias::new(f.name.as_str()))
-                    .to(Alias::new(target_table), Alias::new("id"))
-                    .on_delete(on_delete(f.on_delete)),
-            );
+        create.col(column_def(col, d));
+        if let Some(mut fk) = foreign_key(model, col, schema_tables) {
+            create.foreign_key(&mut fk);
         }
     }
-    let mut indexes: Vec<(bool, Vec<String>)> = Vec::new();
-    for f in model.def.fields.iter().filter(|f| f.indexed && !f.unique) {
-        indexes.push((false, vec![f.name.clone()]));
-    }
-    indexes.extend(model.def.indexes.iter().map(|set| (false, set.clone())));
-    indexes.extend(model.def.unique.iter().map(|set| (true, set.clone())));
-    let index_stmt = |unique: bool, cols: &[String]| -> IndexCreateStatement {
-        let mut ix = Index::create();
-        ix.name(index_name(
-            if unique { "ux" } else { "ix" },
-            &model.table,
-            cols,
-        ))
-        .table(table.clone());
-        for c in cols {
-            ix.col(Alias::new(c.as_str()));
-        }
-        if unique {
-            ix.unique();
-        }
-        ix
-    };
+    let indexes = index_specs(model);
     let mut out = Vec::new();
     if d == Dialect::MySql {
         // MySQL has no CREATE INDEX IF NOT EXISTS; inline keys keep the whole statement idempotent.
         for (unique, cols) in &indexes {
-            create.index(&mut index_stmt(*unique, cols));
+            create.index(&mut index_create(model, *unique, cols));
         }
         create.extra("ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin");
         out.push(Stmt::raw(create.build(MysqlQueryBuilder)));
@@ -201,7 +229,7 @@ pub fn create_table(
         _ => create.build(PostgresQueryBuilder),
     }));
     for (unique, cols) in &indexes {
-        let mut ix = index_stmt(*unique, cols);
+        let mut ix = index_create(model, *unique, cols);
         ix.if_not_exists();
         out.push(Stmt::raw(match d {
             Dialect::Sqlite => ix.build(SqliteQueryBuilder),

@@ -88,6 +88,11 @@ impl Transaction {
         }
     }
 
+    /// Runs one statement made by the `sql` module (migrations run DDL this way).
+    pub async fn execute_raw(&mut self, stmt: &crate::sql::Stmt) -> Result<u64> {
+        self.exec().execute(stmt).await.map(|d| d.rows)
+    }
+
     /// Creates a savepoint.
     pub async fn savepoint(&mut self) -> Result<Savepoint> {
         self.savepoints += 1;

@@ -89,6 +89,19 @@ pub async fn fresh_url(backend: Backend) -> Option<String> {
     }
 }
 
+/// Like [`fresh_url`], but SQLite gets a file, so that several stores can open the same database.
+pub async fn fresh_shared_url(backend: Backend) -> Option<String> {
+    if backend != Backend::Sqlite {
+        return fresh_url(backend).await;
+    }
+    let dir = std::env::temp_dir().join("flowgate-tests");
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    Some(format!(
+        "sqlite://{}",
+        dir.join(format!("{}.db", unique_name("fgt"))).display()
+    ))
+}
+
 /// A store on a fresh database with the models' tables created.
 pub async fn store(backend: Backend, models: Vec<ModelDef>) -> Option<Store> {
     let url = fresh_url(backend).await?;

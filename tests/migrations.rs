@@ -1,0 +1,277 @@
+//! Registry and migrations on every backend: create, restart, discover, additive change,
+//! refused destructive change, rollback, and two migrators racing for the lock.
+#![allow(missing_docs)]
+
+mod common;
+
+use common::Backend;
+use flowgate::migrate::{self, MigrateOptions, Outcome};
+use flowgate::registry::Registry;
+use flowgate::{Context, FieldDef, ModelDef, OpKind, Operation, Schema, Store, StoreConfig};
+use serde_json::{Value, json};
+
+fn author() -> ModelDef {
+    ModelDef::new("Author").field(FieldDef::string("name").max_length(80))
+}
+
+fn book() -> ModelDef {
+    ModelDef::new("Book")
+        .field(FieldDef::string("title").max_length(200))
+        .field(
+            FieldDef::integer("author_id")
+                .references("Author")
+                .optional(),
+        )
+}
+
+async fn connect(url: &str) -> Store {
+    Store::connect(&StoreConfig::new(url), Schema::default())
+        .await
+        .expect("connect")
+}
+
+async fn run(store: &Store, declared: &[ModelDef], allow_destructive: bool) -> migrate::Report {
+    let registry = Registry::open(store).await.expect("registry");
+    let opts = MigrateOptions {
+        allow_destructive,
+        ..MigrateOptions::default()
+    };
+    let report = migrate::migrate(store, &registry, declared, &opts)
+        .await
+        .expect("migrate");
+    store.set_schema(report.schema.clone());
+    report
+}
+
+fn outcome<'a>(report: &'a migrate::Report, model: &str) -> &'a Outcome {
+    &report
+        .outcomes
+        .iter()
+        .find(|(n, _)| n == model)
+        .unwrap_or_else(|| panic!("no outcome for {model}: {:?}", report.outcomes))
+        .1
+}
+
+async fn op(store: &Store, model: &str, kind: OpKind, params: Value) -> flowgate::Result<Value> {
+    store
+        .execute(&Context::internal(), &Operation::new(model, kind, params))
+        .await
+}
+
+async fn create_restart_discover(b: Backend) {
+    let Some(url) = common::fresh_shared_url(b).await else {
+        return;
+    };
+    let s = connect(&url).await;
+    let r = run(&s, &[author(), book()], false).await;
+    assert!(
+        matches!(
+            outcome(&r, "Author"),
+            Outcome::Migrated {
+                from: None,
+                to: 1,
+                ..
+            }
+        ),
+        "{:?}",
+        r.outcomes
+    );
+    assert!(matches!(
+        outcome(&r, "Book"),
+        Outcome::Migrated {
+            from: None,
+            to: 1,
+            ..
+        }
+    ));
+    let a = op(&s, "Author", OpKind::Create, json!({"name": "Le Guin"}))
+        .await
+        .unwrap();
+    op(
+        &s,
+        "Book",
+        OpKind::Create,
+        json!({"title": "The Dispossessed", "author_id": a["id"]}),
+    )
+    .await
+    .unwrap();
+
+    // A restart with the same models changes nothing.
+    let r = run(&s, &[author(), book()], false).await;
+    assert_eq!(outcome(&r, "Book"), &Outcome::UpToDate { version: 1 });
+
+    // A second application declaring nothing serves both models, with their data.
+    let other = connect(&url).await;
+    let r = run(&other, &[], false).await;
+    assert_eq!(r.schema.len(), 2);
+    let books = op(&other, "Book", OpKind::List, json!({})).await.unwrap();
+    assert_eq!(books["records"][0]["title"], "The Dispossessed");
+
+    let history = Registry::open(&s)
+        .await
+        .unwrap()
+        .history(None)
+        .await
+        .unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+}
+
+async fn additive_then_destructive_then_rollback(b: Backend) {
+    let Some(url) = common::fresh_shared_url(b).await else {
+        return;
+    };
+    let s = connect(&url).await;
+    run(&s, &[author(), book()], false).await;
+    op(&s, "Book", OpKind::Create, json!({"title": "Kept"}))
+        .await
+        .unwrap();
+
+    // Additive: an optional column and a defaulted one, and an index.
+    let v2 = book()
+        .field(FieldDef::integer("pages").optional())
+        .field(FieldDef::boolean("in_print").default(true))
+        .index(["title", "pages"]);
+    let r = run(&s, &[author(), v2.clone()], false).await;
+    assert!(
+        matches!(
+            outcome(&r, "Book"),
+            Outcome::Migrated {
+                from: Some(1),
+                to: 2,
+                ..
+            }
+        ),
+        "{:?}",
+        r.outcomes
+    );
+    let listed = op(&s, "Book", OpKind::List, json!({})).await.unwrap();
+    assert_eq!(listed["records"][0]["title"], "Kept");
+    assert_eq!(listed["records"][0]["in_print"], true);
+    op(
+        &s,
+        "Book",
+        OpKind::Create,
+        json!({"title": "New", "pages": 300}),
+    )
+    .await
+    .unwrap();
+
+    // Destructive: dropping a column is refused for Book only; Author still serves.
+    let v3 = ModelDef::new("Book")
+        .field(FieldDef::string("title").max_length(200))
+        .field(
+            FieldDef::integer("author_id")
+                .references("Author")
+                .optional(),
+        );
+    let r = run(&s, &[author(), v3.clone()], false).await;
+    match outcome(&r, "Book") {
+        Outcome::Failed(reason) => assert!(reason.contains("drop column pages"), "{reason}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(r.schema.get("Author").is_some() && r.schema.get("Book").is_none());
+    op(
+        &s,
+        "Author",
+        OpKind::Create,
+        json!({"name": "still serving"}),
+    )
+    .await
+    .unwrap();
+
+    // Allowed explicitly, it applies; then it rolls back.
+    let r = run(&s, &[author(), v3], true).await;
+    assert!(
+        matches!(
+            outcome(&r, "Book"),
+            Outcome::Migrated {
+                from: Some(2),
+                to: 3,
+                ..
+            }
+        ),
+        "{:?}",
+        r.outcomes
+    );
+    let registry = Registry::open(&s).await.unwrap();
+    let rolled = migrate::rollback_last(&s, &registry, Some("Book"), &MigrateOptions::default())
+        .await
+        .unwrap()
+        .expect("a migration to roll back");
+    assert_eq!(rolled["to_version"], 3);
+    let loaded = registry.load().await.unwrap();
+    let book_now = loaded.iter().find(|p| p.def.name == "Book").unwrap();
+    assert_eq!((book_now.version, book_now.def.clone()), (2, v2.clone()));
+    let r = run(&s, &[author(), v2], false).await;
+    assert_eq!(outcome(&r, "Book"), &Outcome::UpToDate { version: 2 });
+    // The column is back (its data went with the drop), and usable.
+    let listed = op(
+        &s,
+        "Book",
+        OpKind::List,
+        json!({"filter": {"pages": {"$null": true}}}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(listed["records"].as_array().unwrap().len(), 2, "{listed}");
+    op(
+        &s,
+        "Book",
+        OpKind::Create,
+        json!({"title": "After", "pages": 12}),
+    )
+    .await
+    .unwrap();
+    let statuses: Vec<Value> = registry
+        .history(Some("Book"))
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m["status"].clone())
+        .collect();
+    assert_eq!(
+        statuses,
+        vec![json!("applied"), json!("applied"), json!("rolled_back")]
+    );
+}
+
+async fn two_migrators_race_for_the_lock(b: Backend) {
+    let Some(url) = common::fresh_shared_url(b).await else {
+        return;
+    };
+    let (s1, s2) = (connect(&url).await, connect(&url).await);
+    let models = [author(), book()];
+    let (r1, r2) = tokio::join!(run(&s1, &models, false), run(&s2, &models, false));
+    let migrated = |r: &migrate::Report| {
+        r.outcomes
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Migrated { .. }))
+            .count()
+    };
+    assert_eq!(
+        migrated(&r1) + migrated(&r2),
+        2,
+        "{:?} / {:?}",
+        r1.outcomes,
+        r2.outcomes
+    );
+    assert_eq!(r1.schema.len(), 2);
+    assert_eq!(r2.schema.len(), 2);
+    let history = Registry::open(&s1)
+        .await
+        .unwrap()
+        .history(None)
+        .await
+        .unwrap();
+    assert_eq!(
+        history.len(),
+        2,
+        "each migration recorded once: {history:?}"
+    );
+}
+
+conformance!(
+    create_restart_discover,
+    additive_then_destructive_then_rollback,
+    two_migrators_race_for_the_lock
+);
