@@ -347,6 +347,40 @@ fn select_after_cursor_among_nulls() {
     );
 }
 
+/// Ordering by an enum: every database must sort by the text (MySQL's ENUM would sort by
+/// declaration index), since keyset conditions compare the text.
+#[test]
+fn select_ordered_by_enum_after_cursor() {
+    let s = schema();
+    let m = model(&s, "Task");
+    let columns = cols(m, &["id", "state"]);
+    let f = filter(m, Value::Null);
+    let o = order(m, json!("state,-id"));
+    let text = Cursor::encode(
+        json!({"id": 5, "state": "in_progress"})
+            .as_object()
+            .expect("an object"),
+        &o,
+    );
+    let cursor = Cursor::decode(m, &o, &text).expect("a cursor of this ordering");
+    snap_each("select_ordered_by_enum_after_cursor", |d| {
+        select(
+            m,
+            SelectSpec {
+                columns: &columns,
+                filter: &f,
+                include_deleted: false,
+                order: &o,
+                after: Some(&cursor),
+                limit: Some(3),
+                offset: None,
+                for_update: false,
+            },
+            d,
+        )
+    });
+}
+
 #[test]
 fn select_uuid_model_after_cursor() {
     let s = schema();
