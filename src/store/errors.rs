@@ -14,10 +14,8 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
                     field: unique_field(db.constraint(), &message),
                     reason: "a record with the same unique value already exists".into(),
                 },
-                ErrorKind::ForeignKeyViolation => Error::Conflict {
-                    field: None,
-                    reason: "the change would break a reference between records".into(),
-                },
+                ErrorKind::ForeignKeyViolation => broken_reference(),
+                _ if is_restricted_delete(&message) => broken_reference(),
                 ErrorKind::NotNullViolation => Error::Validation {
                     field: None,
                     reason: "a required value is missing".into(),
@@ -44,6 +42,20 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
             Error::Internal(format!("database error: {other}"))
         }
     }
+}
+
+/// The conflict of a write that would leave a reference dangling.
+fn broken_reference() -> Error {
+    Error::Conflict {
+        field: None,
+        reason: "the change would break a reference between records".into(),
+    }
+}
+
+/// SQLite reports a delete refused by `ON DELETE RESTRICT` as a trigger constraint
+/// (`SQLITE_CONSTRAINT_TRIGGER`), not as a foreign key violation, under the same message.
+fn is_restricted_delete(message: &str) -> bool {
+    message == "FOREIGN KEY constraint failed"
 }
 
 /// Best effort: the field a unique violation names. PostgreSQL names the constraint
