@@ -122,9 +122,12 @@ pub fn coerce(shape: Shape<'_>, value: &Value) -> Result<Val, String> {
             let s = value
                 .as_str()
                 .ok_or_else(|| want("a date string (YYYY-MM-DD)"))?;
+            // `%Y` alone takes any number of digits: `26-1-1` would be the year 26.
             NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                .ok()
+                .filter(|d| d.format("%Y-%m-%d").to_string() == s)
                 .map(Val::Date)
-                .map_err(|_| format!("`{s}` is not a date (YYYY-MM-DD)"))
+                .ok_or_else(|| format!("`{s}` is not a date (YYYY-MM-DD)"))
         }
         FieldType::Datetime => {
             let s = value
@@ -270,6 +273,8 @@ mod tests {
             Err("expected an integer, got a number".into())
         );
         assert!(check(FieldType::Date, json!("2026-02-30")).is_err());
+        assert!(check(FieldType::Date, json!("26-1-1")).is_err());
+        assert!(check(FieldType::Date, json!("2026-1-01")).is_err());
         assert!(check(FieldType::Uuid, json!("nope")).is_err());
         assert!(check(FieldType::String, json!("a\u{0}b")).is_err());
         let values = vec!["open".to_string()];
