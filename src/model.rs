@@ -12,7 +12,7 @@ mod macros;
 mod schema;
 
 pub use def::{IdType, Model, ModelDef, default_table_name};
-pub use field::{FieldDef, FieldType, OnDelete};
+pub use field::{DEFAULT_MAX_LENGTH, FieldDef, FieldType, OnDelete};
 pub use file::{parse_json, parse_toml, read_schema_file, to_json};
 pub use kind::{Bytes, FieldKind};
 pub use schema::{Column, ModelInfo, Role, Schema};

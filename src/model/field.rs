@@ -129,6 +129,10 @@ impl OnDelete {
     }
 }
 
+/// The longest value of a `string` field that declares no `max_length`, in characters. MySQL
+/// stores such a field as `VARCHAR(255)`, so every database refuses longer values alike.
+pub const DEFAULT_MAX_LENGTH: u32 = 255;
+
 /// One declared field of a model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldDef {
@@ -231,6 +235,15 @@ impl FieldDef {
         S: Into<String>,
     {
         FieldDef::new(name, FieldType::Enum).values(values)
+    }
+
+    /// The longest value accepted, in characters: `max_length`, or [`DEFAULT_MAX_LENGTH`] for a
+    /// `string` that declares none. Other types have no limit.
+    pub fn length_limit(&self) -> Option<u32> {
+        match self.ty {
+            FieldType::String => Some(self.max_length.unwrap_or(DEFAULT_MAX_LENGTH)),
+            _ => self.max_length,
+        }
     }
 
     /// Changes the type (the macro uses this to turn a `String` into `text` or `enum`).

@@ -49,7 +49,7 @@ impl Column {
     pub fn shape(&self) -> Shape<'_> {
         Shape {
             ty: self.def.ty,
-            max_length: self.def.max_length,
+            max_length: self.def.length_limit(),
             values: &self.def.values,
         }
     }

@@ -2,7 +2,7 @@
 //! indexes and foreign keys.
 
 use super::{Dialect, Stmt};
-use crate::model::{Column, FieldType, ModelInfo, OnDelete, Role};
+use crate::model::{Column, DEFAULT_MAX_LENGTH, FieldType, ModelInfo, OnDelete, Role};
 use crate::value;
 use sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement,
@@ -15,7 +15,9 @@ pub(crate) fn native_type(col: &Column, d: Dialect) -> String {
     use Dialect::*;
     let f = &col.def;
     match (f.ty, d) {
-        (FieldType::String, MySql) => format!("VARCHAR({})", f.max_length.unwrap_or(255)),
+        (FieldType::String, MySql) => {
+            format!("VARCHAR({})", f.max_length.unwrap_or(DEFAULT_MAX_LENGTH))
+        }
         (FieldType::String, _) => match f.max_length {
             Some(n) => format!("VARCHAR({n})"),
             None => "TEXT".into(),
