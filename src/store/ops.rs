@@ -309,6 +309,24 @@ pub(crate) fn new_row(
     Ok(row)
 }
 
+/// Checks the values a caller gives for a new row without completing it: names, writability
+/// and types as [`new_row`] checks them, but no field is required.
+pub(crate) fn check_given(
+    m: &ModelInfo,
+    obj: &Map<String, Value>,
+    explicit_id: bool,
+) -> Result<()> {
+    for (key, v) in obj {
+        let col = if explicit_id && key == "id" {
+            m.id()
+        } else {
+            writable(m, key)?
+        };
+        field_value(col, v)?;
+    }
+    Ok(())
+}
+
 fn without_id(obj: &Map<String, Value>) -> Map<String, Value> {
     obj.iter()
         .filter(|(k, _)| k.as_str() != "id")
@@ -340,7 +358,8 @@ pub(crate) fn update_sets<'m>(
         sets.push((col, field_value(col, v)?));
     }
     if sets.is_empty() {
-        return Err(Error::validation("fields", "nothing to update"));
+        // Callers name the object (`fields`, `update`) with `Error::within`.
+        return Err(Error::invalid("nothing to update"));
     }
     let updated_at = m.column("updated_at").expect("managed column");
     sets.push((updated_at, Val::DateTime(now)));

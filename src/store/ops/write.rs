@@ -1,7 +1,9 @@
 //! Create, Update, Delete and Upsert.
 
 use super::read::read_one;
-use super::{Params, all_columns, field_value, id_filter, insert_columns, new_row, update_sets};
+use super::{
+    Params, all_columns, check_given, field_value, id_filter, insert_columns, new_row, update_sets,
+};
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{CmpOp, Filter};
@@ -211,6 +213,7 @@ pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
                 "`where` is required: the unique values that identify the record",
             )
         })?;
+    let filter = equality_filter(m, wh, "where")?;
     let target = conflict_target(m, p.names("conflict_on")?, wh.keys().cloned().collect())?;
     for key in &target {
         if !wh.contains_key(key) {
@@ -220,7 +223,6 @@ pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
             ));
         }
     }
-    let filter = equality_filter(m, wh, "where")?;
     let mut create_obj = wh.clone();
     for (k, v) in p.object("create")?.into_iter().flatten() {
         if let Some(w) = wh.get(k) {
@@ -242,7 +244,9 @@ pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
         update_sets(m, update_obj, now).map_err(|e| e.within("update"))?
     };
     let explicit_id = target.iter().any(|k| k == "id");
-    let row = new_row(m, &create_obj, now, explicit_id).map_err(|e| e.within("create"))?;
+    // The new record is checked now but completed only when it is inserted: an upsert that
+    // finds its record needs no full `create`.
+    check_given(m, &create_obj, explicit_id).map_err(|e| e.within("create"))?;
 
     for attempt in 0..2 {
         if let Some(existing) = find_one(x, m, &filter).await? {
@@ -268,12 +272,13 @@ pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
             };
             return Ok(json!({ "action": "updated", "record": record }));
         }
+        let row = new_row(m, &create_obj, now, explicit_id).map_err(|e| e.within("create"))?;
         x.execute(&sql::savepoint("fg_upsert", SavepointAction::Create))
             .await?;
         let inserted = if explicit_id && m.auto_id() {
-            insert_with_id(x, m, row.clone()).await
+            insert_with_id(x, m, row).await
         } else {
-            insert_one(x, m, row.clone()).await
+            insert_one(x, m, row).await
         };
         match inserted {
             Ok(record) => {
