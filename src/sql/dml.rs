@@ -2,7 +2,7 @@
 
 use super::filter::{after, condition};
 use super::{Dialect, Stmt, bind_value, build};
-use crate::model::{Column, ModelInfo};
+use crate::model::{Column, FieldType, ModelInfo};
 use crate::query::{Cursor, Filter, OrderBy};
 use crate::value::Val;
 use sea_query::{Alias, Expr, ExprTrait, NullOrdering, OnConflict, Order, Query, SimpleExpr};
@@ -32,6 +32,20 @@ pub struct SelectSpec<'a> {
     pub for_update: bool,
 }
 
+/// What a sort key orders by: the column, except for MySQL's `ENUM` columns, which sort by
+/// declaration index; those sort by their text (binary collation), as on the other databases
+/// and as the keyset condition of [`after`] (which compares text) assumes.
+fn sort_expr(column: &str, ty: Option<FieldType>, d: Dialect) -> Expr {
+    if d == Dialect::MySql && ty == Some(FieldType::Enum) {
+        Expr::cust_with_expr(
+            "CAST(? AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin",
+            Expr::col(Alias::new(column)),
+        )
+    } else {
+        Expr::col(Alias::new(column))
+    }
+}
+
 /// `SELECT columns FROM table WHERE ... ORDER BY ... LIMIT ... OFFSET ...`.
 pub fn select(model: &ModelInfo, spec: SelectSpec<'_>, d: Dialect) -> Stmt {
     let mut q = Query::select();
@@ -49,16 +63,18 @@ pub fn select(model: &ModelInfo, spec: SelectSpec<'_>, d: Dialect) -> Stmt {
         q.and_where(after(model, spec.order, cursor, d));
     }
     for key in spec.order {
-        let nullable = model.column(&key.column).is_some_and(|c| c.def.optional);
+        let column = model.column(&key.column);
+        let nullable = column.is_some_and(|c| c.def.optional);
         let (order, nulls) = if key.desc {
             (Order::Desc, NullOrdering::First)
         } else {
             (Order::Asc, NullOrdering::Last)
         };
+        let expr = sort_expr(&key.column, column.map(Column::ty), d);
         if nullable {
-            q.order_by_with_nulls(Alias::new(key.column.as_str()), order, nulls);
+            q.order_by_expr_with_nulls(expr, order, nulls);
         } else {
-            q.order_by(Alias::new(key.column.as_str()), order);
+            q.order_by_expr(expr, order);
         }
     }
     if let Some(limit) = spec.limit {
