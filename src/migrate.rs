@@ -179,7 +179,7 @@ async fn migrate_one(
     registry: &Registry,
     old: Option<&PersistedModel>,
     model: &ModelInfo,
-    tables: &dyn Fn(&str) -> Option<String>,
+    tables: &(dyn Fn(&str) -> Option<String> + Sync),
     opts: &MigrateOptions,
 ) -> Result<Outcome> {
     let sum = checksum(&model.def);
@@ -259,6 +259,39 @@ async fn apply_steps(store: &Store, steps: &[plan::Step]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Like [`migrate`] without changing anything (`auto_migrate = false`): models whose persisted
+/// definition matches serve; the others fail with the changes they are waiting for.
+pub async fn check(store: &Store, registry: &Registry, declared: &[ModelDef]) -> Result<Report> {
+    let plans = plan_all(store, registry, declared).await?;
+    let persisted = registry.load().await?;
+    let mut outcomes = Vec::new();
+    let mut serve = Vec::new();
+    for p in &persisted {
+        match plans.iter().find(|plan| plan.model == p.def.name) {
+            Some(plan) => outcomes.push((p.def.name.clone(), Outcome::Failed(pending(plan)))),
+            None => {
+                outcomes.push((p.def.name.clone(), Outcome::UpToDate { version: p.version }));
+                serve.push(p.def.clone());
+            }
+        }
+    }
+    for plan in plans
+        .iter()
+        .filter(|plan| !persisted.iter().any(|p| p.def.name == plan.model))
+    {
+        outcomes.push((plan.model.clone(), Outcome::Failed(pending(plan))));
+    }
+    let schema = valid_subset(serve, &mut outcomes);
+    Ok(Report { outcomes, schema })
+}
+
+fn pending(plan: &Plan) -> String {
+    format!(
+        "migration pending ({}); run `flowgate migrate up`",
+        plan.changes.join("; ")
+    )
 }
 
 /// The plans the declared models would need now, without applying anything.

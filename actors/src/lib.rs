@@ -1,5 +1,32 @@
-//! The Flowgate runtime. The supervisor, the gateway with its channels, the registry actor and the
-//! per-model node actors arrive with the runtime issue; until then this crate only re-exports the data
-//! layer so that applications can depend on one name.
+//! The Flowgate runtime: a supervisor that binds the ports at once, a registry actor that
+//! connects, migrates and spawns per-model node actors in the background, a readiness board,
+//! and the gateway serving the channels (HTTP today).
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use flowgate::{FieldDef, ModelDef};
+//! use flowgate_actors::Supervisor;
+//! let handle = Supervisor::builder()
+//!     .database_url("sqlite::memory:")
+//!     .http_port(0)
+//!     .model(ModelDef::new("Note").field(FieldDef::text("body")))
+//!     .start()
+//!     .await?;
+//! println!("listening on {}", handle.http_addr());
+//! handle.wait_ready(std::time::Duration::from_secs(5)).await;
+//! handle.shutdown().await;
+//! # Ok(()) }
+//! ```
 
+pub mod config;
+pub mod gateway;
+pub mod node;
+pub mod readiness;
+pub mod registry;
+pub mod routes;
+pub mod supervisor;
+
+pub use config::Config;
 pub use flowgate;
+pub use readiness::{Board, State};
+pub use supervisor::{Handle, StartError, Supervisor};

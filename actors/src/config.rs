@@ -1,0 +1,250 @@
+//! Configuration: one `Config` from a TOML file, environment variables and the builder, in that
+//! order of precedence reversed (the builder wins). Unknown keys are errors that name the key.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+
+/// Everything the server can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The database (`sqlite://flowgate.db`, `sqlite::memory:`, `postgres://...`, `mysql://...`).
+    pub database_url: String,
+    /// The most database connections.
+    pub pool_size: u32,
+    /// Concurrent operations per model node (default: the pool size).
+    pub node_workers: Option<usize>,
+    /// Apply safe migrations at start; when off, a model whose table differs fails with the
+    /// pending changes until `flowgate migrate up`.
+    pub auto_migrate: bool,
+    /// Persist model definitions in the registry tables (and serve models other applications
+    /// persisted). When off, declared models get their tables and nothing is recorded.
+    pub model_persistence: bool,
+    /// Seconds to wait for another process's migration lock.
+    pub migration_lock_timeout: u64,
+    /// Log every SQL statement with its duration.
+    pub echo: bool,
+    /// The address to bind.
+    pub host: String,
+    /// The HTTP port (0 picks a free one).
+    pub http_port: u16,
+    /// The MCP port (0 picks a free one).
+    pub mcp_port: u16,
+    /// How long a request for a model that is not ready yet waits before a 503.
+    pub ready_wait_ms: u64,
+    /// The largest request body, in bytes.
+    pub body_limit: usize,
+    /// The longest backoff between attempts to reach the database, in milliseconds.
+    pub connect_retry_max_ms: u64,
+    /// Schema files (TOML or JSON) to load models from.
+    pub models: Vec<PathBuf>,
+    /// Host names MCP accepts besides localhost.
+    pub allowed_hosts: Vec<String>,
+    /// Directories of model and workflow files (read once workflows arrive).
+    pub discover: Vec<PathBuf>,
+    /// A response cache (not available yet: enabling it is an error).
+    pub cache: bool,
+    /// The cache's time to live in seconds.
+    pub cache_ttl: u64,
+    /// Prometheus metrics at `/metrics` (not available yet: enabling it is an error).
+    pub metrics: bool,
+    /// The audit log (not available yet: enabling it is an error).
+    pub audit_log: bool,
+    /// Multi-tenancy (not available yet: enabling it is an error).
+    pub multi_tenant: bool,
+    /// Authentication settings (not available yet: setting them is an error).
+    pub auth: Option<Value>,
+    /// Rate limits (not available yet: setting them is an error).
+    pub rate_limit: Option<Value>,
+    /// Durability of async runs (not available yet: setting it is an error).
+    pub durability: Option<Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: "sqlite://flowgate.db".into(),
+            pool_size: 10,
+            node_workers: None,
+            auto_migrate: true,
+            model_persistence: true,
+            migration_lock_timeout: 30,
+            echo: false,
+            host: "127.0.0.1".into(),
+            http_port: 8000,
+            mcp_port: 3001,
+            ready_wait_ms: 2000,
+            body_limit: 2 * 1024 * 1024,
+            connect_retry_max_ms: 2000,
+            models: Vec::new(),
+            allowed_hosts: Vec::new(),
+            discover: Vec::new(),
+            cache: false,
+            cache_ttl: 60,
+            metrics: false,
+            audit_log: false,
+            multi_tenant: false,
+            auth: None,
+            rate_limit: None,
+            durability: None,
+        }
+    }
+}
+
+/// A configuration error, naming the key or file.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+/// Environment variables beside `FLOWGATE_<KEY>`.
+const ENV_ALIASES: [(&str, &str); 1] = [("DATABASE_URL", "database_url")];
+
+impl Config {
+    /// The keys a file, the environment or the builder may set.
+    pub fn keys() -> Vec<String> {
+        match serde_json::to_value(Config::default()) {
+            Ok(Value::Object(m)) => m.keys().cloned().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Parses a TOML configuration text. `source` names the file in errors.
+    pub fn from_toml(text: &str, source: &str) -> Result<Map<String, Value>, ConfigError> {
+        let table: toml::Table =
+            toml::from_str(text).map_err(|e| ConfigError(format!("{source}: {e}")))?;
+        let value =
+            serde_json::to_value(table).map_err(|e| ConfigError(format!("{source}: {e}")))?;
+        let Value::Object(map) = value else {
+            return Err(ConfigError(format!("{source}: expected a table")));
+        };
+        let keys = Config::keys();
+        for key in map.keys() {
+            if !keys.contains(key) {
+                return Err(ConfigError(format!("{source}: unknown key `{key}`")));
+            }
+        }
+        Ok(map)
+    }
+
+    /// The settings present in the environment: `DATABASE_URL` and `FLOWGATE_<KEY>` for every
+    /// key (values parse as JSON when they can, else as text; lists split on commas).
+    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Map<String, Value> {
+        let keys = Config::keys();
+        let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+        let mut out = Map::new();
+        for (name, raw) in vars {
+            let key = ENV_ALIASES
+                .iter()
+                .find(|(alias, _)| *alias == name)
+                .map(|(_, k)| k.to_string())
+                .or_else(|| name.strip_prefix("FLOWGATE_").map(str::to_lowercase));
+            let Some(key) = key.filter(|k| keys.contains(k)) else {
+                continue;
+            };
+            let value = match &defaults[&key] {
+                Value::String(_) => Value::String(raw),
+                Value::Array(_) => Value::Array(
+                    raw.split(',')
+                        .map(|s| Value::String(s.trim().to_string()))
+                        .filter(|v| v != "")
+                        .collect(),
+                ),
+                _ => serde_json::from_str(&raw).unwrap_or(Value::String(raw)),
+            };
+            out.insert(key, value);
+        }
+        out
+    }
+
+    /// Builds a configuration from layers, later layers winning, then checks it.
+    pub fn from_layers(layers: &[Map<String, Value>]) -> Result<Config, ConfigError> {
+        let mut merged = match serde_json::to_value(Config::default()) {
+            Ok(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        for layer in layers {
+            for (k, v) in layer {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        let config: Config = serde_json::from_value(Value::Object(merged))
+            .map_err(|e| ConfigError(format!("configuration: {e}")))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Reads `flowgate.toml`-style file `path`, the environment, and the overrides.
+    pub fn load(path: Option<&Path>, overrides: Map<String, Value>) -> Result<Config, ConfigError> {
+        let mut layers = Vec::new();
+        if let Some(p) = path {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| ConfigError(format!("{}: {e}", p.display())))?;
+            layers.push(Config::from_toml(&text, &p.display().to_string())?);
+        }
+        layers.push(Config::from_env(std::env::vars()));
+        layers.push(overrides);
+        Config::from_layers(&layers)
+    }
+
+    /// Refuses settings of features that are not available yet, rather than ignoring them.
+    fn check(&self) -> Result<(), ConfigError> {
+        let unavailable = [
+            ("cache", self.cache),
+            ("metrics", self.metrics),
+            ("audit_log", self.audit_log),
+            ("multi_tenant", self.multi_tenant),
+            ("auth", self.auth.is_some()),
+            ("rate_limit", self.rate_limit.is_some()),
+            ("durability", self.durability.is_some()),
+        ];
+        if let Some((key, _)) = unavailable.iter().find(|(_, on)| *on) {
+            return Err(ConfigError(format!(
+                "`{key}` is not available in this version of flowgate"
+            )));
+        }
+        if self.pool_size == 0 {
+            return Err(ConfigError("`pool_size` must be at least 1".into()));
+        }
+        flowgate::store::dialect_of(&self.database_url)
+            .map_err(|e| ConfigError(format!("`database_url`: {e}")))?;
+        Ok(())
+    }
+
+    /// The concurrent operations each model node runs.
+    pub fn workers(&self) -> usize {
+        self.node_workers.unwrap_or(self.pool_size as usize).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn layers_win_in_order_and_unknown_keys_are_named() {
+        let file = Config::from_toml("http_port = 9000\npool_size = 3\n", "flowgate.toml").unwrap();
+        let env = Config::from_env([
+            ("FLOWGATE_HTTP_PORT".to_string(), "9100".to_string()),
+            ("DATABASE_URL".to_string(), "sqlite::memory:".to_string()),
+            (
+                "FLOWGATE_TEST_POSTGRES_URL".to_string(),
+                "ignored".to_string(),
+            ),
+        ]);
+        let mut builder = Map::new();
+        builder.insert("pool_size".into(), json!(7));
+        let c = Config::from_layers(&[file, env, builder]).unwrap();
+        assert_eq!(
+            (c.http_port, c.pool_size, c.database_url.as_str()),
+            (9100, 7, "sqlite::memory:")
+        );
+
+        let err = Config::from_toml("htpp_port = 1\n", "flowgate.toml").unwrap_err();
+        assert_eq!(err.0, "flowgate.toml: unknown key `htpp_port`");
+        let err =
+            Config::from_layers(&[Config::from_toml("metrics = true", "f").unwrap()]).unwrap_err();
+        assert!(err.0.contains("`metrics` is not available"));
+    }
+}

@@ -1,0 +1,63 @@
+//! The one mapping from typed errors to HTTP: a status per code, the JSON error body, and
+//! `Retry-After` where waiting helps. Internal details go to the log with the request id.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use flowgate::Error;
+use serde_json::json;
+
+/// The HTTP status of an error code.
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::Validation { .. } => StatusCode::BAD_REQUEST,
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Conflict { .. } => StatusCode::CONFLICT,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::NotReady { .. } | Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An error on its way out as an HTTP response.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        if let Error::Internal(detail) = &e {
+            tracing::error!(error = %detail, "internal error");
+        }
+        let retry_after_ms = match &e {
+            Error::NotReady { retry_after_ms, .. } | Error::RateLimited { retry_after_ms } => {
+                Some(*retry_after_ms)
+            }
+            Error::Unavailable(_) => Some(1000),
+            _ => None,
+        };
+        let mut resp = (status_of(&e), axum::Json(json!({ "error": e.to_json() }))).into_response();
+        if let Some(ms) = retry_after_ms {
+            let secs = ms.div_ceil(1000).max(1);
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
+    }
+}
+
+/// A 4xx that is not one of the operation errors (bad route, bad body), in the same JSON shape.
+pub fn plain(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
+    (
+        status,
+        axum::Json(json!({ "error": { "code": code, "message": message.into() } })),
+    )
+        .into_response()
+}

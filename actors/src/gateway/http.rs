@@ -1,0 +1,390 @@
+//! The REST API (DESIGN section 6): model routes, the uniform `/nodes/{NodeName}` door, health.
+//! Every handler turns its input into an operation and hands it to the dispatcher, so REST, MCP
+//! and the CLI share one request path.
+
+use super::errors::{ApiError, plain};
+use crate::routes::{Dispatcher, Target};
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flowgate::{Channel, Context, Error, OpKind};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use tracing::Instrument;
+
+/// The request id of a request, set by the middleware.
+#[derive(Debug, Clone)]
+struct RequestId(String);
+
+/// The HTTP router over a dispatcher. `body_limit` bounds request bodies in bytes.
+pub fn router(dispatcher: Dispatcher, body_limit: usize) -> Router {
+    Router::new()
+        .route("/health/live", get(live))
+        .route("/health/ready", get(ready))
+        .route("/api/{table}", post(create).get(list).put(upsert))
+        .route("/api/{table}/count", get(count))
+        .route(
+            "/api/{table}/bulk",
+            post(bulk_create).patch(bulk_update).put(bulk_upsert),
+        )
+        .route("/api/{table}/bulk-delete", post(bulk_delete))
+        .route("/api/{table}/{id}", get(read).patch(update).delete(delete))
+        .route("/nodes/{node}", post(node))
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn(request_id))
+        .with_state(dispatcher)
+}
+
+/// Honours `X-Request-ID` (when it is short printable ASCII) or makes one, echoes it, and runs
+/// the request inside a span that carries it.
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let given = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string);
+    let id = given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
+    let mut resp = next.run(req).instrument(span).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
+}
+
+fn context(headers: &HeaderMap, id: &RequestId) -> Context {
+    Context {
+        channel: Channel::Http,
+        request_id: id.0.clone(),
+        idempotency_key: headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string),
+        ..Context::default()
+    }
+}
+
+/// Parses a JSON body; an empty body is `null`.
+fn body_json(body: &Bytes) -> Result<Value, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        plain(
+            StatusCode::BAD_REQUEST,
+            "validation",
+            format!("malformed JSON body: {e}"),
+        )
+    })
+}
+
+type Req = (State<Dispatcher>, HeaderMap, axum::Extension<RequestId>);
+
+async fn run(
+    d: &Dispatcher,
+    target: Target<'_>,
+    op: OpKind,
+    ctx: Context,
+    params: Value,
+) -> Response {
+    let created = op == OpKind::Create;
+    match d.call(target, op, ctx, params).await {
+        Ok(v) if created => (StatusCode::CREATED, Json(v)).into_response(),
+        Ok(v) => Json(v).into_response(),
+        Err(e) => ApiError(e).into_response(),
+    }
+}
+
+async fn with_body(
+    req: Req,
+    target: Target<'_>,
+    op: OpKind,
+    body: Bytes,
+    shape: fn(Value) -> Value,
+) -> Response {
+    let (State(d), headers, axum::Extension(id)) = req;
+    match body_json(&body) {
+        Ok(v) => run(&d, target, op, context(&headers, &id), shape(v)).await,
+        Err(resp) => resp,
+    }
+}
+
+fn same(v: Value) -> Value {
+    v
+}
+
+async fn create(
+    s: State<Dispatcher>,
+    h: HeaderMap,
+    id: axum::Extension<RequestId>,
+    Path(table): Path<String>,
+    body: Bytes,
+) -> Response {
+    with_body(
+        (s, h, id),
+        Target::Table(&table),
+        OpKind::Create,
+        body,
+        same,
+    )
+    .await
+}
+
+async fn upsert(
+    s: State<Dispatcher>,
+    h: HeaderMap,
+    id: axum::Extension<RequestId>,
+    Path(table): Path<String>,
+    body: Bytes,
+) -> Response {
+    with_body(
+        (s, h, id),
+        Target::Table(&table),
+        OpKind::Upsert,
+        body,
+        same,
+    )
+    .await
+}
+
+async fn bulk_create(
+    s: State<Dispatcher>,
+    h: HeaderMap,
+    id: axum::Extension<RequestId>,
+    Path(table): Path<String>,
+    body: Bytes,
+) -> Response {
+    with_body(
+        (s, h, id),
+        Target::Table(&table),
+        OpKind::BulkCreate,
+        body,
+        same,
+    )
+    .await
+}
+
+async fn bulk_update(
+    s: State<Dispatcher>,
+    h: HeaderMap,
+    id: axum::Extension<RequestId>,
+    Path(table): Path<String>,
+    body: Bytes,
+) -> Response {
+    with_body(
+        (s, h, id),
+        Target::Table(&table),
+        OpKind::BulkUpdate,
+        body,
+        same,
+    )
+    .await
+}
+
+async fn bulk_upsert(
+    s: State<Dispatcher>,
+    h: HeaderMap,
+    id: axum::Extension<RequestId>,
+    Path(table): Path<String>,
+    body: Bytes,
+) -> Response {
+    with_body(
+        (s, h, id),
+        Target::Table(&table),
+        OpKind::BulkUpsert,
+        body,
+        same,
+    )
+    .await
+}
+
+async fn bulk_delete(
+    s: State<Dispatcher>,
+    h: HeaderMap,
+    id: axum::Extension<RequestId>,
+    Path(table): Path<String>,
+    body: Bytes,
+) -> Response {
+    with_body(
+        (s, h, id),
+        Target::Table(&table),
+        OpKind::BulkDelete,
+        body,
+        same,
+    )
+    .await
+}
+
+/// Query-string params: every value is text; the operations read numbers, booleans, lists and
+/// JSON filters from text.
+fn query_params(q: HashMap<String, String>) -> Value {
+    Value::Object(q.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
+}
+
+async fn list(
+    State(d): State<Dispatcher>,
+    h: HeaderMap,
+    axum::Extension(id): axum::Extension<RequestId>,
+    Path(table): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    run(
+        &d,
+        Target::Table(&table),
+        OpKind::List,
+        context(&h, &id),
+        query_params(q),
+    )
+    .await
+}
+
+async fn count(
+    State(d): State<Dispatcher>,
+    h: HeaderMap,
+    axum::Extension(id): axum::Extension<RequestId>,
+    Path(table): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    run(
+        &d,
+        Target::Table(&table),
+        OpKind::Count,
+        context(&h, &id),
+        query_params(q),
+    )
+    .await
+}
+
+async fn read(
+    State(d): State<Dispatcher>,
+    h: HeaderMap,
+    axum::Extension(id): axum::Extension<RequestId>,
+    Path((table, rid)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let mut params = query_params(q);
+    params["id"] = Value::String(rid);
+    run(
+        &d,
+        Target::Table(&table),
+        OpKind::Read,
+        context(&h, &id),
+        params,
+    )
+    .await
+}
+
+async fn delete(
+    State(d): State<Dispatcher>,
+    h: HeaderMap,
+    axum::Extension(id): axum::Extension<RequestId>,
+    Path((table, rid)): Path<(String, String)>,
+) -> Response {
+    let mut params = Map::new();
+    params.insert("id".into(), Value::String(rid));
+    run(
+        &d,
+        Target::Table(&table),
+        OpKind::Delete,
+        context(&h, &id),
+        Value::Object(params),
+    )
+    .await
+}
+
+/// `PATCH /api/{table}/{id}` takes the fields to change, flat (or wrapped as `{"fields": {...}}`).
+async fn update(
+    State(d): State<Dispatcher>,
+    h: HeaderMap,
+    axum::Extension(id): axum::Extension<RequestId>,
+    Path((table, rid)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let fields = match body_json(&body) {
+        Ok(Value::Object(mut m))
+            if m.len() == 1 && m.get("fields").is_some_and(Value::is_object) =>
+        {
+            m.remove("fields").unwrap_or_default()
+        }
+        Ok(v @ Value::Object(_)) => v,
+        Ok(_) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "validation",
+                "the body is a JSON object of the fields to change",
+            );
+        }
+        Err(resp) => return resp,
+    };
+    let mut params = Map::new();
+    params.insert("id".into(), Value::String(rid));
+    params.insert("fields".into(), fields);
+    run(
+        &d,
+        Target::Table(&table),
+        OpKind::Update,
+        context(&h, &id),
+        Value::Object(params),
+    )
+    .await
+}
+
+/// `POST /nodes/{NodeName}`: the node's params as the body, the same params and result as the
+/// MCP tool and the CLI.
+async fn node(
+    State(d): State<Dispatcher>,
+    h: HeaderMap,
+    axum::Extension(id): axum::Extension<RequestId>,
+    Path(node): Path<String>,
+    body: Bytes,
+) -> Response {
+    let Some((model, op)) = OpKind::parse_node_name(&node) else {
+        return ApiError(Error::NotFound {
+            model: "node".into(),
+            id: node,
+        })
+        .into_response();
+    };
+    match body_json(&body) {
+        Ok(params) => run(&d, Target::Model(model), op, context(&h, &id), params).await,
+        Err(resp) => resp,
+    }
+}
+
+async fn live() -> Response {
+    Json(serde_json::json!({"status": "live"})).into_response()
+}
+
+async fn ready(State(d): State<Dispatcher>) -> Response {
+    let board = d.board().to_json();
+    let status = if board["ready"] == true {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(board)).into_response()
+}
+
+async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
+    plain(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {method} {}", uri.path()),
+    )
+}
+
+async fn wrong_method(method: Method, uri: axum::http::Uri) -> Response {
+    plain(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}

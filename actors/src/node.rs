@@ -1,0 +1,106 @@
+//! Node actors: one per model, each with a bounded pool of workers sharing the database pool.
+//!
+//! An actor handles one message at a time, so a node never runs a query inline: it hands each
+//! operation to a spawned task that first takes a permit from the model's semaphore. One model's
+//! slow queries hold only its own permits; other models keep theirs.
+
+use flowgate::{Context, Error, ModelInfo, OpKind, Store};
+use futures_util::FutureExt;
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use serde_json::Value;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// What a node does.
+pub enum NodeMsg {
+    /// Run an operation and reply with its result.
+    Run {
+        /// The request context.
+        ctx: Context,
+        /// The operation.
+        op: OpKind,
+        /// Its params.
+        params: Value,
+        /// Where the result goes.
+        reply: RpcReplyPort<flowgate::Result<Value>>,
+    },
+    /// Test hook: make the actor itself panic (its supervisor restarts it).
+    #[doc(hidden)]
+    Panic,
+}
+
+/// The node actor.
+pub struct Node;
+
+/// What a node starts with.
+pub struct NodeArgs {
+    /// The store (its pool is shared by every node).
+    pub store: Store,
+    /// The model served.
+    pub model: Arc<ModelInfo>,
+    /// How many operations may run at once.
+    pub workers: usize,
+}
+
+/// A node's state.
+pub struct NodeState {
+    store: Store,
+    model: Arc<ModelInfo>,
+    permits: Arc<Semaphore>,
+}
+
+impl Actor for Node {
+    type Msg = NodeMsg;
+    type State = NodeState;
+    type Arguments = NodeArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        args: NodeArgs,
+    ) -> Result<NodeState, ActorProcessingErr> {
+        Ok(NodeState {
+            store: args.store,
+            model: args.model,
+            permits: Arc::new(Semaphore::new(args.workers.max(1))),
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        msg: NodeMsg,
+        state: &mut NodeState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            NodeMsg::Run {
+                ctx,
+                op,
+                params,
+                reply,
+            } => {
+                let store = state.store.clone();
+                let model = state.model.clone();
+                let permits = state.permits.clone();
+                tokio::spawn(async move {
+                    let Ok(_permit) = permits.acquire_owned().await else {
+                        let _ = reply
+                            .send(Err(Error::Unavailable("the model is shutting down".into())));
+                        return;
+                    };
+                    let run = AssertUnwindSafe(store.run(&ctx, &model, op, &params))
+                        .catch_unwind()
+                        .await;
+                    let result = run.unwrap_or_else(|_| {
+                        tracing::error!(model = model.name(), op = op.as_str(), request_id = %ctx.request_id, "operation panicked");
+                        Err(Error::Internal("operation panicked".into()))
+                    });
+                    let _ = reply.send(result);
+                });
+                Ok(())
+            }
+            NodeMsg::Panic => panic!("node of {} asked to panic (test hook)", state.model.name()),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+//! The routing table every channel reads: which models exist, under which table names, and the
+//! node actor serving each one that is ready. The registry actor writes it.
+
+use crate::node::NodeMsg;
+use crate::readiness::{Board, State};
+use dashmap::DashMap;
+use flowgate::{Context, Error, ModelInfo, OpKind};
+use ractor::ActorRef;
+use ractor::rpc::CallResult;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A model that is being served.
+#[derive(Clone)]
+pub struct Route {
+    /// The model.
+    pub model: Arc<ModelInfo>,
+    /// Its node actor.
+    pub node: ActorRef<NodeMsg>,
+}
+
+/// The routing table.
+#[derive(Default)]
+pub struct Routes {
+    serving: DashMap<String, Route>,
+    tables: DashMap<String, String>,
+}
+
+impl Routes {
+    /// Notes that a model exists under a table name, before it is ready.
+    pub fn declare(&self, model: &str, table: &str) {
+        self.tables.insert(table.to_string(), model.to_string());
+    }
+
+    /// Routes a model to its node.
+    pub fn serve(&self, model: Arc<ModelInfo>, node: ActorRef<NodeMsg>) {
+        self.declare(model.name(), &model.table);
+        self.serving
+            .insert(model.name().to_string(), Route { model, node });
+    }
+
+    /// Stops routing to a model's node (it failed or shut down).
+    pub fn withdraw(&self, model: &str) -> Option<Route> {
+        self.serving.remove(model).map(|(_, r)| r)
+    }
+
+    /// The model under a table name.
+    pub fn model_of_table(&self, table: &str) -> Option<String> {
+        self.tables.get(table).map(|m| m.clone())
+    }
+
+    /// Whether a model name is known (served or declared).
+    pub fn knows(&self, model: &str) -> bool {
+        self.serving.contains_key(model) || self.tables.iter().any(|e| e.value() == model)
+    }
+
+    /// The route of a served model.
+    pub fn route(&self, model: &str) -> Option<Route> {
+        self.serving.get(model).map(|r| r.clone())
+    }
+
+    /// Every served model, by name.
+    pub fn served(&self) -> Vec<Arc<ModelInfo>> {
+        let mut out: Vec<Arc<ModelInfo>> = self.serving.iter().map(|r| r.model.clone()).collect();
+        out.sort_by(|a, b| a.name().cmp(b.name()));
+        out
+    }
+}
+
+/// Whom a request is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    /// A model by name (`/nodes/UserCreateNode`, MCP tools).
+    Model(&'a str),
+    /// A model by table name (`/api/users`).
+    Table(&'a str),
+}
+
+/// The one request path of every channel: resolve the model, wait for it to be ready (up to
+/// `ready_wait`), hand the operation to its node, return the node's answer.
+#[derive(Clone)]
+pub struct Dispatcher {
+    routes: Arc<Routes>,
+    board: Board,
+    ready_wait: Duration,
+}
+
+impl Dispatcher {
+    /// A dispatcher over a routing table and a readiness board.
+    pub fn new(routes: Arc<Routes>, board: Board, ready_wait: Duration) -> Dispatcher {
+        Dispatcher {
+            routes,
+            board,
+            ready_wait,
+        }
+    }
+
+    /// The routing table.
+    pub fn routes(&self) -> &Arc<Routes> {
+        &self.routes
+    }
+
+    /// The readiness board.
+    pub fn board(&self) -> &Board {
+        &self.board
+    }
+
+    /// Resolves a target to a model name, or NotFound.
+    pub fn resolve(&self, target: Target<'_>) -> flowgate::Result<String> {
+        match target {
+            Target::Model(name) if self.routes.knows(name) => Ok(name.to_string()),
+            Target::Model(name) => Err(Error::NotFound {
+                model: "model".into(),
+                id: name.into(),
+            }),
+            Target::Table(t) => self
+                .routes
+                .model_of_table(t)
+                .ok_or_else(|| Error::NotFound {
+                    model: "table".into(),
+                    id: t.into(),
+                }),
+        }
+    }
+
+    /// Runs an operation through the model's node.
+    pub async fn call(
+        &self,
+        target: Target<'_>,
+        op: OpKind,
+        ctx: Context,
+        params: Value,
+    ) -> flowgate::Result<Value> {
+        let name = self.resolve(target)?;
+        let feature = format!("model:{name}");
+        let deadline = tokio::time::Instant::now() + self.ready_wait;
+        let mut changes = self.board.subscribe();
+        loop {
+            if let Some(route) = self.routes.route(&name) {
+                let sent = route
+                    .node
+                    .call(
+                        |reply| crate::node::NodeMsg::Run {
+                            ctx,
+                            op,
+                            params,
+                            reply,
+                        },
+                        None,
+                    )
+                    .await;
+                return match sent {
+                    Ok(CallResult::Success(result)) => result,
+                    _ => Err(Error::Unavailable(format!(
+                        "the node of {name} stopped while handling the request; retry"
+                    ))),
+                };
+            }
+            let state = self.board.state(&feature).unwrap_or(State::Pending);
+            if let State::Failed(reason) = &state {
+                return Err(Error::NotReady {
+                    what: feature,
+                    state: format!("failed: {reason}"),
+                    retry_after_ms: 5000,
+                });
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                let state = self.board.state(&feature).unwrap_or(State::Pending);
+                return Err(Error::NotReady {
+                    what: feature,
+                    state: state.name().into(),
+                    retry_after_ms: 1000,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! The supervisor: what applications embed. `start()` binds the ports and returns at once; the
+//! registry actor does the slow work in the background while the board reports progress.
+
+use crate::config::{Config, ConfigError};
+use crate::gateway;
+use crate::readiness::{Board, State};
+use crate::registry::{RegistryActor, RegistryArgs, RegistryMsg};
+use crate::routes::{Dispatcher, Routes};
+use flowgate::{Error, ModelDef, Store};
+use ractor::rpc::CallResult;
+use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
+use serde_json::{Map, Value};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Bad configuration.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A bad model definition or schema file.
+    #[error("{0}")]
+    Models(String),
+    /// A port could not be bound.
+    #[error("cannot bind {what} on {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// An actor could not be spawned.
+    #[error("cannot start the {0} actor")]
+    Spawn(&'static str),
+}
+
+/// Builds and starts a server.
+#[derive(Debug, Default)]
+pub struct Supervisor {
+    config: Option<Config>,
+    config_file: Option<PathBuf>,
+    overrides: Map<String, Value>,
+    models: Vec<ModelDef>,
+    model_files: Vec<PathBuf>,
+}
+
+impl Supervisor {
+    /// A builder with no models and the default configuration (plus file and environment).
+    pub fn builder() -> Supervisor {
+        Supervisor::default()
+    }
+
+    /// Uses this configuration exactly (no file, no environment).
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = Some(config);
+        self
+    }
+
+    /// Reads a `flowgate.toml` (the environment and the builder win over it).
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_file = Some(path.into());
+        self
+    }
+
+    /// Sets one configuration key (the builder wins over the file and the environment).
+    pub fn set(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.overrides.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// Sets the database URL.
+    pub fn database_url(self, url: &str) -> Self {
+        self.set("database_url", url)
+    }
+
+    /// Sets the HTTP port (0 picks a free one).
+    pub fn http_port(self, port: u16) -> Self {
+        self.set("http_port", port)
+    }
+
+    /// Declares a model.
+    pub fn model(mut self, def: ModelDef) -> Self {
+        self.models.push(def);
+        self
+    }
+
+    /// Declares models.
+    pub fn models(mut self, defs: impl IntoIterator<Item = ModelDef>) -> Self {
+        self.models.extend(defs);
+        self
+    }
+
+    /// Declares the models of a schema file (TOML or JSON).
+    pub fn model_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.model_files.push(path.into());
+        self
+    }
+
+    /// The configuration this builder would start with.
+    pub fn resolve_config(&self) -> Result<Config, ConfigError> {
+        match &self.config {
+            Some(c) => {
+                let mut layers = vec![
+                    serde_json::to_value(c)
+                        .ok()
+                        .and_then(|v| v.as_object().cloned())
+                        .unwrap_or_default(),
+                ];
+                layers.push(self.overrides.clone());
+                Config::from_layers(&layers)
+            }
+            None => Config::load(self.config_file.as_deref(), self.overrides.clone()),
+        }
+    }
+
+    /// Binds the ports and starts the actors; returns as soon as the ports accept.
+    pub async fn start(self) -> Result<Handle, StartError> {
+        let config = self.resolve_config()?;
+        let mut declared = self.models;
+        for path in config.models.iter().chain(&self.model_files) {
+            declared.extend(
+                flowgate::model::read_schema_file(path)
+                    .map_err(|e| StartError::Models(e.to_string()))?,
+            );
+        }
+        let board = Board::new();
+        for feature in ["http", "database", "registry", "migrations"] {
+            board.register(feature, feature != "registry" || config.model_persistence);
+        }
+        let routes = Arc::new(Routes::default());
+        for def in &declared {
+            board.register(&format!("model:{}", def.name), true);
+            routes.declare(&def.name, &def.table_name());
+        }
+
+        let (listener, http_addr) = gateway::bind(&config.host, config.http_port)
+            .await
+            .map_err(|source| StartError::Bind {
+                what: "http",
+                addr: format!("{}:{}", config.host, config.http_port),
+                source,
+            })?;
+        let dispatcher = Dispatcher::new(
+            routes.clone(),
+            board.clone(),
+            Duration::from_millis(config.ready_wait_ms),
+        );
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let router = gateway::http::router(dispatcher.clone(), config.body_limit);
+        let http = tokio::spawn(gateway::serve(listener, router, stop_rx));
+        board.set("http", State::Ready);
+
+        let args = RootArgs {
+            registry: RegistryArgs {
+                config: config.clone(),
+                declared,
+                board: board.clone(),
+                routes,
+            },
+        };
+        let (root, root_task) = Actor::spawn(None, Root, args)
+            .await
+            .map_err(|_| StartError::Spawn("supervisor"))?;
+        Ok(Handle {
+            board,
+            http_addr,
+            dispatcher,
+            root,
+            root_task,
+            http,
+            stop: stop_tx,
+            config,
+        })
+    }
+}
+
+/// A running server.
+pub struct Handle {
+    board: Board,
+    http_addr: SocketAddr,
+    dispatcher: Dispatcher,
+    root: ActorRef<RootMsg>,
+    root_task: JoinHandle<()>,
+    http: JoinHandle<std::io::Result<()>>,
+    stop: watch::Sender<bool>,
+    config: Config,
+}
+
+impl Handle {
+    /// The readiness board.
+    pub fn board(&self) -> &Board {
+        &self.board
+    }
+
+    /// The bound HTTP address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The configuration the server runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The request path every channel uses.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// Waits until every required feature is ready (true) or `timeout` passes (false).
+    pub async fn wait_ready(&self, timeout: Duration) -> bool {
+        self.board.wait_ready(timeout).await
+    }
+
+    async fn registry(&self) -> flowgate::Result<ActorRef<RegistryMsg>> {
+        match self.root.call(RootMsg::Registry, None).await {
+            Ok(CallResult::Success(Some(r))) => Ok(r),
+            _ => Err(Error::Unavailable("the registry is not running".into())),
+        }
+    }
+
+    /// Adds a model at run time: persisted, migrated, a node spawned, readiness updated.
+    pub async fn register_model(&self, def: ModelDef) -> flowgate::Result<()> {
+        let registry = self.registry().await?;
+        match registry
+            .call(|reply| RegistryMsg::Register(def, reply), None)
+            .await
+        {
+            Ok(CallResult::Success(r)) => r,
+            _ => Err(Error::Unavailable(
+                "the registry stopped while registering the model".into(),
+            )),
+        }
+    }
+
+    /// The store, once the database is connected.
+    pub async fn store(&self) -> Option<Store> {
+        let registry = self.registry().await.ok()?;
+        match registry.call(RegistryMsg::Store, None).await {
+            Ok(CallResult::Success(s)) => s,
+            _ => None,
+        }
+    }
+
+    /// Test hook: makes a model's node actor panic.
+    #[doc(hidden)]
+    pub async fn panic_node(&self, model: &str) {
+        if let Ok(registry) = self.registry().await {
+            let _ = registry.cast(RegistryMsg::PanicNode(model.to_string()));
+        }
+    }
+
+    /// Graceful shutdown: stop accepting, let in-flight requests finish, stop the node actors,
+    /// close the pool, stop the supervisor.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        match tokio::time::timeout(Duration::from_secs(30), self.http).await {
+            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server stopped with an error"),
+            Err(_) => tracing::warn!("in-flight requests did not finish within 30 s"),
+            _ => {}
+        }
+        if let Ok(CallResult::Success(Some(registry))) =
+            self.root.call(RootMsg::Registry, None).await
+        {
+            let _ = registry
+                .call(RegistryMsg::Shutdown, Some(Duration::from_secs(30)))
+                .await;
+        }
+        self.root.stop(Some("shutdown".into()));
+        let _ = self.root_task.await;
+    }
+}
+
+/// What the root actor does.
+pub enum RootMsg {
+    /// The registry actor, when it runs.
+    Registry(ractor::RpcReplyPort<Option<ActorRef<RegistryMsg>>>),
+}
+
+struct Root;
+
+struct RootArgs {
+    registry: RegistryArgs,
+}
+
+struct RootState {
+    registry: Option<ActorRef<RegistryMsg>>,
+    args: RegistryArgs,
+    restarts: u32,
+}
+
+fn registry_args(a: &RegistryArgs) -> RegistryArgs {
+    RegistryArgs {
+        config: a.config.clone(),
+        declared: a.declared.clone(),
+        board: a.board.clone(),
+        routes: a.routes.clone(),
+    }
+}
+
+impl Actor for Root {
+    type Msg = RootMsg;
+    type State = RootState;
+    type Arguments = RootArgs;
+
+    async fn pre_start(
+        &self,
+        myself: ActorRef<RootMsg>,
+        args: RootArgs,
+    ) -> Result<RootState, ActorProcessingErr> {
+        let (registry, _) = Actor::spawn_linked(
+            None,
+            RegistryActor,
+            registry_args(&args.registry),
+            myself.get_cell(),
+        )
+        .await?;
+        Ok(RootState {
+            registry: Some(registry),
+            args: args.registry,
+            restarts: 0,
+        })
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<RootMsg>,
+        msg: RootMsg,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            RootMsg::Registry(reply) => {
+                let _ = reply.send(state.registry.clone());
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<RootMsg>,
+        evt: SupervisionEvent,
+        state: &mut RootState,
+    ) -> Result<(), ActorProcessingErr> {
+        // The registry died: start a new one (it reconnects and picks up where the database is).
+        if let SupervisionEvent::ActorFailed(_, err) = evt {
+            state.restarts += 1;
+            tracing::error!(error = %err, restarts = state.restarts, "registry actor failed; restarting");
+            state.registry = None;
+            if state.restarts <= 5 {
+                let (registry, _) = Actor::spawn_linked(
+                    None,
+                    RegistryActor,
+                    registry_args(&state.args),
+                    myself.get_cell(),
+                )
+                .await?;
+                state.registry = Some(registry);
+            } else {
+                state.args.board.set(
+                    "registry",
+                    State::Failed(format!("failed {} times: {err}", state.restarts)),
+                );
+            }
+        }
+        Ok(())
+    }
+}
