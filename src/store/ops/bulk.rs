@@ -2,11 +2,11 @@
 //! store's or the caller's), so `atomic` and `dry_run` are a matter of savepoints and rollback.
 
 use super::write::{conflict_target, equality_filter};
-use super::{Params, insert_columns, insert_columns_with_id, new_row, update_sets};
+use super::{Params, insert_columns, insert_columns_with_id, name_conflict, new_row, update_sets};
 use crate::error::{Error, Result};
-use crate::model::{Column, ModelInfo, Role};
+use crate::model::{Column, ModelInfo};
 use crate::query::{Filter, parse_filter};
-use crate::sql::{self, Conflict, SavepointAction, SelectSpec};
+use crate::sql::{self, Conflict, Dialect, SavepointAction, SelectSpec};
 use crate::store::exec::Exec;
 use crate::value::{self, Val};
 use serde_json::{Map, Value, json};
@@ -135,7 +135,7 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
 
     let now = value::now();
     let mut rows: Vec<(usize, Vec<Val>)> = Vec::with_capacity(data.len());
-    let mut errors: Vec<Value> = Vec::new();
+    let mut errors: Vec<(usize, Error)> = Vec::new();
     for (i, item) in data.iter().enumerate() {
         let checked = item_object(item, i).and_then(|obj| {
             new_row(m, obj, now, false).map_err(|e| e.within(&format!("data[{i}]")))
@@ -143,7 +143,7 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
         match checked {
             Ok(row) => rows.push((i, row)),
             Err(e) if atomic => return Err(e),
-            Err(e) => errors.push(json!({"index": i, "error": e.to_json()})),
+            Err(e) => errors.push((i, e)),
         }
     }
     let skip = mode == "skip";
@@ -153,7 +153,7 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     let cols = insert_columns(m);
     let per = rows_per_statement(x, cols.len());
     // MySQL cannot tell which rows of a multi-row insert it skipped: it skips row by row.
-    let row_by_row = skip && d == crate::sql::Dialect::MySql;
+    let row_by_row = skip && d == Dialect::MySql;
     for chunk in rows.chunks(if row_by_row { 1 } else { per }) {
         let values: Vec<Vec<Val>> = chunk.iter().map(|(_, r)| r.clone()).collect();
         // Row by row, a plain insert whose conflict error marks the row skipped.
@@ -176,11 +176,11 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
                 savepoint(x, SavepointAction::Release).await?;
                 if chunk.len() == 1 {
                     match e {
-                        Error::Conflict { .. } if skip => skipped += 1,
-                        e if !atomic => {
-                            errors.push(json!({"index": chunk[0].0, "error": e.to_json()}))
-                        }
-                        e => return Err(e.within(&format!("data[{}]", chunk[0].0))),
+                        // A unique violation names its key; a broken reference names none and
+                        // is an error, as on the databases that skip with ON CONFLICT.
+                        Error::Conflict { field: Some(_), .. } if skip => skipped += 1,
+                        e if !atomic => errors.push((chunk[0].0, e)),
+                        e => return Err(e),
                     }
                     continue;
                 }
@@ -196,15 +196,30 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
                         Err(e) => {
                             savepoint(x, SavepointAction::RollbackTo).await?;
                             savepoint(x, SavepointAction::Release).await?;
-                            errors.push(json!({"index": i, "error": e.to_json()}));
+                            errors.push((*i, e));
                         }
                     }
                 }
             }
         }
     }
-    let out = json!({"inserted": ids.len(), "skipped": skipped, "ids": ids, "errors": errors});
+    let out = json!({
+        "inserted": ids.len(),
+        "skipped": skipped,
+        "ids": ids,
+        "errors": item_errors(m, errors),
+    });
     with_dry_run(out, &p)
+}
+
+/// The per-item errors of a non-atomic bulk create as `[{index, error}]`, in data order, with
+/// unique keys named as the model names them (the database's own names differ).
+fn item_errors(m: &ModelInfo, mut errors: Vec<(usize, Error)>) -> Vec<Value> {
+    errors.sort_by_key(|(i, _)| *i);
+    errors
+        .into_iter()
+        .map(|(i, e)| json!({"index": i, "error": name_conflict(m, e).to_json()}))
+        .collect()
 }
 
 /// Parses the filter of a bulk update or delete, refusing an empty one without `confirm_all`.
@@ -404,23 +419,33 @@ async fn upsert_rows(
     let inserted = is_new.iter().filter(|n| **n).count();
     let updated = if update { rows.len() - inserted } else { 0 };
 
-    let mut ids: Vec<Value> = Vec::with_capacity(rows.len());
-    if !update {
-        let fresh: Vec<Vec<Val>> = rows
-            .iter()
+    let fresh = || -> Vec<Vec<Val>> {
+        rows.iter()
             .zip(&is_new)
             .filter(|(_, n)| **n)
             .map(|(r, _)| r.clone())
-            .collect();
-        ids.extend(insert_rows(x, m, &fresh, with_id, None).await?);
+            .collect()
+    };
+    if !update {
+        let ids = insert_rows(x, m, &fresh(), with_id, None).await?;
         return Ok((inserted, 0, ids));
     }
-    // One upsert statement per set of supplied fields: each row overwrites only what it gave.
-    let mut groups: HashMap<&Vec<String>, Vec<Vec<Val>>> = HashMap::new();
-    for (row, keys) in rows.iter().zip(&supplied) {
-        groups.entry(keys).or_default().push(row.clone());
+    // MySQL's ON DUPLICATE KEY UPDATE takes whichever unique key a row hits, so a new row that
+    // clashes with another record on some other unique field would overwrite that record. There
+    // new rows go in with a plain INSERT, which refuses the clash as the other databases do.
+    let plain_new = x.dialect() == Dialect::MySql;
+    if plain_new {
+        insert_rows(x, m, &fresh(), with_id, None).await?;
     }
-    for (keys, group) in groups {
+    // One upsert statement per set of supplied fields: each row overwrites only what it gave.
+    let mut groups: HashMap<&Vec<String>, Vec<usize>> = HashMap::new();
+    for (i, keys) in supplied.iter().enumerate() {
+        if !(plain_new && is_new[i]) {
+            groups.entry(keys).or_default().push(i);
+        }
+    }
+    let mut ids: Vec<Value> = vec![Value::Null; rows.len()];
+    for (keys, indexes) in groups {
         let mut set_cols: Vec<String> = keys.clone();
         set_cols.push("updated_at".into());
         if m.soft_delete() {
@@ -430,18 +455,23 @@ async fn upsert_rows(
             target,
             columns: &set_cols,
         };
-        ids.extend(insert_rows(x, m, &group, with_id, Some(conflict)).await?);
+        let group: Vec<Vec<Val>> = indexes.iter().map(|&i| rows[i].clone()).collect();
+        let got = insert_rows(x, m, &group, with_id, Some(conflict)).await?;
+        for (i, id) in indexes.into_iter().zip(got) {
+            ids[i] = id;
+        }
     }
-    if !x.dialect().has_returning() && !(m.auto_id() && !with_id) {
-        // insert_rows reported the given ids already.
+    // The ids in data order: the keys themselves when keyed on the id, what RETURNING gave, or
+    // (MySQL) read back by key.
+    if with_id {
+        ids = rows.iter().map(|r| r[0].to_json()).collect();
     } else if !x.dialect().has_returning() {
         ids = ids_by_key(x, m, target, &target_idx, &rows).await?;
     }
-    let _ = Role::Id;
     Ok((inserted, updated, ids))
 }
 
-/// Reads back the ids of rows by their keys (MySQL, which has no RETURNING).
+/// Reads back the ids of rows by their keys, in the rows' order.
 async fn ids_by_key(
     x: &mut Exec<'_>,
     m: &ModelInfo,
