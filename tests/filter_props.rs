@@ -947,3 +947,21 @@ fn the_checker_catches_bad_sql() {
     assert!(check_no_inlined_strings(&input, &inlined).is_err());
     assert!(check_no_inlined_strings(&input, &stmt(base, 1)).is_ok());
 }
+
+/// Pattern operators bind a value each, so they count towards the filter's value limit: a
+/// filter is refused rather than exceed a database's parameter limit (SQLite's is 32,766).
+#[test]
+fn patterns_count_towards_the_value_limit() {
+    let m = model(0);
+    let patterns = |n: usize| json!({"$and": vec![json!({"name": {"$contains": "a"}}); n]});
+    let f = parse_filter(m, &patterns(100)).expect("a hundred patterns are fine");
+    assert_eq!(sql::count(m, &f, true, Dialect::Sqlite).values.len(), 100);
+    let Err(err) = parse_filter(m, &patterns(40_000)) else {
+        panic!("a filter binding 40,000 values was accepted");
+    };
+    assert_eq!(err.code(), "validation");
+    assert!(
+        err.field().is_some_and(|f| f.starts_with("filter.$and[")),
+        "{err:?}"
+    );
+}

@@ -183,7 +183,8 @@ impl Parser<'_> {
         }
     }
 
-    fn typed(&mut self, column: &str, v: &Value, at: &str) -> Result<Val> {
+    /// Counts one more bound value, refusing the filter past [`MAX_VALUES`].
+    fn bind_one(&mut self, at: &str) -> Result<()> {
         self.values += 1;
         if self.values > MAX_VALUES {
             return Err(Error::validation(
@@ -191,6 +192,11 @@ impl Parser<'_> {
                 format!("a filter binds at most {MAX_VALUES} values"),
             ));
         }
+        Ok(())
+    }
+
+    fn typed(&mut self, column: &str, v: &Value, at: &str) -> Result<Val> {
+        self.bind_one(at)?;
         let col = self.model.column(column).expect("column checked by caller");
         let shape = crate::value::Shape {
             max_length: None,
@@ -318,7 +324,7 @@ impl Parser<'_> {
                 if pop == PatternOp::Regex {
                     check_regex(pattern).map_err(|e| Error::validation(at, e))?;
                 }
-                self.values += 1;
+                self.bind_one(at)?;
                 Ok(Filter::Pattern {
                     column: column_s,
                     op: pop,
