@@ -55,13 +55,11 @@ pub fn add_column(
             d,
         ));
     }
-    if d != Dialect::Sqlite {
-        if let Some(fk) = foreign_key(model, col, tables) {
-            out.push(Stmt::raw(match d {
-                Dialect::Postgres => fk.build(PostgresQueryBuilder),
-                _ => fk.build(MysqlQueryBuilder),
-            }));
-        }
+    if let Some(fk) = foreign_key(model, col, tables).filter(|_| d != Dialect::Sqlite) {
+        out.push(Stmt::raw(match d {
+            Dialect::Postgres => fk.build(PostgresQueryBuilder),
+            _ => fk.build(MysqlQueryBuilder),
+        }));
     }
     out
 }

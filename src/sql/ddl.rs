@@ -132,10 +132,10 @@ pub(crate) fn column_def(col: &Column, d: Dialect) -> ColumnDef {
     if let Some(default) = &f.default {
         let skip = d == Dialect::MySql
             && matches!(f.ty, FieldType::Text | FieldType::Json | FieldType::Bytes);
-        if let (false, Ok(v)) = (skip, value::coerce(col.shape(), default)) {
-            if !v.is_null() {
-                c.default(super::bind_value(&v, f.ty, d));
-            }
+        if let (false, Ok(v)) = (skip, value::coerce(col.shape(), default))
+            && !v.is_null()
+        {
+            c.default(super::bind_value(&v, f.ty, d));
         }
     }
     if f.ty == FieldType::Enum && d != Dialect::MySql {

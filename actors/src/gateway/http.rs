@@ -73,16 +73,16 @@ fn context(headers: &HeaderMap, id: &RequestId) -> Context {
 }
 
 /// Parses a JSON body; an empty body is `null`.
-fn body_json(body: &Bytes) -> Result<Value, Response> {
+fn body_json(body: &Bytes) -> Result<Value, Box<Response>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
     serde_json::from_slice(body).map_err(|e| {
-        plain(
+        Box::new(plain(
             StatusCode::BAD_REQUEST,
             "validation",
             format!("malformed JSON body: {e}"),
-        )
+        ))
     })
 }
 
@@ -113,7 +113,7 @@ async fn with_body(
     let (State(d), headers, axum::Extension(id)) = req;
     match body_json(&body) {
         Ok(v) => run(&d, target, op, context(&headers, &id), shape(v)).await,
-        Err(resp) => resp,
+        Err(resp) => *resp,
     }
 }
 
@@ -322,7 +322,7 @@ async fn update(
                 "the body is a JSON object of the fields to change",
             );
         }
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let mut params = Map::new();
     params.insert("id".into(), Value::String(rid));
@@ -355,7 +355,7 @@ async fn node(
     };
     match body_json(&body) {
         Ok(params) => run(&d, Target::Model(model), op, context(&h, &id), params).await,
-        Err(resp) => resp,
+        Err(resp) => *resp,
     }
 }
 
