@@ -92,10 +92,11 @@ async fn insert_rows(
             ids.extend(chunk.iter().map(|r| r[0].to_json()));
         }
     }
-    if with_id && m.auto_id() {
-        if let Some(stmt) = sql::sync_sequence(m, d) {
-            x.scalar(&stmt).await?;
-        }
+    if with_id
+        && m.auto_id()
+        && let Some(stmt) = sql::sync_sequence(m, d)
+    {
+        x.scalar(&stmt).await?;
     }
     Ok(ids)
 }

@@ -225,13 +225,13 @@ pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
     }
     let mut create_obj = wh.clone();
     for (k, v) in p.object("create")?.into_iter().flatten() {
-        if let Some(w) = wh.get(k) {
-            if w != v {
-                return Err(Error::validation(
-                    format!("create.{k}"),
-                    format!("conflicts with where.{k}"),
-                ));
-            }
+        if let Some(w) = wh.get(k)
+            && w != v
+        {
+            return Err(Error::validation(
+                format!("create.{k}"),
+                format!("conflicts with where.{k}"),
+            ));
         }
         create_obj.insert(k.clone(), v.clone());
     }
