@@ -11,6 +11,7 @@ pub mod model;
 pub mod operation;
 pub mod query;
 pub mod registry;
+pub mod schema;
 pub mod sql;
 pub mod store;
 pub mod value;
