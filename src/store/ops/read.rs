@@ -27,7 +27,9 @@ pub(crate) async fn read_one(
         include_deleted,
         order: &[],
         after: None,
-        limit: Some(1),
+        // No LIMIT: the id is the primary key. SQLite prepares a statement again on every run
+        // when its LIMIT is a bound parameter, which doubled the cost of a read there.
+        limit: None,
         offset: None,
         for_update: false,
     };
