@@ -24,6 +24,10 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
                     field: None,
                     reason: "a value is outside its allowed set".into(),
                 },
+                _ if is_duplicate_object(db.code().as_deref()) => Error::Conflict {
+                    field: None,
+                    reason: "a database object of the same name already exists".into(),
+                },
                 _ => {
                     tracing::error!(target: "flowgate::sql", error = %message, code = ?db.code(), "database error");
                     Error::Internal(format!("database error: {message}"))
@@ -42,6 +46,13 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
             Error::Internal(format!("database error: {other}"))
         }
     }
+}
+
+/// PostgreSQL's `duplicate_table` and `duplicate_object`: two processes running the same
+/// `CREATE ... IF NOT EXISTS` at once can both miss the object and collide in the catalog. Like
+/// the unique violation the catalog may report instead, this is a conflict the caller may retry.
+fn is_duplicate_object(code: Option<&str>) -> bool {
+    matches!(code, Some("42P07" | "42710"))
 }
 
 /// The conflict of a write that would leave a reference dangling.
