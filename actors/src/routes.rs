@@ -125,6 +125,11 @@ impl Dispatcher {
     }
 
     /// Runs an operation through the model's node.
+    ///
+    /// A name that is not known yet is not a 404 while the `migrations` feature is still coming
+    /// up: the registry has not loaded the persisted models (another application's, say), so the
+    /// request waits for them like for a model that is not ready, and gets a 503 when the wait
+    /// runs out.
     pub async fn call(
         &self,
         target: Target<'_>,
@@ -132,10 +137,37 @@ impl Dispatcher {
         ctx: Context,
         params: Value,
     ) -> flowgate::Result<Value> {
-        let name = self.resolve(target)?;
-        let feature = format!("model:{name}");
         let deadline = tokio::time::Instant::now() + self.ready_wait;
         let mut changes = self.board.subscribe();
+        let name = loop {
+            let not_found = match self.resolve(target) {
+                Ok(name) => break name,
+                Err(e) => e,
+            };
+            let loading = match self.board.state("migrations") {
+                None => return Err(not_found),
+                Some(s) if s.is_up() => return Err(not_found),
+                Some(State::Failed(reason)) => {
+                    return Err(Error::NotReady {
+                        what: "migrations".into(),
+                        state: format!("failed: {reason}"),
+                        retry_after_ms: 5000,
+                    });
+                }
+                Some(s) => s,
+            };
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                return Err(Error::NotReady {
+                    what: "migrations".into(),
+                    state: loading.name().into(),
+                    retry_after_ms: 1000,
+                });
+            }
+        };
+        let feature = format!("model:{name}");
         loop {
             if let Some(route) = self.routes.route(&name) {
                 let sent = route
