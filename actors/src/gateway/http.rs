@@ -5,7 +5,7 @@
 use super::errors::{ApiError, plain};
 use crate::routes::{Dispatcher, Target};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -15,6 +15,29 @@ use flowgate::{Channel, Context, Error, OpKind};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use tracing::Instrument;
+
+/// A request body. A body over `body_limit`, or one that cannot be read, is refused in the
+/// JSON error format (413 `payload_too_large`, else 400) rather than with axum's plain text.
+struct Body(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        Bytes::from_request(req, state)
+            .await
+            .map(Body)
+            .map_err(|e| {
+                let status = e.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "payload_too_large"
+                } else {
+                    "validation"
+                };
+                plain(status, code, e.body_text())
+            })
+    }
+}
 
 /// The request id of a request, set by the middleware.
 #[derive(Debug, Clone)]
@@ -126,7 +149,7 @@ async fn create(
     h: HeaderMap,
     id: axum::Extension<RequestId>,
     Path(table): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     with_body(
         (s, h, id),
@@ -143,7 +166,7 @@ async fn upsert(
     h: HeaderMap,
     id: axum::Extension<RequestId>,
     Path(table): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     with_body(
         (s, h, id),
@@ -160,7 +183,7 @@ async fn bulk_create(
     h: HeaderMap,
     id: axum::Extension<RequestId>,
     Path(table): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     with_body(
         (s, h, id),
@@ -177,7 +200,7 @@ async fn bulk_update(
     h: HeaderMap,
     id: axum::Extension<RequestId>,
     Path(table): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     with_body(
         (s, h, id),
@@ -194,7 +217,7 @@ async fn bulk_upsert(
     h: HeaderMap,
     id: axum::Extension<RequestId>,
     Path(table): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     with_body(
         (s, h, id),
@@ -211,7 +234,7 @@ async fn bulk_delete(
     h: HeaderMap,
     id: axum::Extension<RequestId>,
     Path(table): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     with_body(
         (s, h, id),
@@ -306,7 +329,7 @@ async fn update(
     h: HeaderMap,
     axum::Extension(id): axum::Extension<RequestId>,
     Path((table, rid)): Path<(String, String)>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let fields = match body_json(&body) {
         Ok(Value::Object(mut m))
@@ -344,7 +367,7 @@ async fn node(
     h: HeaderMap,
     axum::Extension(id): axum::Extension<RequestId>,
     Path(node): Path<String>,
-    body: Bytes,
+    Body(body): Body,
 ) -> Response {
     let Some((model, op)) = OpKind::parse_node_name(&node) else {
         return ApiError(Error::NotFound {
