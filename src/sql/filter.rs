@@ -15,19 +15,38 @@ fn always(truth: bool) -> Expr {
 }
 
 fn and_all(parts: Vec<Expr>) -> Expr {
-    let mut iter = parts.into_iter();
-    match iter.next() {
-        None => always(true),
-        Some(first) => iter.fold(first, |acc, e| acc.and(e)),
-    }
+    balanced(parts, Expr::and).unwrap_or_else(|| always(true))
 }
 
 fn or_any(parts: Vec<Expr>) -> Expr {
-    let mut iter = parts.into_iter();
-    match iter.next() {
-        None => always(false),
-        Some(first) => iter.fold(first, |acc, e| acc.or(e)),
+    balanced(parts, Expr::or).unwrap_or_else(|| always(false))
+}
+
+/// How many conditions one `a AND b AND ...` chain joins before chains are joined as a tree.
+const CHAIN: usize = 64;
+
+/// Joins conditions as written (`a OR b OR c`) in chains of up to [`CHAIN`], and the chains
+/// pairwise, level by level, into a tree of depth log2(n). sea-query writes expressions out
+/// recursively, so one chain of an `$or` with thousands of items (or of a bulk upsert's lookup
+/// by key) would overflow the stack.
+fn balanced(parts: Vec<Expr>, join: fn(Expr, Expr) -> Expr) -> Option<Expr> {
+    let mut level: Vec<Expr> = Vec::with_capacity(parts.len().div_ceil(CHAIN));
+    let mut iter = parts.into_iter().peekable();
+    while iter.peek().is_some() {
+        level.extend(iter.by_ref().take(CHAIN).reduce(join));
     }
+    while level.len() > 1 {
+        let mut next = Vec::with_capacity(level.len().div_ceil(2));
+        let mut iter = level.into_iter();
+        while let Some(left) = iter.next() {
+            next.push(match iter.next() {
+                Some(right) => join(left, right),
+                None => left,
+            });
+        }
+        level = next;
+    }
+    level.pop()
 }
 
 /// Escapes `%`, `_` and `\` so that text matches literally inside a LIKE pattern.
