@@ -613,6 +613,89 @@ async fn bulk_upsert_refusals(b: Backend) {
     assert_eq!(db.table("Task").await, before);
 }
 
+async fn bulk_many_rows(b: Backend) {
+    let Some(db) = db(b, models()).await else {
+        return;
+    };
+    // More rows than one statement carries (5000 at most), so inserts go in several statements.
+    let n = 6500;
+    let data: Vec<Value> = (0..n)
+        .map(|i| json!({"name": format!("p{i:05}")}))
+        .collect();
+    let out = db
+        .ok("Project", "bulk_create", json!({ "data": data }))
+        .await;
+    assert_eq!(out["inserted"], n);
+    let ids: Vec<i64> = out["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let listed: Vec<i64> = {
+        let mut all = Vec::new();
+        let mut params = json!({"limit": 1000, "fields": ["name"]});
+        loop {
+            let page = db.ok("Project", "list", params.clone()).await;
+            for r in records(&page) {
+                let i = all.len();
+                assert_eq!(r["name"], format!("p{i:05}"), "{:?}", db.backend);
+                all.push(r["id"].as_i64().unwrap());
+            }
+            match page.get("next_cursor") {
+                Some(c) => params["cursor"] = c.clone(),
+                None => break,
+            }
+        }
+        all
+    };
+    assert_eq!(ids, listed, "the ids are those of the rows, in order");
+
+    // A repeated key in the second statement, not atomic: only that row fails.
+    let data: Vec<Value> = (0..n)
+        .map(|i| {
+            let name = if i == 5500 {
+                "p00007".to_string()
+            } else {
+                format!("q{i:05}")
+            };
+            json!({ "name": name })
+        })
+        .collect();
+    let out = db
+        .ok(
+            "Project",
+            "bulk_create",
+            json!({"data": data, "atomic": false}),
+        )
+        .await;
+    assert_eq!(out["inserted"], n - 1);
+    assert_eq!(
+        errors(&out),
+        [(5500, "conflict".into(), Some("name".into()))]
+    );
+    assert_eq!(out["ids"].as_array().unwrap().len(), n - 1);
+    assert_eq!(db.count("Project", json!({})).await, 2 * n as u64 - 1);
+
+    // Upserts over many keys, half of them existing.
+    let data: Vec<Value> = (0..3000)
+        .map(|i| json!({"body": format!("b{i}"), "rank": i, "id": 2 * i + 1}))
+        .collect();
+    db.ok(
+        "Note",
+        "bulk_create",
+        json!({"data": (0..3000).map(|i| json!({"body": "x", "rank": i})).collect::<Vec<_>>()}),
+    )
+    .await;
+    let out = db.ok("Note", "bulk_upsert", json!({ "data": data })).await;
+    assert_eq!(
+        out,
+        json!({"inserted": 1500, "updated": 1500, "skipped": 0})
+    );
+    assert_eq!(db.count("Note", json!({})).await, 4500);
+    assert_eq!(db.count("Note", json!({"body": "x"})).await, 1500);
+}
+
 async fn bulk_results_in_records(b: Backend) {
     let Some(db) = db(b, models()).await else {
         return;
@@ -665,5 +748,6 @@ conformance!(
     bulk_upsert_by_id,
     bulk_upsert_on_unique_fields,
     bulk_upsert_refusals,
+    bulk_many_rows,
     bulk_results_in_records,
 );

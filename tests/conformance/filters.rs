@@ -431,7 +431,40 @@ async fn combinators(b: Backend) {
     .await;
 }
 
+async fn long_lists(b: Backend) {
+    let Some(db) = seeded(b).await else {
+        return;
+    };
+    // Thousands of alternatives: the SQL must not nest as deep as the list is long.
+    let ranks: Vec<Value> = (2..3000).map(|i| json!(i)).collect();
+    let alternatives: Vec<Value> = ranks.iter().map(|r| json!({ "rank": r })).collect();
+    check(
+        &db,
+        json!({ "$or": alternatives }),
+        &["Beta", "gamma", "ALPHA"],
+    )
+    .await;
+    check(
+        &db,
+        json!({"rank": {"$in": ranks}}),
+        &["Beta", "gamma", "ALPHA"],
+    )
+    .await;
+    let all: Vec<Value> = (0..3000).map(|i| json!({"rank": {"$ne": -i}})).collect();
+    check(
+        &db,
+        json!({"$and": all, "name": {"$ne": "alpha"}}),
+        &ALL[1..],
+    )
+    .await;
+    let none: Vec<Value> = (0..3000)
+        .map(|i| json!({"name": format!("x{i}")}))
+        .collect();
+    check(&db, json!({"$not": {"$or": none}}), &ALL).await;
+}
+
 conformance!(
+    long_lists,
     equality_and_shorthand,
     not_equal_includes_nulls,
     ordering_operators,

@@ -315,6 +315,48 @@ async fn cursor_on_string_keys(b: Backend) {
     }
 }
 
+async fn order_by_enum_text(b: Backend) {
+    let Some(db) = db(b, models()).await else {
+        return;
+    };
+    // Enums sort by their text on every database, not by their declared order (open, done).
+    let data: Vec<Value> = (0..11)
+        .map(|i| {
+            let state = if i % 3 == 0 { "open" } else { "done" };
+            json!({"title": format!("t{i}"), "ref": format!("R-{i:02}"), "state": state})
+        })
+        .collect();
+    db.ok("Task", "bulk_create", json!({ "data": data })).await;
+    for (order, first) in [("state", "done"), ("-state", "open")] {
+        let one_page = db
+            .ok("Task", "list", json!({"limit": 1000, "order_by": order}))
+            .await;
+        let expected: Vec<Value> = records(&one_page).iter().map(|r| r["id"].clone()).collect();
+        assert_eq!(records(&one_page)[0]["state"], first, "order_by {order}");
+        let seen = walk(&db, "Task", json!({"limit": 3, "order_by": order})).await;
+        let got: Vec<Value> = seen.iter().map(|r| r["id"].clone()).collect();
+        assert_eq!(got, expected, "order_by {order}");
+    }
+    let seen = walk(
+        &db,
+        "Task",
+        json!({"limit": 2, "order_by": ["state", "-ref"]}),
+    )
+    .await;
+    let refs: Vec<Value> = seen.iter().map(|r| r["ref"].clone()).collect();
+    let mut expected: Vec<(&str, String)> = (0..11)
+        .map(|i| {
+            (
+                if i % 3 == 0 { "open" } else { "done" },
+                format!("R-{i:02}"),
+            )
+        })
+        .collect();
+    expected.sort_by(|a, b| a.0.cmp(b.0).then(b.1.cmp(&a.1)));
+    let expected: Vec<Value> = expected.into_iter().map(|(_, r)| json!(r)).collect();
+    assert_eq!(refs, expected);
+}
+
 async fn cursor_misuse(b: Backend) {
     let Some(db) = db(b, models()).await else {
         return;
@@ -415,6 +457,7 @@ conformance!(
     cursor_descending_and_ties,
     cursor_nullable_key,
     cursor_on_string_keys,
+    order_by_enum_text,
     cursor_misuse,
     fields_projection,
 );
