@@ -1,0 +1,337 @@
+//! The `flowgate` binary as a child process, on SQLite: `serve` from a schema file (bound line on
+//! stderr, readiness, a create over HTTP, SIGTERM), then `migrate up`, `status` and `down` on an
+//! additive change, and a configuration file with an unknown key.
+//!
+//! No timing assertions: waits are bounded loops that fail after [`WAIT`].
+#![allow(missing_docs)]
+
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+const SCHEMA_V1: &str = r#"
+[models.Project]
+fields.name = { type = "string", max_length = 120, unique = true }
+
+[models.Task]
+description = "A unit of work in a project"
+fields.title      = { type = "string", max_length = 200 }
+fields.state      = { type = "enum", values = ["open", "done"], default = "open" }
+fields.project_id = { type = "integer", references = "Project", optional = true }
+"#;
+
+/// V1 plus an optional field: an additive change.
+const SCHEMA_V2: &str = r#"
+[models.Project]
+fields.name = { type = "string", max_length = 120, unique = true }
+
+[models.Task]
+description = "A unit of work in a project"
+fields.title      = { type = "string", max_length = 200 }
+fields.state      = { type = "enum", values = ["open", "done"], default = "open" }
+fields.project_id = { type = "integer", references = "Project", optional = true }
+fields.estimate   = { type = "integer", optional = true }
+"#;
+
+/// A fresh directory of this test's own.
+fn temp_dir() -> PathBuf {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let dir = std::env::temp_dir().join("flowgate-tests").join(format!(
+        "bin_{}_{}_{nanos:x}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The binary with a clean environment: no `DATABASE_URL` or `FLOWGATE_*` from outside.
+fn flowgate(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+    cmd.current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env("RUST_LOG", "warn")
+        .kill_on_drop(true);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("FLOWGATE_") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+/// Runs a `flowgate` command to the end: its exit status, stdout and stderr.
+async fn run(dir: &Path, args: &[&str]) -> (ExitStatus, String, String) {
+    let out = tokio::time::timeout(WAIT, flowgate(dir).args(args).output())
+        .await
+        .unwrap_or_else(|_| panic!("flowgate {args:?} did not finish within {WAIT:?}"))
+        .expect("run flowgate");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs a `flowgate migrate ...` command that must succeed and print JSON.
+async fn migrate(dir: &Path, args: &[&str]) -> Value {
+    let (status, stdout, stderr) = run(dir, args).await;
+    assert!(status.success(), "flowgate {args:?}: {status}\n{stderr}");
+    serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("flowgate {args:?} printed no JSON ({e}): {stdout}\n{stderr}"))
+}
+
+/// `flowgate serve` as a child: waits for its `flowgate listening http=ADDR mcp=...` line and
+/// gives the child and the HTTP address. The rest of stderr is drained in the background.
+async fn serve(dir: &Path, args: &[&str]) -> (Child, String) {
+    let mut child = flowgate(dir)
+        .arg("serve")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn flowgate serve");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let mut seen = Vec::new();
+    let addr = tokio::time::timeout(WAIT, async {
+        while let Some(line) = lines.next_line().await.expect("read stderr") {
+            if let Some(rest) = line.strip_prefix("flowgate listening http=") {
+                let (addr, mcp) = rest.split_once(' ').expect("http=ADDR mcp=ADDR");
+                assert!(mcp.starts_with("mcp="), "{line}");
+                return addr.to_string();
+            }
+            seen.push(line);
+        }
+        panic!("flowgate serve exited before it listened: {seen:#?}");
+    })
+    .await
+    .expect("the listening line within the wait");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, addr)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
+
+async fn wait_ready(http: &reqwest::Client, addr: &str) -> Value {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = http
+            .get(format!("http://{addr}/health/ready"))
+            .send()
+            .await
+            .expect("health");
+        let status = r.status();
+        let body: Value = r.json().await.expect("board JSON");
+        if status == reqwest::StatusCode::OK {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "not ready: {body:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn post(http: &reqwest::Client, addr: &str, path: &str, body: Value) -> Value {
+    let r = http
+        .post(format!("http://{addr}{path}"))
+        .json(&body)
+        .send()
+        .await
+        .expect("post");
+    let status = r.status();
+    let body: Value = r.json().await.expect("JSON");
+    assert_eq!(status.as_u16(), 201, "{body:#}");
+    body
+}
+
+/// SIGTERM, then the exit status (a clean shutdown exits 0).
+async fn terminate(mut child: Child) -> ExitStatus {
+    let pid = child.id().expect("running").to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("exits after SIGTERM")
+        .expect("wait")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_then_migrate_up_status_down() {
+    let dir = temp_dir();
+    let schema = dir.join("models.toml");
+    std::fs::write(&schema, SCHEMA_V1).unwrap();
+    let schema_arg = schema.display().to_string();
+    let url = format!("sqlite://{}", dir.join("x.db").display());
+    let db = ["--models", &schema_arg, "--database-url", &url];
+
+    // serve: the bound line, readiness, a create.
+    let mut args = db.to_vec();
+    args.extend(["--http-port", "0"]);
+    let (child, addr) = serve(&dir, &args).await;
+    let http = client();
+    let board = wait_ready(&http, &addr).await;
+    assert_eq!(
+        board["features"]["model:Task"]["state"], "ready",
+        "{board:#}"
+    );
+    let project = post(&http, &addr, "/api/projects", json!({"name": "Flowgate"})).await;
+    let task = post(
+        &http,
+        &addr,
+        "/api/tasks",
+        json!({"title": "Write tests", "project_id": project["id"]}),
+    )
+    .await;
+    assert_eq!(task["state"], "open");
+    let status = terminate(child).await;
+    assert!(status.success(), "serve exits cleanly on SIGTERM: {status}");
+    assert!(
+        http.get(format!("http://{addr}/health/live"))
+            .send()
+            .await
+            .is_err(),
+        "the port is closed once serve exits"
+    );
+
+    // An additive change, applied with `migrate up`.
+    std::fs::write(&schema, SCHEMA_V2).unwrap();
+    let mut args = vec!["migrate", "up"];
+    args.extend(db);
+    let up = migrate(&dir, &args).await;
+    let outcomes = up["models"].as_array().expect("models");
+    let of = |name: &str| {
+        outcomes
+            .iter()
+            .find(|o| o["model"] == name)
+            .unwrap_or_else(|| panic!("no outcome for {name}: {up:#}"))
+            .clone()
+    };
+    assert_eq!(of("Project")["status"], "up_to_date", "{up:#}");
+    let task_outcome = of("Task");
+    assert_eq!(task_outcome["status"], "migrated", "{up:#}");
+    assert_eq!(
+        (task_outcome["from"].clone(), task_outcome["to"].clone()),
+        (json!(1), json!(2))
+    );
+    assert!(
+        task_outcome["changes"].to_string().contains("estimate"),
+        "{up:#}"
+    );
+
+    // Up again: nothing to do.
+    let again = migrate(&dir, &args).await;
+    assert!(
+        again["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["status"] == "up_to_date"),
+        "{again:#}"
+    );
+
+    // Status: the history, oldest first.
+    let mut args = vec!["migrate", "status"];
+    args.extend(db);
+    let status = migrate(&dir, &args).await;
+    let steps: Vec<(Value, Value, Value)> = status["migrations"]
+        .as_array()
+        .expect("migrations")
+        .iter()
+        .map(|m| {
+            (
+                m["model"].clone(),
+                m["to_version"].clone(),
+                m["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(steps.len(), 3, "{status:#}");
+    assert!(steps.contains(&(json!("Project"), json!(1), json!("applied"))));
+    assert!(steps.contains(&(json!("Task"), json!(1), json!("applied"))));
+    assert_eq!(steps[2], (json!("Task"), json!(2), json!("applied")));
+
+    // Down: the newest migration rolls back.
+    let mut args = vec!["migrate", "down"];
+    args.extend(db);
+    let down = migrate(&dir, &args).await;
+    let rolled = &down["rolled_back"];
+    assert_eq!(rolled["model"], "Task", "{down:#}");
+    assert_eq!(rolled["from_version"], 1);
+    assert_eq!(rolled["to_version"], 2);
+    let mut status_args = vec!["migrate", "status"];
+    status_args.extend(db);
+    let status = migrate(&dir, &status_args).await;
+    let last = status["migrations"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            last["model"].clone(),
+            last["to_version"].clone(),
+            last["status"].clone()
+        ),
+        (json!("Task"), json!(2), json!("rolled_back")),
+        "{status:#}"
+    );
+
+    // The rolled-back schema serves again, data intact, without the new field.
+    std::fs::write(&schema, SCHEMA_V1).unwrap();
+    let mut args = db.to_vec();
+    args.extend(["--http-port", "0"]);
+    let (child, addr) = serve(&dir, &args).await;
+    wait_ready(&http, &addr).await;
+    let listed: Value = http
+        .get(format!("http://{addr}/api/tasks"))
+        .send()
+        .await
+        .expect("list")
+        .json()
+        .await
+        .expect("JSON");
+    let records = listed["records"].as_array().expect("records");
+    assert_eq!(records.len(), 1, "{listed:#}");
+    assert_eq!(records[0]["title"], "Write tests");
+    assert!(records[0].get("estimate").is_none(), "{listed:#}");
+    assert!(terminate(child).await.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_config_key_is_named() {
+    let dir = temp_dir();
+    let config = dir.join("flowgate.toml");
+    std::fs::write(&config, "http_port = 0\nhtpp_port = 8080\n").unwrap();
+    let url = format!("sqlite://{}", dir.join("x.db").display());
+    let config_arg = config.display().to_string();
+    let (status, _, stderr) = run(
+        &dir,
+        &["serve", "--config", &config_arg, "--database-url", &url],
+    )
+    .await;
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("htpp_port"), "{stderr}");
+    assert!(!stderr.contains("flowgate listening"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
