@@ -324,6 +324,13 @@ impl Parser<'_> {
                 if pop == PatternOp::Regex {
                     check_regex(pattern).map_err(|e| Error::validation(at, e))?;
                 }
+                if matches!(pop, PatternOp::Like | PatternOp::ILike) && ends_in_escape(pattern) {
+                    // PostgreSQL fails, SQLite matches nothing and MySQL takes it literally.
+                    return Err(Error::validation(
+                        at,
+                        "a pattern must not end with a lone `\\` (write `\\\\` for a backslash)",
+                    ));
+                }
                 self.bind_one(at)?;
                 Ok(Filter::Pattern {
                     column: column_s,
@@ -335,6 +342,12 @@ impl Parser<'_> {
             other => Err(Error::validation(at, format!("unknown operator `{other}`"))),
         }
     }
+}
+
+/// Whether a LIKE pattern ends with an escape character that escapes nothing.
+fn ends_in_escape(pattern: &str) -> bool {
+    let trailing = pattern.chars().rev().take_while(|&c| c == '\\').count();
+    trailing % 2 == 1
 }
 
 /// Refuses regular expressions that would not mean the same on the three databases' engines:
