@@ -3,7 +3,7 @@
 
 use crate::common::Backend;
 use crate::conformance;
-use crate::support::Db;
+use crate::support::{Db, invalid};
 use flowgate::{FieldDef, ModelDef};
 use serde_json::{Value, json};
 
@@ -314,6 +314,25 @@ async fn text_patterns(b: Backend) {
     )
     .await;
     check(&db, json!({"name": {"$like": "100\\%%"}}), &["100%_sure"]).await;
+    check(
+        &db,
+        json!({"name": {"$like": "back\\\\%"}}),
+        &["back\\slash"],
+    )
+    .await;
+    check(
+        &db,
+        json!({"name": {"$ilike": "BACK\\\\%"}}),
+        &["back\\slash"],
+    )
+    .await;
+    // A pattern ending in a lone escape means something else on each database: refused.
+    for op in ["$like", "$ilike"] {
+        let e = db
+            .err("Item", "list", json!({"filter": {"name": {op: "back\\"}}}))
+            .await;
+        invalid(&e, &format!("filter.name.{op}"));
+    }
     // $contains and $startswith take the text literally: % and _ are not wildcards.
     check(&db, json!({"name": {"$contains": "lph"}}), &["alpha"]).await;
     check(&db, json!({"name": {"$contains": "%"}}), &["100%_sure"]).await;
