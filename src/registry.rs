@@ -112,19 +112,8 @@ impl Registry {
     pub async fn open(app: &Store) -> Result<Registry> {
         let schema = Schema::internal(internal_models()).expect("internal models are valid");
         let store = app.sibling(schema);
-        // Two processes creating the same table at once can collide inside PostgreSQL's catalog
-        // even with IF NOT EXISTS; the loser's retry finds the table there.
-        let mut attempt = 0;
-        loop {
-            match store.create_tables().await {
-                Ok(()) => return Ok(Registry { store }),
-                Err(Error::Conflict { .. }) if attempt < 5 => {
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        store.create_tables().await?;
+        Ok(Registry { store })
     }
 
     async fn op(&self, model: &str, kind: OpKind, params: Value) -> Result<Value> {

@@ -113,6 +113,21 @@ impl Store {
 
     /// Creates every model's table and indexes that do not exist yet, referenced tables first.
     pub async fn create_tables(&self) -> Result<()> {
+        // Two processes creating the same table at once can collide inside PostgreSQL's catalog
+        // even with IF NOT EXISTS; the loser's retry finds the table there.
+        let mut attempt = 0;
+        loop {
+            match self.create_tables_once().await {
+                Err(Error::Conflict { .. }) if attempt < 5 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn create_tables_once(&self) -> Result<()> {
         let schema = self.schema();
         let tables = |name: &str| schema.get(name).map(|m| m.table.clone());
         for model in schema.models() {
