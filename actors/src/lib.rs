@@ -18,6 +18,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod cli;
 pub mod config;
 pub mod gateway;
 pub mod node;

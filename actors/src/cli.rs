@@ -1,0 +1,231 @@
+//! The `flowgate` command line: `serve` runs the server; `migrate` inspects and applies
+//! migrations. `main.rs` only calls [`main`].
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use flowgate::migrate::{self, MigrateOptions, Outcome};
+use flowgate::registry::Registry;
+use flowgate::{Schema, Store, StoreConfig};
+use crate::Supervisor;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(
+    name = "flowgate",
+    version,
+    about = "Declare data models once; serve them over REST, MCP and the CLI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServerArgs),
+    /// Inspect and apply migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// The migration history.
+    Status,
+    /// The changes the declared models need, without applying them.
+    Plan,
+    /// Apply the pending changes.
+    Up {
+        /// Apply destructive changes too (dropped columns, type changes).
+        #[arg(long)]
+        allow_destructive: bool,
+    },
+    /// Roll back the newest applied migration.
+    Down {
+        /// Only migrations of this model.
+        #[arg(long)]
+        model: Option<String>,
+    },
+}
+
+#[derive(Args, Clone)]
+struct ServerArgs {
+    /// A flowgate.toml.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// A schema file of models (TOML or JSON); repeatable.
+    #[arg(long = "models", global = true)]
+    models: Vec<PathBuf>,
+    /// The database (also DATABASE_URL).
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// The HTTP port (also FLOWGATE_HTTP_PORT); 0 picks a free port.
+    #[arg(long, global = true)]
+    http_port: Option<u16>,
+    /// The MCP port (also FLOWGATE_MCP_PORT); 0 picks a free port.
+    #[arg(long, global = true)]
+    mcp_port: Option<u16>,
+}
+
+impl ServerArgs {
+    fn supervisor(&self) -> Supervisor {
+        let mut s = Supervisor::builder();
+        if let Some(c) = &self.config {
+            s = s.config_file(c);
+        }
+        for m in &self.models {
+            s = s.model_file(m);
+        }
+        if let Some(url) = &self.database_url {
+            s = s.database_url(url);
+        }
+        if let Some(p) = self.http_port {
+            s = s.http_port(p);
+        }
+        if let Some(p) = self.mcp_port {
+            s = s.set("mcp_port", p);
+        }
+        s
+    }
+}
+
+/// Parses the arguments, runs the command, and gives the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Migrate { action, server } => migrate_cmd(action, server).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let handle = args.supervisor().start().await?;
+    eprintln!("flowgate listening http={} mcp=none", handle.http_addr());
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    handle.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn migrate_cmd(action: MigrateAction, args: ServerArgs) -> anyhow::Result<ExitCode> {
+    let sup = args.supervisor();
+    let config = sup.resolve_config()?;
+    let mut declared = Vec::new();
+    for path in config.models.iter().chain(&args.models) {
+        declared.extend(flowgate::model::read_schema_file(path)?);
+    }
+    let mut store_cfg = StoreConfig::new(config.database_url.clone());
+    store_cfg.echo = config.echo;
+    let store = Store::connect(&store_cfg, Schema::default())
+        .await
+        .context("connecting to the database")?;
+    let registry = Registry::open(&store).await?;
+    let opts = MigrateOptions {
+        lock_timeout: Duration::from_secs(config.migration_lock_timeout),
+        ..MigrateOptions::default()
+    };
+    let out = match action {
+        MigrateAction::Status => json!({ "migrations": registry.history(None).await? }),
+        MigrateAction::Plan => {
+            let plans = migrate::plan_all(&store, &registry, &declared).await?;
+            json!({ "plans": plans })
+        }
+        MigrateAction::Up { allow_destructive } => {
+            let opts = MigrateOptions {
+                allow_destructive,
+                ..opts
+            };
+            let report = migrate::migrate(&store, &registry, &declared, &opts).await?;
+            let failed = report
+                .outcomes
+                .iter()
+                .any(|(_, o)| matches!(o, Outcome::Failed(_)));
+            let outcomes: Vec<_> = report
+                .outcomes
+                .iter()
+                .map(|(name, o)| outcome_json(name, o))
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({ "models": outcomes }))?
+            );
+            store.close().await;
+            return Ok(if failed {
+                ExitCode::from(3)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
+        MigrateAction::Down { model } => {
+            let rolled = migrate::rollback_last(&store, &registry, model.as_deref(), &opts).await?;
+            json!({ "rolled_back": rolled })
+        }
+    };
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn outcome_json(name: &str, o: &Outcome) -> serde_json::Value {
+    match o {
+        Outcome::UpToDate { version } => {
+            json!({"model": name, "status": "up_to_date", "version": version})
+        }
+        Outcome::Migrated { from, to, changes } => {
+            json!({"model": name, "status": "migrated", "from": from, "to": to, "changes": changes})
+        }
+        Outcome::Failed(reason) => json!({"model": name, "status": "failed", "reason": reason}),
+    }
+}
