@@ -3,6 +3,7 @@
 
 mod filter;
 mod order;
+mod pattern;
 
 pub use filter::{CmpOp, Filter, PatternOp, parse_filter};
 pub use order::{Cursor, OrderBy, parse_order_by};

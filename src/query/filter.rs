@@ -4,6 +4,7 @@
 //! `$or` take lists and `$not` takes a filter. Every field is looked up in the model and every value
 //! is checked against the field's type, so the AST holds only known columns and typed values.
 
+use super::pattern::check_regex;
 use crate::error::{Error, Result};
 use crate::model::{ModelInfo, Role};
 use crate::value::{self, Val};
@@ -348,24 +349,6 @@ impl Parser<'_> {
 fn ends_in_escape(pattern: &str) -> bool {
     let trailing = pattern.chars().rev().take_while(|&c| c == '\\').count();
     trailing % 2 == 1
-}
-
-/// Refuses regular expressions that would not mean the same on the three databases' engines:
-/// it must compile, and stay within the common subset (no look-around or backreferences).
-fn check_regex(pattern: &str) -> std::result::Result<(), String> {
-    if pattern.len() > 1000 {
-        return Err("a regular expression is at most 1000 bytes".into());
-    }
-    regex::Regex::new(pattern).map(|_| ()).map_err(|e| {
-        let first = e
-            .to_string()
-            .lines()
-            .last()
-            .unwrap_or("invalid")
-            .trim()
-            .to_string();
-        format!("not a valid regular expression: {first}")
-    })
 }
 
 impl Filter {
