@@ -397,6 +397,46 @@ async fn regular_expressions(b: Backend) {
         &["Beta", "gamma"],
     )
     .await;
+    check(
+        &db,
+        json!({"name": {"$regex": "(?i)^alpha$"}}),
+        &["alpha", "ALPHA"],
+    )
+    .await;
+    check(&db, json!({"name": {"$regex": "\\d+\\s"}}), &["1000 sure"]).await;
+    check(
+        &db,
+        json!({"name": {"$regex": "^[[:digit:]]{3}[^[:digit:]]"}}),
+        &["100%_sure"],
+    )
+    .await;
+    check(&db, json!({"name": {"$regex": "\\\\"}}), &["back\\slash"]).await;
+    check(
+        &db,
+        json!({"name": {"$regex": "^(?:al|Be)"}}),
+        &["alpha", "Beta"],
+    )
+    .await;
+    check(&db, json!({"name": {"$regex": "[\\w]%"}}), &["100%_sure"]).await;
+    // Syntax the engines read differently is refused rather than answered differently.
+    for pattern in [
+        "\\bsure\\b",
+        "sure\\z",
+        "\\pL",
+        "a(?i)lpha",
+        "(?m)^a",
+        "[\\W]",
+        "(",
+    ] {
+        let e = db
+            .err(
+                "Item",
+                "list",
+                json!({"filter": {"name": {"$regex": pattern}}}),
+            )
+            .await;
+        invalid(&e, "filter.name.$regex");
+    }
 }
 
 async fn combinators(b: Backend) {
