@@ -42,6 +42,7 @@ fn defaults() -> ModelDef {
         .field(FieldDef::bytes("blob").default("AAE="))
         .field(FieldDef::enumeration("kind", ["x", "y"]).default("y"))
         .field(FieldDef::integer("maybe").optional())
+        .field(FieldDef::string("note").optional().default("n/a"))
 }
 
 async fn db(b: Backend) -> Option<Db> {
@@ -440,7 +441,8 @@ async fn defaults_applied(b: Backend) {
         "tags": ["a", {"b": 1}],
         "blob": "AAE=",
         "kind": "y",
-        "maybe": null
+        "maybe": null,
+        "note": "n/a"
     });
     let created = db.ok("Setting", "create", json!({"key": "k"})).await;
     for (k, v) in expected.as_object().unwrap() {
@@ -451,6 +453,15 @@ async fn defaults_applied(b: Backend) {
         created
     );
     // Given values win over defaults, null included on optional fields.
+    let nulled = db
+        .ok("Setting", "create", json!({"key": "n", "note": null}))
+        .await;
+    assert_eq!(nulled["note"], Value::Null);
+    invalid(
+        &db.err("Setting", "create", json!({"key": "n", "level": null}))
+            .await,
+        "level",
+    );
     let given = db
         .ok(
             "Setting",
