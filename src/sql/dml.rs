@@ -6,6 +6,7 @@ use crate::model::{Column, FieldType, ModelInfo};
 use crate::query::{Cursor, Filter, OrderBy};
 use crate::value::Val;
 use sea_query::{Alias, Expr, ExprTrait, NullOrdering, OnConflict, Order, Query, SimpleExpr};
+use std::fmt::Write as _;
 
 fn not_deleted(model: &ModelInfo, include_deleted: bool) -> Option<Expr> {
     (model.soft_delete() && !include_deleted).then(|| Expr::col(Alias::new("deleted_at")).is_null())
@@ -131,6 +132,71 @@ pub fn insert(
     returning: &[&Column],
     d: Dialect,
 ) -> Stmt {
+    // sea-query writes the statement with the first row; the other rows are added to it
+    // directly, which saves building, cloning and dropping an expression per value (a third of
+    // the time of a bulk insert went there).
+    if rows.len() > 1 && !columns.is_empty() {
+        let one = insert_statement(model, columns, &rows[..1], conflict, returning, d);
+        if let Some(stmt) = add_rows(one, columns, &rows[1..], d) {
+            return stmt;
+        }
+    }
+    insert_statement(model, columns, rows, conflict, returning, d)
+}
+
+/// Adds `rows` to a one-row insert: their placeholder tuples go right after the first row's and
+/// their values after its values. Nothing after `VALUES (...)` (the conflict and returning
+/// clauses) carries a value, so the placeholders stay numbered in order. None (never expected)
+/// when the statement does not read ` VALUES (placeholders)`.
+fn add_rows(mut stmt: Stmt, columns: &[&Column], rows: &[Vec<Val>], d: Dialect) -> Option<Stmt> {
+    let mut n = 0;
+    let mut tuple = |out: &mut String| {
+        out.push('(');
+        for i in 0..columns.len() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            n += 1;
+            match d {
+                Dialect::Postgres => {
+                    let _ = write!(out, "${n}");
+                }
+                Dialect::Sqlite | Dialect::MySql => out.push('?'),
+            }
+        }
+        out.push(')');
+    };
+    let mut first = String::from(" VALUES ");
+    tuple(&mut first);
+    let Some(at) = stmt.sql.find(&first).map(|i| i + first.len()) else {
+        debug_assert!(false, "unexpected one-row insert: {}", stmt.sql);
+        return None;
+    };
+    let mut tuples = String::with_capacity(rows.len() * (columns.len() * 5 + 4));
+    for _ in rows {
+        tuples.push_str(", ");
+        tuple(&mut tuples);
+    }
+    stmt.sql.insert_str(at, &tuples);
+    stmt.values.reserve(rows.len() * columns.len());
+    for row in rows {
+        stmt.values.extend(
+            row.iter()
+                .zip(columns)
+                .map(|(v, c)| bind_value(v, c.ty(), d)),
+        );
+    }
+    Some(stmt)
+}
+
+fn insert_statement(
+    model: &ModelInfo,
+    columns: &[&Column],
+    rows: &[Vec<Val>],
+    conflict: Option<Conflict<'_>>,
+    returning: &[&Column],
+    d: Dialect,
+) -> Stmt {
     let mut q = Query::insert();
     q.into_table(Alias::new(model.table.as_str()));
     q.columns(columns.iter().map(|c| Alias::new(c.name())));
@@ -218,4 +284,58 @@ pub fn sync_sequence(model: &ModelInfo, d: Dialect) -> Option<Stmt> {
     Some(Stmt::raw(format!(
         "SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), GREATEST((SELECT MAX(\"id\") FROM \"{table}\"), 1))"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{FieldDef, ModelDef, Schema};
+
+    /// Rows added after the first are written exactly as sea-query writes them all.
+    #[test]
+    fn added_rows_match_sea_query() {
+        let schema = Schema::new([ModelDef::new("Item")
+            .field(FieldDef::string("sku").unique())
+            .field(FieldDef::integer("qty").optional())
+            .field(FieldDef::datetime("seen_at"))])
+        .unwrap();
+        let m = schema.get("Item").unwrap();
+        let cols: Vec<&Column> = m.columns[1..].iter().collect();
+        let now = crate::value::now();
+        let rows: Vec<Vec<Val>> = (0..12)
+            .map(|i| {
+                vec![
+                    Val::Text(format!("s{i}")),
+                    if i % 3 == 0 { Val::Null } else { Val::Int(i) },
+                    Val::DateTime(now),
+                    Val::DateTime(now),
+                    Val::DateTime(now),
+                ]
+            })
+            .collect();
+        let target = ["sku".to_string()];
+        let update = ["qty".to_string(), "updated_at".to_string()];
+        let conflicts = [
+            None,
+            Some(Conflict::Nothing),
+            Some(Conflict::Update {
+                target: &target,
+                columns: &update,
+            }),
+        ];
+        for d in [Dialect::Sqlite, Dialect::Postgres, Dialect::MySql] {
+            for conflict in conflicts {
+                for returning in [&[][..], &[m.id()][..]] {
+                    for n in [1, 2, 12] {
+                        let rows = &rows[..n];
+                        assert_eq!(
+                            insert(m, &cols, rows, conflict, returning, d),
+                            insert_statement(m, &cols, rows, conflict, returning, d),
+                            "{d:?} {conflict:?} {n} rows"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
