@@ -51,6 +51,7 @@ fn builder(url: &str) -> Supervisor {
     Supervisor::builder()
         .database_url(url)
         .http_port(0)
+        .mcp_port(0)
         .set("host", "127.0.0.1")
 }
 

@@ -12,6 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+mod mcp;
+
 #[derive(Parser)]
 #[command(
     name = "flowgate",
@@ -31,6 +33,14 @@ enum Command {
     Migrate {
         #[command(subcommand)]
         action: MigrateAction,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Serve MCP on standard input and output, for desktop MCP clients (logs go to stderr).
+    Mcp {
+        /// Use the stdio transport (the only one here; `serve` has streamable HTTP at /mcp).
+        #[arg(long)]
+        stdio: bool,
         #[command(flatten)]
         server: ServerArgs,
     },
@@ -118,6 +128,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve(args).await,
             Command::Migrate { action, server } => migrate_cmd(action, server).await,
+            Command::Mcp { stdio, server } => mcp::stdio(stdio, server).await,
         }
     });
     match result {
@@ -131,7 +142,11 @@ pub fn main() -> ExitCode {
 
 async fn serve(args: ServerArgs) -> anyhow::Result<ExitCode> {
     let handle = args.supervisor().start().await?;
-    eprintln!("flowgate listening http={} mcp=none", handle.http_addr());
+    eprintln!(
+        "flowgate listening http={} mcp={}",
+        handle.http_addr(),
+        handle.mcp_addr()
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
     handle.shutdown().await;

@@ -3,6 +3,7 @@
 
 pub mod errors;
 pub mod http;
+pub mod mcp;
 
 use std::net::SocketAddr;
 use tokio::net::TcpListener;

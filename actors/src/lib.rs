@@ -1,6 +1,6 @@
 //! The Flowgate runtime: a supervisor that binds the ports at once, a registry actor that
 //! connects, migrates and spawns per-model node actors in the background, a readiness board,
-//! and the gateway serving the channels (HTTP today).
+//! and the gateway serving the channels (REST over HTTP, MCP over streamable HTTP and stdio).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -9,10 +9,11 @@
 //! let handle = Supervisor::builder()
 //!     .database_url("sqlite::memory:")
 //!     .http_port(0)
+//!     .mcp_port(0)
 //!     .model(ModelDef::new("Note").field(FieldDef::text("body")))
 //!     .start()
 //!     .await?;
-//! println!("listening on {}", handle.http_addr());
+//! println!("http={} mcp={}", handle.http_addr(), handle.mcp_addr());
 //! handle.wait_ready(std::time::Duration::from_secs(5)).await;
 //! handle.shutdown().await;
 //! # Ok(()) }

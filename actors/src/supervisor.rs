@@ -3,6 +3,7 @@
 
 use crate::config::{Config, ConfigError};
 use crate::gateway;
+use crate::gateway::mcp::McpServer;
 use crate::readiness::{Board, State};
 use crate::registry::{RegistryActor, RegistryArgs, RegistryMsg};
 use crate::routes::{Dispatcher, Routes};
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,11 @@ impl Supervisor {
         self.set("http_port", port)
     }
 
+    /// Sets the MCP port (0 picks a free one).
+    pub fn mcp_port(self, port: u16) -> Self {
+        self.set("mcp_port", port)
+    }
+
     /// Declares a model.
     pub fn model(mut self, def: ModelDef) -> Self {
         self.models.push(def);
@@ -131,7 +138,7 @@ impl Supervisor {
             );
         }
         let board = Board::new();
-        for feature in ["http", "database", "registry", "migrations"] {
+        for feature in ["http", "mcp", "database", "registry", "migrations"] {
             board.register(feature, feature != "registry" || config.model_persistence);
         }
         let routes = Arc::new(Routes::default());
@@ -147,6 +154,14 @@ impl Supervisor {
                 addr: format!("{}:{}", config.host, config.http_port),
                 source,
             })?;
+        let (mcp_listener, mcp_addr) =
+            gateway::bind(&config.host, config.mcp_port)
+                .await
+                .map_err(|source| StartError::Bind {
+                    what: "mcp",
+                    addr: format!("{}:{}", config.host, config.mcp_port),
+                    source,
+                })?;
         let dispatcher = Dispatcher::new(
             routes.clone(),
             board.clone(),
@@ -154,8 +169,13 @@ impl Supervisor {
         );
         let (stop_tx, stop_rx) = watch::channel(false);
         let router = gateway::http::router(dispatcher.clone(), config.body_limit);
-        let http = tokio::spawn(gateway::serve(listener, router, stop_rx));
+        let http = tokio::spawn(gateway::serve(listener, router, stop_rx.clone()));
         board.set("http", State::Ready);
+        let mcp_stop = CancellationToken::new();
+        let mcp_server = McpServer::new(dispatcher.clone(), mcp_stop.clone());
+        let mcp_router = gateway::mcp::router(mcp_server.clone(), &config, mcp_stop.clone());
+        let mcp = tokio::spawn(gateway::serve(mcp_listener, mcp_router, stop_rx));
+        board.set("mcp", State::Ready);
 
         let args = RootArgs {
             registry: RegistryArgs {
@@ -171,11 +191,15 @@ impl Supervisor {
         Ok(Handle {
             board,
             http_addr,
+            mcp_addr,
             dispatcher,
+            mcp_server,
             root,
             root_task,
             http,
+            mcp,
             stop: stop_tx,
+            mcp_stop,
             config,
         })
     }
@@ -185,11 +209,15 @@ impl Supervisor {
 pub struct Handle {
     board: Board,
     http_addr: SocketAddr,
+    mcp_addr: SocketAddr,
     dispatcher: Dispatcher,
+    mcp_server: McpServer,
     root: ActorRef<RootMsg>,
     root_task: JoinHandle<()>,
     http: JoinHandle<std::io::Result<()>>,
+    mcp: JoinHandle<std::io::Result<()>>,
     stop: watch::Sender<bool>,
+    mcp_stop: CancellationToken,
     config: Config,
 }
 
@@ -202,6 +230,16 @@ impl Handle {
     /// The bound HTTP address.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The bound MCP address (streamable HTTP at `/mcp`).
+    pub fn mcp_addr(&self) -> SocketAddr {
+        self.mcp_addr
+    }
+
+    /// The MCP server, to serve it on another transport too (`flowgate mcp --stdio`).
+    pub fn mcp(&self) -> &McpServer {
+        &self.mcp_server
     }
 
     /// The configuration the server runs with.
@@ -261,10 +299,18 @@ impl Handle {
     /// close the pool, stop the supervisor.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
-        match tokio::time::timeout(Duration::from_secs(30), self.http).await {
-            Ok(Ok(Err(e))) => tracing::warn!(error = %e, "http server stopped with an error"),
+        // Ends the MCP sessions and their event streams, which would hold the port open.
+        self.mcp_stop.cancel();
+        let servers = async { tokio::join!(self.http, self.mcp) };
+        match tokio::time::timeout(Duration::from_secs(30), servers).await {
+            Ok((http, mcp)) => {
+                for (what, r) in [("http", http), ("mcp", mcp)] {
+                    if let Ok(Err(e)) = r {
+                        tracing::warn!(error = %e, "{what} server stopped with an error");
+                    }
+                }
+            }
             Err(_) => tracing::warn!("in-flight requests did not finish within 30 s"),
-            _ => {}
         }
         if let Ok(CallResult::Success(Some(registry))) =
             self.root.call(RootMsg::Registry, None).await

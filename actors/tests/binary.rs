@@ -185,7 +185,7 @@ async fn serve_then_migrate_up_status_down() {
 
     // serve: the bound line, readiness, a create.
     let mut args = db.to_vec();
-    args.extend(["--http-port", "0"]);
+    args.extend(["--http-port", "0", "--mcp-port", "0"]);
     let (child, addr) = serve(&dir, &args).await;
     let http = client();
     let board = wait_ready(&http, &addr).await;
@@ -299,7 +299,7 @@ async fn serve_then_migrate_up_status_down() {
     // The rolled-back schema serves again, data intact, without the new field.
     std::fs::write(&schema, SCHEMA_V1).unwrap();
     let mut args = db.to_vec();
-    args.extend(["--http-port", "0"]);
+    args.extend(["--http-port", "0", "--mcp-port", "0"]);
     let (child, addr) = serve(&dir, &args).await;
     wait_ready(&http, &addr).await;
     let listed: Value = http

@@ -1,0 +1,366 @@
+//! MCP (DESIGN section 7): every served model's eleven operations as tools `<table>_<op>`, the
+//! models and the readiness board as resources, over streamable HTTP at `/mcp` on the MCP port
+//! and over stdio (`flowgate mcp --stdio`).
+//!
+//! A tool call goes through the same [`Dispatcher::call`] as a REST request, so its result is the
+//! JSON the HTTP API returns (as `structuredContent`, plus a text copy) and an operation failure
+//! is the same error object (`{"error": {...}}`, with `isError: true`). Protocol misuse (an
+//! unknown tool, a malformed request) is a JSON-RPC error.
+//!
+//! Only models that are served (ready) are listed; a call to a model that is declared but not
+//! ready yet waits like a REST request and then answers `not_ready` as a tool error. When the set
+//! of served models changes, connected sessions get `notifications/tools/list_changed` and
+//! `notifications/resources/list_changed`.
+
+mod tools;
+
+use crate::config::Config;
+use crate::routes::{Dispatcher, Target};
+use flowgate::{Channel, Context, Error, ModelInfo};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, Resource,
+    ResourceContents, ResourceTemplate, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool,
+};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData as McpError, Peer, RoleServer, ServerHandler};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+const READINESS_URI: &str = "flowgate://readiness";
+const MODEL_URI_PREFIX: &str = "flowgate://models/";
+
+const INSTRUCTIONS: &str = "Flowgate data models. Each model has tools <table>_<op> for the \
+operations create, read, update, delete, list, count, upsert, bulk_create, bulk_update, \
+bulk_delete and bulk_upsert. Results are the records as JSON; failures carry {\"error\": {code, \
+message, field?}}. Each model's record schema is the resource flowgate://models/{Model}; the \
+server's readiness is flowgate://readiness.";
+
+/// The MCP server over a dispatcher. Cheap to clone; clones share the sessions to notify.
+#[derive(Clone)]
+pub struct McpServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    dispatcher: Dispatcher,
+    /// Sessions that completed the `initialize` handshake, to notify of list changes.
+    peers: Mutex<Vec<Peer<RoleServer>>>,
+    /// Bumped whenever the set of served models changes.
+    generation: watch::Receiver<u64>,
+    /// The tool list of one generation.
+    tools: Mutex<Option<(u64, Arc<Vec<Tool>>)>>,
+    stop: CancellationToken,
+}
+
+/// The served models, by name and identity: a model whose definition changed is a new `Arc`.
+fn served_set(d: &Dispatcher) -> Vec<(String, usize)> {
+    d.routes()
+        .served()
+        .iter()
+        .map(|m| (m.name().to_string(), Arc::as_ptr(m) as usize))
+        .collect()
+}
+
+impl McpServer {
+    /// A server over `dispatcher`. It watches the readiness board for changes of the served
+    /// models until `stop` is cancelled (which also ends the streamable HTTP sessions).
+    pub fn new(dispatcher: Dispatcher, stop: CancellationToken) -> McpServer {
+        let (tx, rx) = watch::channel(0u64);
+        let inner = Arc::new(Inner {
+            dispatcher,
+            peers: Mutex::default(),
+            generation: rx,
+            tools: Mutex::default(),
+            stop,
+        });
+        tokio::spawn(watch_models(inner.clone(), tx));
+        McpServer { inner }
+    }
+
+    fn dispatcher(&self) -> &Dispatcher {
+        &self.inner.dispatcher
+    }
+
+    /// The tools of every served model, built once per generation of the served set.
+    fn tools(&self) -> Arc<Vec<Tool>> {
+        let generation = *self.inner.generation.borrow();
+        let mut cache = self.inner.tools.lock().expect("tools lock");
+        if let Some((g, tools)) = cache.as_ref()
+            && *g == generation
+        {
+            return tools.clone();
+        }
+        let served = self.dispatcher().routes().served();
+        let tools: Arc<Vec<Tool>> = Arc::new(served.iter().flat_map(|m| tools::tools(m)).collect());
+        *cache = Some((generation, tools.clone()));
+        tools
+    }
+
+    /// The table and operation a tool name means: of the ways to split it, the first whose table
+    /// is known (served or declared), else the longest operation.
+    fn resolve_tool<'n>(&self, name: &'n str) -> Option<(&'n str, flowgate::OpKind)> {
+        let candidates = tools::split_tool_name(name);
+        let routes = self.dispatcher().routes();
+        candidates
+            .iter()
+            .find(|(table, _)| routes.model_of_table(table).is_some())
+            .or(candidates.first())
+            .copied()
+    }
+
+    fn model(&self, name: &str) -> Option<Arc<ModelInfo>> {
+        self.dispatcher().routes().route(name).map(|r| r.model)
+    }
+}
+
+/// Notifies every session when the served set changes, until the server stops.
+async fn watch_models(inner: Arc<Inner>, generation: watch::Sender<u64>) {
+    let mut board = inner.dispatcher.board().subscribe();
+    let mut last = served_set(&inner.dispatcher);
+    loop {
+        tokio::select! {
+            _ = inner.stop.cancelled() => return,
+            changed = board.changed() => if changed.is_err() { return },
+        }
+        let now = served_set(&inner.dispatcher);
+        if now == last {
+            continue;
+        }
+        last = now;
+        generation.send_modify(|g| *g += 1);
+        let peers: Vec<Peer<RoleServer>> = {
+            let mut peers = inner.peers.lock().expect("peers lock");
+            peers.retain(|p| !p.is_transport_closed());
+            peers.clone()
+        };
+        for peer in peers {
+            // A session that does not read its stream must not hold the others up.
+            tokio::spawn(async move {
+                let sent = tokio::time::timeout(Duration::from_secs(10), async {
+                    peer.notify_tool_list_changed().await?;
+                    peer.notify_resource_list_changed().await
+                })
+                .await;
+                if !matches!(sent, Ok(Ok(()))) {
+                    tracing::debug!("an MCP session missed a list_changed notification");
+                }
+            });
+        }
+    }
+}
+
+fn unknown_tool(name: &str) -> McpError {
+    McpError::invalid_params(format!("unknown tool: {name}"), None)
+}
+
+fn json_resource(uri: &str, value: &Value) -> ReadResourceResponse {
+    let text = serde_json::to_string_pretty(value).unwrap_or_default();
+    ReadResourceResult::new(vec![
+        ResourceContents::text(text, uri).with_mime_type("application/json"),
+    ])
+    .into()
+}
+
+/// A model's resource: its record schema, its create schema and its canonical definition.
+pub fn model_resource(m: &ModelInfo) -> Value {
+    json!({
+        "name": m.name(),
+        "table": m.table,
+        "record_schema": flowgate::schema::record_schema(m),
+        "create_schema": flowgate::schema::create_schema(m),
+        "definition": flowgate::model::to_json(std::slice::from_ref(&m.def)),
+    })
+}
+
+impl ServerHandler for McpServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .enable_resources()
+                .enable_resources_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("flowgate", env!("CARGO_PKG_VERSION")))
+        .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        let mut peers = self.inner.peers.lock().expect("peers lock");
+        peers.retain(|p| !p.is_transport_closed());
+        peers.push(context.peer);
+    }
+
+    /// Sessionless clients (protocol 2026-07-28) listen for the list changes instead.
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(
+            SubscriptionFilter::builder()
+                .tools_list_changed()
+                .resources_list_changed()
+                .build(),
+        )
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let mut generation = self.inner.generation.clone();
+        generation.mark_unchanged();
+        loop {
+            tokio::select! {
+                _ = context.cancelled() => return Ok(()),
+                _ = self.inner.stop.cancelled() => return Ok(()),
+                changed = generation.changed() => if changed.is_err() { return Ok(()) },
+            }
+            let sink = context.sink();
+            if sink.accepted().tools_list_changed == Some(true) {
+                let _ = sink.notify_tool_list_changed().await;
+            }
+            if sink.accepted().resources_list_changed == Some(true) {
+                let _ = sink.notify_resource_list_changed().await;
+            }
+        }
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(
+            self.tools().as_ref().clone(),
+        ))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let name = request.name.as_ref();
+        let Some((table, op)) = self.resolve_tool(name) else {
+            return Err(unknown_tool(name));
+        };
+        let ctx = Context {
+            channel: Channel::Mcp,
+            request_id: uuid::Uuid::now_v7().to_string(),
+            ..Context::default()
+        };
+        let span = tracing::info_span!("mcp", tool = %name, request_id = %ctx.request_id);
+        let params = Value::Object(request.arguments.unwrap_or_default());
+        let result = self
+            .dispatcher()
+            .call(Target::Table(table), op, ctx, params)
+            .instrument(span.clone())
+            .await;
+        match result {
+            Ok(value) => Ok(CallToolResult::structured(value).into()),
+            // Only the table lookup reports a missing "table": the name is no tool.
+            Err(Error::NotFound { model, .. }) if model == "table" => Err(unknown_tool(name)),
+            Err(e) => {
+                if let Error::Internal(detail) = &e {
+                    span.in_scope(|| tracing::error!(error = %detail, "internal error"));
+                }
+                Ok(CallToolResult::structured_error(json!({ "error": e.to_json() })).into())
+            }
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let mut resources = vec![
+            Resource::new(READINESS_URI, "readiness")
+                .with_description("The readiness board: every feature and its state")
+                .with_mime_type("application/json"),
+        ];
+        for m in self.dispatcher().routes().served() {
+            resources.push(
+                Resource::new(format!("{MODEL_URI_PREFIX}{}", m.name()), m.name())
+                    .with_description(format!(
+                        "The {} model: record schema, create schema, definition",
+                        m.name()
+                    ))
+                    .with_mime_type("application/json"),
+            );
+        }
+        Ok(ListResourcesResult::with_all_items(resources))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            ResourceTemplate::new(format!("{MODEL_URI_PREFIX}{{Model}}"), "model")
+                .with_description("A served model: record schema, create schema, definition")
+                .with_mime_type("application/json"),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let uri = request.uri.as_str();
+        if uri == READINESS_URI {
+            return Ok(json_resource(uri, &self.dispatcher().board().to_json()));
+        }
+        match uri
+            .strip_prefix(MODEL_URI_PREFIX)
+            .and_then(|n| self.model(n))
+        {
+            Some(m) => Ok(json_resource(uri, &model_resource(&m))),
+            None => Err(McpError::resource_not_found(
+                format!("no resource {uri} (models are listed once they are ready)"),
+                None,
+            )),
+        }
+    }
+}
+
+/// The hosts the streamable HTTP transport accepts in `Host`: rmcp's loopback defaults, the
+/// configured `allowed_hosts`, and the bound `host` unless it is a wildcard address.
+pub fn allowed_hosts(config: &Config) -> Vec<String> {
+    let mut hosts = StreamableHttpServerConfig::default().allowed_hosts;
+    let wildcard = config
+        .host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    if !wildcard {
+        hosts.push(config.host.clone());
+    }
+    hosts.extend(config.allowed_hosts.iter().cloned());
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
+/// The router of the MCP port: streamable HTTP at `/mcp`. Cancelling `stop` ends every session
+/// and stream, so that the port can shut down gracefully.
+pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> axum::Router {
+    let http_config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts(config))
+        .with_max_request_body_bytes(config.body_limit)
+        .with_cancellation_token(stop);
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        http_config,
+    );
+    axum::Router::new().route_service("/mcp", service)
+}
