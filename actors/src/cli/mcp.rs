@@ -34,6 +34,7 @@ pub(super) async fn stdio(stdio: bool, args: ServerArgs) -> anyhow::Result<ExitC
         served = async {
             let running = server.serve(rmcp::transport::stdio()).await?;
             running.waiting().await?;
+            tracing::info!("the MCP client closed standard input");
             anyhow::Ok(())
         } => served,
         _ = shutdown_signal() => Ok(()),
