@@ -309,6 +309,14 @@ async fn migrate_and_serve(
     store.set_schema(report.schema.clone());
     for (name, outcome) in &report.outcomes {
         state.args.board.register(&format!("model:{name}"), true);
+        match outcome {
+            Outcome::UpToDate { version } | Outcome::Migrated { to: version, .. }
+                if *version > 0 =>
+            {
+                state.args.routes.set_version(name, *version)
+            }
+            _ => {}
+        }
         if let Outcome::Failed(reason) = outcome {
             state.args.routes.withdraw(name);
             board.set(&format!("model:{name}"), State::Failed(reason.clone()));

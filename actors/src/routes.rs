@@ -25,6 +25,7 @@ pub struct Route {
 pub struct Routes {
     serving: DashMap<String, Route>,
     tables: DashMap<String, String>,
+    versions: DashMap<String, i64>,
 }
 
 impl Routes {
@@ -58,6 +59,16 @@ impl Routes {
     /// The route of a served model.
     pub fn route(&self, model: &str) -> Option<Route> {
         self.serving.get(model).map(|r| r.clone())
+    }
+
+    /// Notes the registry version of a model (persisted models count from 1).
+    pub fn set_version(&self, model: &str, version: i64) {
+        self.versions.insert(model.to_string(), version);
+    }
+
+    /// The registry version of a model, when it has one.
+    pub fn version(&self, model: &str) -> Option<i64> {
+        self.versions.get(model).map(|v| *v)
     }
 
     /// Every served model, by name.

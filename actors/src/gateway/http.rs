@@ -48,6 +48,7 @@ pub fn router(dispatcher: Dispatcher, body_limit: usize) -> Router {
     Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
+        .route("/models", get(models))
         .route("/api/{table}", post(create).get(list).put(upsert))
         .route("/api/{table}/count", get(count))
         .route(
@@ -394,6 +395,26 @@ async fn ready(State(d): State<Dispatcher>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     (status, Json(board)).into_response()
+}
+
+/// `GET /models`: every served model's canonical definition (the JSON schema-file shape of one
+/// model), table and registry version. The CLI discovers a server's models here.
+async fn models(State(d): State<Dispatcher>) -> Response {
+    let routes = d.routes();
+    let models: Vec<Value> = routes
+        .served()
+        .iter()
+        .map(|m| {
+            let mut canonical = flowgate::model::to_json(std::slice::from_ref(&m.def));
+            serde_json::json!({
+                "name": m.name(),
+                "table": m.table,
+                "version": routes.version(m.name()),
+                "definition": canonical["models"][m.name()].take(),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "models": models })).into_response()
 }
 
 async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
