@@ -1,16 +1,23 @@
 //! The `flowgate` command line: `serve` runs the server; `migrate` inspects and applies
-//! migrations. `main.rs` only calls [`main`].
+//! migrations; `status`, `models`, `node` and `flowgate <table> <op>` (see `cli/data.rs`) are the
+//! CLI channel, local (on the database) or remote (`--server`). `main.rs` only calls [`main`].
 
+use crate::Supervisor;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use flowgate::migrate::{self, MigrateOptions, Outcome};
 use flowgate::registry::Registry;
 use flowgate::{Schema, Store, StoreConfig};
-use crate::Supervisor;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+mod client;
+mod data;
+mod local;
+mod output;
+mod remote;
 
 mod mcp;
 
@@ -18,7 +25,14 @@ mod mcp;
 #[command(
     name = "flowgate",
     version,
-    about = "Declare data models once; serve them over REST, MCP and the CLI"
+    about = "Declare data models once; serve them over REST, MCP and the CLI",
+    after_help = "Data commands: flowgate <TABLE> <OP> [FLAGS], one per model and operation \
+(create read update delete list count upsert bulk-create bulk-update bulk-delete bulk-upsert), \
+with a typed flag per field. `flowgate models list` shows the tables; `flowgate <TABLE> --help` \
+its operations. They run on the database (--database-url, DATABASE_URL, --config, --models) or \
+through a server (--server URL, FLOWGATE_SERVER). Output: tables on a terminal, JSON otherwise \
+or with --json. Exit codes: 0 ok, 2 usage, 3 validation, 4 not found, 5 conflict, \
+6 not ready or unavailable, 1 other."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -35,7 +49,11 @@ enum Command {
         action: MigrateAction,
         #[command(flatten)]
         server: ServerArgs,
+        #[command(flatten)]
+        output: client::OutputArgs,
     },
+    #[command(flatten)]
+    Client(client::ClientCommand),
     /// Serve MCP on standard input and output, for desktop MCP clients (logs go to stderr).
     Mcp {
         /// Use the stdio transport (the only one here; `serve` has streamable HTTP at /mcp).
@@ -109,14 +127,15 @@ impl ServerArgs {
 
 /// Parses the arguments, runs the command, and gives the process exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if let Some(code) = data::main_if_data_command(&args) {
+        return code;
+    }
+    let cli = Cli::parse_from(args);
+    client::init_tracing(match cli.command {
+        Command::Client(_) => "warn",
+        _ => "info",
+    });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -127,16 +146,24 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Migrate { action, server } => migrate_cmd(action, server).await,
+            Command::Migrate {
+                action,
+                server,
+                output,
+            } => migrate_cmd(action, server, output.format()).await,
+            Command::Client(cmd) => Ok(client::run(cmd).await),
             Command::Mcp { stdio, server } => mcp::stdio(stdio, server).await,
         }
     });
     match result {
         Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
+        Err(e) => match e.downcast_ref::<flowgate::Error>() {
+            Some(err) => output::fail(&output::Failure::from(err.clone()), output::Format::Json),
+            None => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
 }
 
@@ -174,7 +201,11 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-async fn migrate_cmd(action: MigrateAction, args: ServerArgs) -> anyhow::Result<ExitCode> {
+async fn migrate_cmd(
+    action: MigrateAction,
+    args: ServerArgs,
+    format: output::Format,
+) -> anyhow::Result<ExitCode> {
     let sup = args.supervisor();
     let config = sup.resolve_config()?;
     let mut declared = Vec::new();
@@ -202,7 +233,10 @@ async fn migrate_cmd(action: MigrateAction, args: ServerArgs) -> anyhow::Result<
                 allow_destructive,
                 ..opts
             };
-            let report = migrate::migrate(&store, &registry, &declared, &opts).await?;
+            let spinner = output::spinner(format!("migrating {} declared models", declared.len()));
+            let report = migrate::migrate(&store, &registry, &declared, &opts).await;
+            spinner.finish_and_clear();
+            let report = report?;
             let failed = report
                 .outcomes
                 .iter()
@@ -212,10 +246,7 @@ async fn migrate_cmd(action: MigrateAction, args: ServerArgs) -> anyhow::Result<
                 .iter()
                 .map(|(name, o)| outcome_json(name, o))
                 .collect();
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&json!({ "models": outcomes }))?
-            );
+            output::print(&json!({ "models": outcomes }), format);
             store.close().await;
             return Ok(if failed {
                 ExitCode::from(3)
@@ -228,7 +259,7 @@ async fn migrate_cmd(action: MigrateAction, args: ServerArgs) -> anyhow::Result<
             json!({ "rolled_back": rolled })
         }
     };
-    println!("{}", serde_json::to_string_pretty(&out)?);
+    output::print(&out, format);
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
