@@ -1,0 +1,737 @@
+//! The CLI channel, running the real `flowgate` binary: data-plane commands for every operation
+//! in local mode on a SQLite file (models from a TOML schema file), their JSON, exit codes, a
+//! CSV import and batches; remote mode against a server started in-process, giving the same
+//! JSON as local mode for the same commands; PostgreSQL local mode when
+//! `FLOWGATE_TEST_POSTGRES_URL` is set.
+//!
+//! No timing assertions: every child process gets a bounded wait.
+#![allow(missing_docs)]
+
+use flowgate_actors::Supervisor;
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+use tokio::process::Command;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+const SCHEMA: &str = r#"
+[models.Author]
+fields.name = { type = "string", max_length = 120, unique = true }
+
+[models.Book]
+description = "A book on the shelf"
+soft_delete = true
+fields.title     = { type = "string", max_length = 200, description = "The book's title" }
+fields.isbn      = { type = "string", unique = true, optional = true }
+fields.pages     = { type = "integer", optional = true }
+fields.rating    = { type = "float", optional = true }
+fields.in_print  = { type = "boolean", default = true }
+fields.tags      = { type = "json", default = [] }
+fields.state     = { type = "enum", values = ["draft", "published"], default = "draft" }
+fields.author_id = { type = "integer", references = "Author", optional = true }
+"#;
+
+const BOOKS_CSV: &str = "title,pages,rating,in_print,tags,state\n\
+Neuromancer,271,4.2,yes,\"[\"\"cyber\"\"]\",draft\n\
+Hyperion,482,,,,\n\
+Solaris,,3.9,false,,published\n";
+
+/// A fresh directory with the schema file and the CSV file in it.
+fn temp_dir() -> PathBuf {
+    static SEQ: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let dir = std::env::temp_dir().join("flowgate-tests").join(format!(
+        "cli_{}_{}_{nanos:x}",
+        std::process::id(),
+        SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("models.toml"), SCHEMA).unwrap();
+    std::fs::write(dir.join("books.csv"), BOOKS_CSV).unwrap();
+    dir
+}
+
+fn sqlite_url(dir: &Path, name: &str) -> String {
+    format!("sqlite://{}", dir.join(name).display())
+}
+
+/// One finished `flowgate` run.
+#[derive(Debug)]
+struct Run {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// Stdout as JSON (the command must have succeeded).
+    fn json(&self) -> Value {
+        assert_eq!(self.code, 0, "{self:#?}");
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:#?}"))
+    }
+
+    /// The error object on stderr (its last line: `{"error": {...}}`).
+    fn error(&self) -> Value {
+        let line = self.stderr.lines().last().unwrap_or_default();
+        let v: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("stderr does not end in JSON ({e}): {self:#?}"));
+        v["error"].clone()
+    }
+
+    /// What a comparison of channels looks at: the exit code and the JSON result or error.
+    fn outcome(&self) -> Value {
+        match self.code {
+            0 => json!({"code": 0, "out": normalize(self.json())}),
+            2 => json!({"code": 2}),
+            code => json!({"code": code, "error": self.error()}),
+        }
+    }
+}
+
+/// The binary with a clean environment (no DATABASE_URL, FLOWGATE_* or proxies from outside).
+fn flowgate(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+    cmd.current_dir(dir)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (name, _) in std::env::vars() {
+        let lower = name.to_ascii_lowercase();
+        if name.starts_with("FLOWGATE_") || name == "DATABASE_URL" || lower.ends_with("_proxy") {
+            cmd.env_remove(name);
+        }
+    }
+    cmd
+}
+
+async fn run(dir: &Path, args: &[&str]) -> Run {
+    let out = tokio::time::timeout(WAIT, flowgate(dir).args(args).output())
+        .await
+        .unwrap_or_else(|_| panic!("flowgate {args:?} did not finish within {WAIT:?}"))
+        .expect("run flowgate");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Timestamps and cursors differ between two databases; everything else must not.
+fn normalize(mut v: Value) -> Value {
+    fn walk(v: &mut Value) {
+        match v {
+            Value::Object(m) => {
+                for (k, x) in m.iter_mut() {
+                    let stamp = ["created_at", "updated_at", "deleted_at", "next_cursor"]
+                        .contains(&k.as_str());
+                    if stamp && !x.is_null() {
+                        *x = json!("<varies>");
+                    } else {
+                        walk(x);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    walk(&mut v);
+    v
+}
+
+/// Where commands run: local-mode or remote-mode arguments.
+#[derive(Clone)]
+struct Target {
+    dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl Target {
+    fn local(dir: &Path, url: &str) -> Target {
+        Target {
+            dir: dir.to_path_buf(),
+            args: vec![
+                "--database-url".into(),
+                url.into(),
+                "--models".into(),
+                dir.join("models.toml").display().to_string(),
+            ],
+        }
+    }
+
+    fn remote(dir: &Path, addr: std::net::SocketAddr) -> Target {
+        Target {
+            dir: dir.to_path_buf(),
+            args: vec!["--server".into(), format!("http://{addr}")],
+        }
+    }
+
+    async fn run(&self, args: &[&str]) -> Run {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(self.args.iter().map(String::as_str));
+        run(&self.dir, &all).await
+    }
+}
+
+/// The scenario both modes run: every operation, with typed flags, `--data`, a CSV import,
+/// filters, guards, dry runs, and the errors each exit code stands for.
+const SCENARIO: &[&[&str]] = &[
+    &["authors", "create", "--name", "Frank Herbert"],
+    &[
+        "books",
+        "create",
+        "--title",
+        "Dune",
+        "--pages",
+        "412",
+        "--rating",
+        "4.5",
+        "--in-print",
+        "false",
+        "--tags",
+        r#"["sf","classic"]"#,
+        "--state",
+        "published",
+        "--author-id",
+        "1",
+        "--isbn",
+        "978-0441",
+    ],
+    &["books", "read", "1"],
+    &["books", "update", "1", "--pages", "413"],
+    &[
+        "books",
+        "create",
+        "--data",
+        r#"{"title":"Emma","pages":320}"#,
+    ],
+    &["books", "bulk-create", "--data", "@books.csv"],
+    &[
+        "books",
+        "list",
+        "--filter",
+        r#"{"pages":{"$gt":300}}"#,
+        "--order-by",
+        "-pages",
+        "--limit",
+        "2",
+        "--count",
+    ],
+    &[
+        "books",
+        "list",
+        "--fields",
+        "id,title",
+        "--order-by",
+        "id",
+        "--limit",
+        "10",
+        "--offset",
+        "1",
+    ],
+    &["books", "count", "--filter", r#"{"state":"published"}"#],
+    &[
+        "books",
+        "upsert",
+        "--where",
+        r#"{"isbn":"111"}"#,
+        "--title",
+        "Foundation",
+        "--pages",
+        "255",
+    ],
+    &[
+        "books",
+        "upsert",
+        "--where",
+        r#"{"isbn":"111"}"#,
+        "--pages",
+        "256",
+    ],
+    &[
+        "books",
+        "bulk-update",
+        "--filter",
+        r#"{"pages":{"$lt":300}}"#,
+        "--state",
+        "published",
+        "--max-affected",
+        "10",
+    ],
+    &["books", "bulk-update", "--in-print", "true"],
+    &[
+        "books",
+        "bulk-update",
+        "--filter",
+        r#"{"pages":{"$gt":0}}"#,
+        "--in-print",
+        "true",
+        "--max-affected",
+        "1",
+    ],
+    &[
+        "books",
+        "bulk-update",
+        "--filter",
+        "{}",
+        "--confirm-all",
+        "--in-print",
+        "true",
+        "--dry-run",
+    ],
+    &[
+        "books",
+        "bulk-delete",
+        "--filter",
+        r#"{"title":"Solaris"}"#,
+        "--dry-run",
+    ],
+    &[
+        "books",
+        "bulk-upsert",
+        "--data",
+        r#"[{"isbn":"111","title":"Foundation","pages":300},{"isbn":"222","title":"Ubik"}]"#,
+        "--conflict-on",
+        "isbn",
+    ],
+    &["books", "delete", "2"],
+    &["books", "read", "2"],
+    &["books", "read", "2", "--include-deleted"],
+    &["books", "create", "--title", "Dup", "--isbn", "222"],
+    &["books", "create", "--pages", "3"],
+    &[
+        "books",
+        "bulk-delete",
+        "--filter",
+        r#"{"isbn":{"$in":["111","222"]}}"#,
+    ],
+    &[
+        "node",
+        "BookCountNode",
+        "--params",
+        r#"{"filter":{"state":"published"}}"#,
+    ],
+    &[
+        "books",
+        "bulk-create",
+        "--data",
+        r#"[{"title":"X"},{"title":"Y"},{"titel":"Z"}]"#,
+        "--atomic",
+        "false",
+    ],
+    &["books", "read", "999"],
+    &["node", "BookFrobNode"],
+    &["books", "create", "--title", "Bad", "--pages", "many"],
+    &["models", "show", "books"],
+    &["models", "list"],
+];
+
+async fn run_scenario(target: &Target) -> Vec<Run> {
+    let mut out = Vec::new();
+    for args in SCENARIO {
+        let mut with_json = args.to_vec();
+        with_json.push("--json");
+        out.push(target.run(&with_json).await);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_mode_runs_every_operation() {
+    let dir = temp_dir();
+    let url = sqlite_url(&dir, "local.db");
+    let local = Target::local(&dir, &url);
+    let models_arg = dir.join("models.toml").display().to_string();
+
+    // Before anything is persisted: the board shows the pending migrations and exits 6.
+    let status = run(
+        &dir,
+        &["status", "--database-url", &url, "--models", &models_arg],
+    )
+    .await;
+    assert_eq!(status.code, 6, "{status:#?}");
+    let board: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(board["ready"], false);
+    assert_eq!(
+        board["features"]["model:Book"]["state"], "pending",
+        "{board:#}"
+    );
+
+    let runs = run_scenario(&local).await;
+    let r = |i: usize| &runs[i];
+    let dune = r(1).json();
+    assert_eq!(dune["id"], 1);
+    assert_eq!(dune["pages"], 412, "flags are typed: {dune:#}");
+    assert_eq!(dune["rating"], 4.5);
+    assert_eq!(dune["in_print"], false);
+    assert_eq!(dune["tags"], json!(["sf", "classic"]));
+    assert_eq!(dune["state"], "published");
+    assert_eq!(dune["author_id"], 1);
+    assert_eq!(r(2).json()["title"], "Dune");
+    assert_eq!(r(3).json()["pages"], 413);
+    assert_eq!(r(4).json()["id"], 2);
+
+    // The CSV import, typed by the model.
+    let imported = r(5).json();
+    assert_eq!(imported["inserted"], 3, "{imported:#}");
+    assert_eq!(imported["ids"], json!([3, 4, 5]));
+    let page = r(6).json();
+    let titles: Vec<&str> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Hyperion", "Dune"], "{page:#}");
+    assert_eq!(page["count"], 3);
+    assert!(page["next_cursor"].is_string(), "{page:#}");
+    let fields = r(7).json();
+    assert_eq!(
+        fields["records"][0],
+        json!({"id": 2, "title": "Emma"}),
+        "{fields:#}"
+    );
+    assert_eq!(fields["records"].as_array().unwrap().len(), 4);
+    assert_eq!(r(8).json(), json!({"count": 2}));
+    let neuromancer = run(
+        &dir,
+        &[
+            "books",
+            "read",
+            "3",
+            "--json",
+            "--database-url",
+            &url,
+            "--models",
+            &models_arg,
+        ],
+    )
+    .await
+    .json();
+    assert_eq!(neuromancer["pages"], 271);
+    assert_eq!(neuromancer["rating"], 4.2);
+    assert_eq!(neuromancer["in_print"], true);
+    assert_eq!(neuromancer["tags"], json!(["cyber"]));
+
+    // Upsert: created, then updated.
+    let created = r(9).json();
+    assert_eq!(created["action"], "created");
+    assert_eq!(created["record"]["pages"], 255);
+    let updated = r(10).json();
+    assert_eq!(updated["action"], "updated");
+    assert_eq!(updated["record"]["pages"], 256);
+    assert_eq!(updated["record"]["title"], "Foundation");
+
+    // Bulk writes and their guards.
+    assert_eq!(r(11).json(), json!({"updated": 2}));
+    assert_eq!(r(12).code, 3, "an empty filter is refused: {:#?}", r(12));
+    assert_eq!(r(12).error()["field"], "filter");
+    assert_eq!(r(13).code, 3, "{:#?}", r(13));
+    assert_eq!(r(13).error()["field"], "max_affected");
+    assert_eq!(r(14).json(), json!({"updated": 6, "dry_run": true}));
+    assert_eq!(r(15).json(), json!({"deleted": 1, "dry_run": true}));
+    assert_eq!(
+        r(16).json(),
+        json!({"inserted": 1, "updated": 1, "skipped": 0})
+    );
+
+    // Delete, not found, soft-deleted reads, conflict, validation.
+    assert_eq!(r(17).json(), json!({"id": 2, "deleted": true}));
+    assert_eq!(r(18).code, 4, "{:#?}", r(18));
+    assert_eq!(r(18).error()["code"], "not_found");
+    assert!(r(19).json()["deleted_at"].is_string());
+    assert_eq!(r(20).code, 5, "{:#?}", r(20));
+    assert_eq!(r(20).error()["code"], "conflict");
+    assert_eq!(r(21).code, 3, "{:#?}", r(21));
+    assert_eq!(r(21).error()["field"], "title");
+    assert_eq!(r(22).json(), json!({"deleted": 2}));
+    assert_eq!(r(23).json(), json!({"count": 3}));
+    let partial = r(24).json();
+    assert_eq!(partial["inserted"], 2, "{partial:#}");
+    assert_eq!(partial["errors"][0]["index"], 2);
+    assert_eq!(partial["errors"][0]["error"]["field"], "data[2].titel");
+    assert_eq!(r(25).code, 4);
+    assert_eq!(r(26).code, 4, "an unknown node: {:#?}", r(26));
+    assert_eq!(
+        r(27).code,
+        2,
+        "a flag value of the wrong type: {:#?}",
+        r(27)
+    );
+    assert!(r(27).stderr.contains("--pages"), "{:#?}", r(27));
+    let shown = r(28).json();
+    assert_eq!(shown["name"], "Book");
+    assert_eq!(shown["version"], 1);
+    let title = shown["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"] == "title")
+        .unwrap();
+    assert_eq!(
+        *title,
+        json!({"name": "title", "role": "field", "type": "string", "max_length": 200, "description": "The book's title"})
+    );
+    let listed = r(29).json();
+    assert_eq!(listed["models"][1]["table"], "books", "{listed:#}");
+
+    // Usage errors exit 2.
+    let usage: [&[&str]; 5] = [
+        &["books", "frob"],
+        &["books", "create", "--no-such-flag", "x"],
+        &["books", "create", "--state", "lost"],
+        &["books", "create", "--data", "@missing.json"],
+        &["books", "create", "--data", "{not json"],
+    ];
+    let outs = futures_util::future::join_all(usage.iter().map(|args| local.run(args))).await;
+    for (args, out) in usage.iter().zip(outs) {
+        assert_eq!(out.code, 2, "{args:?}: {out:#?}");
+    }
+
+    // Tables for people, help from the model's descriptions, the board, completions.
+    let (table, help, about, status, completions) = tokio::join!(
+        local.run(&["books", "read", "1", "--table"]),
+        local.run(&["books", "create", "--help"]),
+        local.run(&["books", "--help"]),
+        local.run(&["status", "--json"]),
+        run(&dir, &["completions", "bash"]),
+    );
+    assert_eq!(table.code, 0, "{table:#?}");
+    assert!(
+        table.stdout.contains("Dune") && table.stdout.contains('│'),
+        "{}",
+        table.stdout
+    );
+    assert_eq!(help.code, 0, "{help:#?}");
+    for text in [
+        "--title <TEXT>",
+        "The book's title",
+        "--author-id <INT>",
+        "draft, published",
+    ] {
+        assert!(help.stdout.contains(text), "{text}: {}", help.stdout);
+    }
+    assert!(about.stdout.contains("A book on the shelf"), "{about:#?}");
+    assert!(about.stdout.contains("bulk-upsert"), "{about:#?}");
+    assert_eq!(status.code, 0, "{status:#?}");
+    assert_eq!(status.json()["features"]["model:Book"]["version"], 1);
+    assert_eq!(completions.code, 0);
+    assert!(completions.stdout.contains("flowgate"), "{completions:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A server on its own SQLite file, started in-process; gives its handle.
+async fn server(dir: &Path, db: &str) -> flowgate_actors::Handle {
+    let handle = Supervisor::builder()
+        .database_url(&sqlite_url(dir, db))
+        .http_port(0)
+        .model_file(dir.join("models.toml"))
+        .start()
+        .await
+        .expect("server starts");
+    assert!(
+        handle.wait_ready(WAIT).await,
+        "{:#}",
+        handle.board().to_json()
+    );
+    handle
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remote_mode_gives_the_same_json_as_local_mode() {
+    let dir = temp_dir();
+    let handle = server(&dir, "remote.db").await;
+    let local = Target::local(&dir, &sqlite_url(&dir, "local.db"));
+    let remote = Target::remote(&dir, handle.http_addr());
+    let (l, r) = tokio::join!(run_scenario(&local), run_scenario(&remote));
+    for (i, (l, r)) in l.iter().zip(&r).enumerate() {
+        assert_eq!(
+            l.outcome(),
+            r.outcome(),
+            "step {i} {:?}\nlocal: {l:#?}\nremote: {r:#?}",
+            SCENARIO[i]
+        );
+    }
+    // The remote board.
+    let status = remote.run(&["status"]).await;
+    assert_eq!(status.code, 0, "{status:#?}");
+    assert_eq!(status.json()["features"]["model:Book"]["state"], "ready");
+    // Local-mode options beside a server are a usage error.
+    let mixed = remote
+        .run(&["books", "list", "--database-url", "sqlite::memory:"])
+        .await;
+    assert_eq!(mixed.code, 2, "{mixed:#?}");
+    handle.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_imports_run_in_batches() {
+    let dir = temp_dir();
+    let mut csv = String::from("title,pages\n");
+    for i in 0..2500 {
+        csv.push_str(&format!("Book {i},{i}\n"));
+    }
+    std::fs::write(dir.join("many.csv"), csv).unwrap();
+    let records: Vec<Value> = (0..2500)
+        .map(|i| {
+            if i == 1700 {
+                json!({"titel": "typo"})
+            } else {
+                json!({"title": format!("More {i}")})
+            }
+        })
+        .collect();
+    std::fs::write(dir.join("bad.json"), Value::Array(records).to_string()).unwrap();
+
+    let handle = server(&dir, "remote.db").await;
+    let local = Target::local(&dir, &sqlite_url(&dir, "local.db"));
+    let remote = Target::remote(&dir, handle.http_addr());
+    let import = ["books", "bulk-create", "--data", "@many.csv", "--json"];
+    let (l, r) = tokio::join!(local.run(&import), remote.run(&import));
+    let l = l.json();
+    assert_eq!(l["inserted"], 2500, "{l:#}");
+    assert_eq!(l["ids"].as_array().unwrap().len(), 2500);
+    assert_eq!(l["ids"][2499], 2500);
+    assert_eq!(
+        l,
+        r.json(),
+        "batches give one result, the same on both sides"
+    );
+
+    // An atomic import that fails in its second batch: locally nothing of it is kept (one
+    // transaction); remotely the first batch was committed, and the error says so. Either
+    // way the error names the record by its index in the whole import.
+    let bad = ["books", "bulk-create", "--data", "@bad.json", "--json"];
+    let (l, r) = tokio::join!(local.run(&bad), remote.run(&bad));
+    assert_eq!((l.code, r.code), (3, 3), "{l:#?}\n{r:#?}");
+    assert_eq!(l.error()["field"], "data[1700].titel", "{l:#?}");
+    assert_eq!(r.error()["field"], "data[1700].titel", "{r:#?}");
+    assert_eq!(r.error()["details"]["written_before"], 1000, "{r:#?}");
+    let count = ["books", "count", "--json"];
+    assert_eq!(local.run(&count).await.json()["count"], 2500);
+    assert_eq!(remote.run(&count).await.json()["count"], 3500);
+
+    // A dry run of a large import reports and keeps nothing.
+    let dry = [
+        "books",
+        "bulk-create",
+        "--data",
+        "@many.csv",
+        "--dry-run",
+        "--batch-size",
+        "700",
+        "--json",
+    ];
+    let out = local.run(&dry).await.json();
+    assert_eq!(
+        (out["inserted"].clone(), out["dry_run"].clone()),
+        (json!(2500), json!(true))
+    );
+    assert_eq!(local.run(&count).await.json()["count"], 2500);
+    handle.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh PostgreSQL schema of this test's own, as `tests/common/mod.rs` makes them.
+async fn postgres_url() -> Option<String> {
+    let Ok(base) = std::env::var("FLOWGATE_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("FLOWGATE_TEST_REQUIRE_ALL").is_none(),
+            "FLOWGATE_TEST_POSTGRES_URL is not set but FLOWGATE_TEST_REQUIRE_ALL is"
+        );
+        eprintln!("note: FLOWGATE_TEST_POSTGRES_URL is not set; skipping the PostgreSQL variant");
+        return None;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let schema = format!("fgcli_{}_{nanos:x}", std::process::id());
+    let admin = flowgate::Store::connect(
+        &flowgate::StoreConfig::new(base.clone()),
+        flowgate::Schema::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("PostgreSQL at {base} is unreachable: {e}"));
+    admin
+        .execute_raw(&flowgate::sql::Stmt::raw(format!(
+            "CREATE SCHEMA \"{schema}\""
+        )))
+        .await
+        .expect("create schema");
+    admin.close().await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    Some(format!("{base}{sep}options=-c%20search_path%3D{schema}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_local_mode() {
+    let Some(url) = postgres_url().await else {
+        return;
+    };
+    let dir = temp_dir();
+    let pg = Target::local(&dir, &url);
+    let author = pg
+        .run(&["authors", "create", "--name", "Ursula", "--json"])
+        .await
+        .json();
+    assert_eq!(author["id"], 1);
+    let book = pg
+        .run(&[
+            "books",
+            "create",
+            "--title",
+            "Lathe",
+            "--pages",
+            "184",
+            "--rating",
+            "4.1",
+            "--author-id",
+            "1",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(
+        (
+            book["pages"].clone(),
+            book["rating"].clone(),
+            book["in_print"].clone()
+        ),
+        (json!(184), json!(4.1), json!(true))
+    );
+    let imported = pg
+        .run(&["books", "bulk-create", "--data", "@books.csv", "--json"])
+        .await
+        .json();
+    assert_eq!(imported["inserted"], 3, "{imported:#}");
+    let page = pg
+        .run(&[
+            "books",
+            "list",
+            "--filter",
+            r#"{"pages":{"$gt":0}}"#,
+            "--order-by",
+            "-pages",
+            "--limit",
+            "1",
+            "--count",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(page["records"][0]["title"], "Hyperion", "{page:#}");
+    assert_eq!(page["count"], 3);
+    let missing = pg.run(&["books", "read", "99", "--json"]).await;
+    assert_eq!(missing.code, 4, "{missing:#?}");
+    let status = pg.run(&["status", "--json"]).await;
+    assert_eq!(status.code, 0, "{status:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
