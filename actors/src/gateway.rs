@@ -4,6 +4,7 @@
 pub mod errors;
 pub mod http;
 pub mod mcp;
+pub mod openapi;
 
 use std::net::SocketAddr;
 use tokio::net::TcpListener;

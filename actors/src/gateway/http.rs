@@ -1,4 +1,5 @@
-//! The REST API (DESIGN section 6): model routes, the uniform `/nodes/{NodeName}` door, health.
+//! The REST API (DESIGN section 6): model routes, the uniform `/nodes/{NodeName}` door, health,
+//! and `/openapi.json` and `/docs` (in `openapi.rs`).
 //! Every handler turns its input into an operation and hands it to the dispatcher, so REST, MCP
 //! and the CLI share one request path.
 
@@ -58,6 +59,7 @@ pub fn router(dispatcher: Dispatcher, body_limit: usize) -> Router {
         .route("/api/{table}/bulk-delete", post(bulk_delete))
         .route("/api/{table}/{id}", get(read).patch(update).delete(delete))
         .route("/nodes/{node}", post(node))
+        .merge(super::openapi::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(body_limit))

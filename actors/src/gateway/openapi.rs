@@ -1,0 +1,803 @@
+//! `GET /openapi.json` and `GET /docs`: an OpenAPI 3.1 document of the HTTP API, generated from
+//! the served models at request time (a model registered at run time shows up on the next
+//! request), and Swagger UI over it, served from files embedded in the binary.
+//!
+//! The document is built as `serde_json` values, not with an OpenAPI crate's types: every schema
+//! in it comes from `flowgate::schema` as JSON Schema 2020-12, which OpenAPI 3.1 adopts whole,
+//! and the typed schema models of `utoipa` and `oas3` cannot carry all of it (utoipa refuses an
+//! empty schema and drops `items` it does not model; both drop `propertyNames`). The tests check
+//! the document with `oas3` and with `openapi-spec-validator`.
+
+use super::errors::plain;
+use crate::routes::Dispatcher;
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use flowgate::schema::{
+    create_schema, error_object_schema, filter_schema, params_schema, record_schema, result_schema,
+    update_schema,
+};
+use flowgate::{ModelInfo, OpKind};
+use serde_json::{Map, Value, json};
+use std::sync::{Arc, LazyLock};
+
+/// The routes of this module, merged into the HTTP router.
+pub(crate) fn routes() -> Router<Dispatcher> {
+    Router::new()
+        .route("/openapi.json", get(spec))
+        .route("/docs", get(docs))
+        .route("/docs/", get(|| async { Redirect::permanent("/docs") }))
+        .route("/docs/{file}", get(docs_file))
+}
+
+async fn spec(State(d): State<Dispatcher>) -> Json<Value> {
+    Json(document(&d.routes().served()))
+}
+
+/// The docs page: Swagger UI's scripts and styles from `/docs/...`, pointed at `/openapi.json`.
+/// The validator badge is off, so the page asks nothing of any other host.
+const DOCS_PAGE: &str = r##"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Flowgate API</title>
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+  <link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/swagger-ui-standalone-preset.js"></script>
+  <script>
+    window.ui = SwaggerUIBundle({
+      url: "/openapi.json",
+      dom_id: "#swagger-ui",
+      deepLinking: true,
+      validatorUrl: null,
+      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+      plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+      layout: "StandaloneLayout"
+    });
+  </script>
+</body>
+</html>
+"##;
+
+async fn docs() -> Html<&'static str> {
+    Html(DOCS_PAGE)
+}
+
+/// The config only matters for `swagger-initializer.js`, which the page does not load.
+static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyLock::new(|| {
+    Arc::new(utoipa_swagger_ui::Config::from("/openapi.json").validator_url("none"))
+});
+
+/// One of Swagger UI's files, embedded in the binary by `utoipa-swagger-ui` (vendored).
+async fn docs_file(Path(file): Path<String>) -> Response {
+    match utoipa_swagger_ui::serve(&file, SWAGGER_CONFIG.clone()) {
+        Ok(Some(f)) => (
+            [
+                (header::CONTENT_TYPE, f.content_type),
+                (header::CACHE_CONTROL, "public, max-age=3600".to_string()),
+            ],
+            f.bytes.into_owned(),
+        )
+            .into_response(),
+        Ok(None) => plain(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no file /docs/{file}"),
+        ),
+        Err(e) => {
+            tracing::error!(error = %e, file, "serving a Swagger UI file");
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the docs page failed",
+            )
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The document.
+
+/// Names under `#/components/...` that are not models' contain a dot, which model names
+/// (PascalCase letters and digits) never do, so the two cannot collide.
+const ERROR: &str = "flowgate.Error";
+const ERROR_OBJECT: &str = "flowgate.ErrorObject";
+const READINESS: &str = "flowgate.Readiness";
+
+fn schema_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn response_ref(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/responses/{name}") })
+}
+
+/// The OpenAPI 3.1 document of the HTTP API over `models` (the served ones, in name order).
+pub fn document(models: &[Arc<ModelInfo>]) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    let mut tags = Vec::new();
+    schemas.insert(
+        ERROR.into(),
+        json!({
+            "type": "object",
+            "description": "Every error answer: one error object under `error`.",
+            "properties": { "error": schema_ref(ERROR_OBJECT) },
+            "required": ["error"],
+        }),
+    );
+    schemas.insert(ERROR_OBJECT.into(), error_object());
+    schemas.insert(READINESS.into(), readiness_schema());
+    for m in models {
+        let mut tag = json!({ "name": m.name() });
+        if let Some(d) = &m.def.description {
+            tag["description"] = json!(d);
+        }
+        tags.push(tag);
+        let model = ModelDoc::new(m);
+        for (name, schema) in model.components() {
+            schemas.insert(name, schema);
+        }
+        model.paths(&mut paths);
+    }
+    tags.push(json!({
+        "name": "nodes",
+        "description": "The uniform door: `POST /nodes/{Model}{Op}Node` with the operation's params as the body; the same params and results as the MCP tools and the CLI.",
+    }));
+    tags.push(json!({ "name": "health", "description": "Liveness and the readiness board." }));
+    tags.push(
+        json!({ "name": "meta", "description": "What this server serves, and this document." }),
+    );
+    health_paths(&mut paths);
+    meta_paths(&mut paths);
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Flowgate",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The HTTP API of the models this server serves, generated from them at request time. \
+                Errors answer `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`; every answer \
+                carries `X-Request-ID` (the request's, when it sent a valid one).",
+        },
+        "tags": tags,
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "responses": error_responses(),
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying.",
+                    "schema": { "type": "integer", "minimum": 1 },
+                },
+            },
+        },
+    })
+}
+
+/// The error answers, each in the `{"error": ...}` format, with an example of its code.
+fn error_responses() -> Value {
+    let error = |description: &str, example: Value| {
+        json!({
+            "description": description,
+            "content": { "application/json": {
+                "schema": schema_ref(ERROR),
+                "example": { "error": example },
+            } },
+        })
+    };
+    let mut not_ready = error(
+        "The model is not ready yet (`not_ready`, with its state) or failed (with the reason), or the service is unavailable (`unavailable`); retry after `Retry-After` seconds.",
+        json!({
+            "code": "not_ready",
+            "message": "model:Book is not ready (starting)",
+            "details": { "what": "model:Book", "state": "starting", "retry_after_ms": 1000 },
+        }),
+    );
+    not_ready["headers"] = json!({ "Retry-After": { "$ref": "#/components/headers/Retry-After" } });
+    json!({
+        "BadRequest": error(
+            "Invalid params, a malformed body, or an unknown field or operator (`validation`, naming the field).",
+            json!({ "code": "validation", "message": "unknown field `colour` on model Book", "field": "colour" }),
+        ),
+        "NotFound": error(
+            "No record with this id (`not_found`).",
+            json!({ "code": "not_found", "message": "Book 42 not found", "details": { "model": "Book", "id": "42" } }),
+        ),
+        "Conflict": error(
+            "A unique key or a reference refuses the change (`conflict`).",
+            json!({ "code": "conflict", "message": "a record with the same unique value already exists", "field": "isbn" }),
+        ),
+        "PayloadTooLarge": error(
+            "The body is larger than `body_limit` (`payload_too_large`).",
+            json!({ "code": "payload_too_large", "message": "Failed to buffer the request body: length limit exceeded" }),
+        ),
+        "NotReady": not_ready,
+        "Internal": error(
+            "An internal error (`internal`); the details are in the server log under the request id.",
+            json!({ "code": "internal", "message": "internal error" }),
+        ),
+    })
+}
+
+/// The error object: the operations' codes, and the codes only the HTTP gateway answers with
+/// (`errors::plain` in `http.rs`: a body over the limit, a method a route does not take).
+fn error_object() -> Value {
+    let mut s = error_object_schema();
+    if let Some(codes) = s["properties"]["code"]["enum"].as_array_mut() {
+        codes.extend([json!("payload_too_large"), json!("method_not_allowed")]);
+    }
+    s
+}
+
+/// The readiness board `GET /health/ready` answers with.
+fn readiness_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "ready": { "type": "boolean", "description": "whether every required feature is ready" },
+            "started_at": { "type": "string", "format": "date-time" },
+            "features": {
+                "type": "object",
+                "description": "by feature: `http`, `database`, `registry`, `migrations`, `model:<Name>`, ...",
+                "additionalProperties": {
+                    "type": "object",
+                    "properties": {
+                        "state": { "enum": ["pending", "starting", "ready", "degraded", "failed"] },
+                        "since": { "type": "string", "format": "date-time" },
+                        "required": { "type": "boolean" },
+                        "reason": { "type": "string" },
+                    },
+                    "required": ["state", "since", "required"],
+                },
+            },
+        },
+        "required": ["ready", "started_at", "features"],
+    })
+}
+
+fn health_paths(paths: &mut Map<String, Value>) {
+    paths.insert(
+        "/health/live".into(),
+        json!({
+            "get": {
+                "tags": ["health"],
+                "operationId": "health_live",
+                "summary": "Liveness: 200 while the process runs",
+                "responses": {
+                    "200": {
+                        "description": "The process runs.",
+                        "content": { "application/json": { "schema": {
+                            "type": "object",
+                            "properties": { "status": { "const": "live" } },
+                            "required": ["status"],
+                        } } },
+                    },
+                },
+            },
+        }),
+    );
+    let board = json!({ "application/json": { "schema": schema_ref(READINESS) } });
+    paths.insert(
+        "/health/ready".into(),
+        json!({
+            "get": {
+                "tags": ["health"],
+                "operationId": "health_ready",
+                "summary": "Readiness: 200 when every required feature is ready, else 503; the board either way",
+                "responses": {
+                    "200": { "description": "Every required feature is ready.", "content": board },
+                    "503": { "description": "Some required feature is not ready.", "content": board },
+                },
+            },
+        }),
+    );
+}
+
+/// `GET /models` (the CLI reads it), this document and the docs page.
+fn meta_paths(paths: &mut Map<String, Value>) {
+    paths.insert(
+        "/models".into(),
+        json!({
+            "get": {
+                "tags": ["meta"],
+                "operationId": "models",
+                "summary": "The served models: name, table, registry version and definition",
+                "responses": {
+                    "200": {
+                        "description": "Every served model, by name.",
+                        "content": { "application/json": { "schema": {
+                            "type": "object",
+                            "properties": { "models": { "type": "array", "items": {
+                                "type": "object",
+                                "properties": {
+                                    "name": { "type": "string" },
+                                    "table": { "type": "string" },
+                                    "version": {
+                                        "type": ["integer", "null"],
+                                        "description": "the registry's version of the definition",
+                                    },
+                                    "definition": {
+                                        "type": "object",
+                                        "description": "the model as a schema file declares it",
+                                    },
+                                },
+                                "required": ["name", "table", "version", "definition"],
+                            } } },
+                            "required": ["models"],
+                        } } },
+                    },
+                },
+            },
+        }),
+    );
+    paths.insert(
+        "/openapi.json".into(),
+        json!({
+            "get": {
+                "tags": ["meta"],
+                "operationId": "openapi",
+                "summary": "This document, made from the models served at the time of the request",
+                "responses": {
+                    "200": {
+                        "description": "An OpenAPI 3.1 document.",
+                        "content": { "application/json": { "schema": { "type": "object" } } },
+                    },
+                },
+            },
+        }),
+    );
+    paths.insert(
+        "/docs".into(),
+        json!({
+            "get": {
+                "tags": ["meta"],
+                "operationId": "docs",
+                "summary": "The API page (Swagger UI) over this document",
+                "responses": {
+                    "200": {
+                        "description": "An HTML page; its scripts are served under `/docs/`.",
+                        "content": { "text/html": { "schema": { "type": "string" } } },
+                    },
+                },
+            },
+        }),
+    );
+}
+
+/// One model's part of the document.
+struct ModelDoc<'a> {
+    m: &'a ModelInfo,
+    /// The model's component schemas, whole, each with a reference to it: wherever one of them
+    /// appears inside a params or result schema, the reference replaces it.
+    known: Vec<(Value, Value)>,
+}
+
+/// How an operation answers with its body and errors.
+#[derive(Clone, Copy)]
+struct Answers {
+    /// It reads a body (so 413 is possible).
+    body: bool,
+    /// A missing record is a 404.
+    not_found: bool,
+    /// It writes (a unique key or a reference may refuse: 409).
+    writes: bool,
+}
+
+impl Answers {
+    fn of(op: OpKind, body: bool) -> Answers {
+        Answers {
+            body,
+            not_found: matches!(op, OpKind::Read | OpKind::Update),
+            writes: !matches!(op, OpKind::Read | OpKind::List | OpKind::Count),
+        }
+    }
+}
+
+impl<'a> ModelDoc<'a> {
+    fn new(m: &'a ModelInfo) -> ModelDoc<'a> {
+        let name = m.name();
+        let known = vec![
+            (record_schema(m), schema_ref(name)),
+            (create_schema(m), schema_ref(&format!("{name}.Create"))),
+            (update_schema(m), schema_ref(&format!("{name}.Update"))),
+            (filter_schema(m), schema_ref(&format!("{name}.Filter"))),
+            (error_object_schema(), schema_ref(ERROR_OBJECT)),
+        ];
+        ModelDoc { m, known }
+    }
+
+    /// The model's schemas under `#/components/schemas`: the record, its create and update
+    /// inputs and its filter.
+    fn components(&self) -> Vec<(String, Value)> {
+        let name = self.m.name();
+        let mut record = record_schema(self.m);
+        if record.get("description").is_none() {
+            record["description"] = json!(format!("A stored {name}."));
+        }
+        let mut create = create_schema(self.m);
+        create["description"] = json!(format!("The fields of a new {name}."));
+        let mut update = update_schema(self.m);
+        update["description"] = json!(format!("The fields of a {name} to change."));
+        vec![
+            (name.to_string(), record),
+            (format!("{name}.Create"), create),
+            (format!("{name}.Update"), update),
+            (format!("{name}.Filter"), filter_schema(self.m)),
+        ]
+    }
+
+    /// A schema with the model's component schemas replaced by references to them.
+    fn refs(&self, v: Value) -> Value {
+        if let Some((_, r)) = self.known.iter().find(|(s, _)| *s == v) {
+            return r.clone();
+        }
+        match v {
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| {
+                        // Values, not schemas: leave them as they are.
+                        let v = if matches!(k.as_str(), "enum" | "const" | "default" | "examples") {
+                            v
+                        } else {
+                            self.refs(v)
+                        };
+                        (k, v)
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.refs(v)).collect()),
+            other => other,
+        }
+    }
+
+    fn params(&self, op: OpKind) -> Value {
+        self.refs(params_schema(self.m, op))
+    }
+
+    fn result(&self, op: OpKind) -> Value {
+        self.refs(result_schema(op, schema_ref(self.m.name())))
+    }
+
+    /// One property of an operation's params schema.
+    fn param_prop(&self, op: OpKind, name: &str) -> Value {
+        self.params(op)["properties"][name].clone()
+    }
+
+    /// The query parameters of an operation that takes its params from the query string.
+    fn query_params(&self, op: OpKind) -> Vec<Value> {
+        let props = self.params(op)["properties"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        props
+            .into_iter()
+            .filter(|(name, _)| name != "id")
+            .map(|(name, schema)| match name.as_str() {
+                // A JSON text.
+                "filter" => json!({
+                    "name": name,
+                    "in": "query",
+                    "description": "a filter as JSON text",
+                    "content": { "application/json": { "schema": schema } },
+                }),
+                // Comma-separated lists.
+                "order_by" | "fields" => {
+                    let items = if name == "fields" {
+                        let mut items = schema["items"].clone();
+                        items["type"] = json!("string");
+                        items
+                    } else {
+                        json!({ "type": "string" })
+                    };
+                    let description = if name == "fields" {
+                        "the fields to return, comma-separated (the id always comes back)"
+                    } else {
+                        "field names, comma-separated, `-` first for descending"
+                    };
+                    json!({
+                        "name": name,
+                        "in": "query",
+                        "description": description,
+                        "style": "form",
+                        "explode": false,
+                        "schema": { "type": "array", "items": items },
+                    })
+                }
+                _ => {
+                    let mut p = json!({ "name": name, "in": "query", "schema": schema });
+                    if let Some(d) = p["schema"].get("description").cloned() {
+                        p["description"] = d;
+                    }
+                    p
+                }
+            })
+            .collect()
+    }
+
+    /// One operation object.
+    fn operation(
+        &self,
+        op: OpKind,
+        tag: &str,
+        operation_id: String,
+        body: Option<Value>,
+        parameters: Vec<Value>,
+    ) -> Value {
+        let answers = Answers::of(op, body.is_some());
+        let ok_status = if op == OpKind::Create { "201" } else { "200" };
+        let mut responses = Map::new();
+        responses.insert(
+            ok_status.into(),
+            json!({
+                "description": self.result_description(op),
+                "content": { "application/json": { "schema": self.result(op) } },
+            }),
+        );
+        responses.insert("400".into(), response_ref("BadRequest"));
+        if answers.not_found {
+            responses.insert("404".into(), response_ref("NotFound"));
+        }
+        if answers.writes {
+            responses.insert("409".into(), response_ref("Conflict"));
+        }
+        if answers.body {
+            responses.insert("413".into(), response_ref("PayloadTooLarge"));
+        }
+        responses.insert("500".into(), response_ref("Internal"));
+        responses.insert("503".into(), response_ref("NotReady"));
+        let mut o = Map::new();
+        o.insert("tags".into(), json!([tag]));
+        o.insert("summary".into(), json!(self.summary(op)));
+        o.insert("operationId".into(), json!(operation_id));
+        if !parameters.is_empty() {
+            o.insert("parameters".into(), Value::Array(parameters));
+        }
+        if let Some(schema) = body {
+            let required = schema
+                .get("required")
+                .and_then(Value::as_array)
+                .is_some_and(|r| !r.is_empty())
+                || schema.get("$ref").is_some()
+                || schema.get("anyOf").is_some();
+            o.insert(
+                "requestBody".into(),
+                json!({
+                    "required": required,
+                    "content": { "application/json": { "schema": schema } },
+                }),
+            );
+        }
+        o.insert("responses".into(), Value::Object(responses));
+        Value::Object(o)
+    }
+
+    fn summary(&self, op: OpKind) -> String {
+        let (m, t) = (self.m.name(), &self.m.table);
+        match op {
+            OpKind::Create => format!("Create a {m}"),
+            OpKind::Read => format!("Read a {m} by id"),
+            OpKind::Update => format!("Change fields of a {m}"),
+            OpKind::Delete => format!("Delete a {m}"),
+            OpKind::List => format!("List {t}: filter, order, page"),
+            OpKind::Count => format!("Count {t}"),
+            OpKind::Upsert => format!("Create or update a {m} by a unique key"),
+            OpKind::BulkCreate => format!("Insert many {t}"),
+            OpKind::BulkUpdate => format!("Change fields of every matching {m}"),
+            OpKind::BulkDelete => format!("Delete every matching {m}"),
+            OpKind::BulkUpsert => format!("Create or update many {t} by a unique key"),
+        }
+    }
+
+    fn result_description(&self, op: OpKind) -> String {
+        let m = self.m.name();
+        match op {
+            OpKind::Create => format!("The stored {m}, with its id and managed fields."),
+            OpKind::Read => format!("The {m}."),
+            OpKind::Update => format!("The updated {m}."),
+            OpKind::Delete => "The id, and whether a record was deleted.".into(),
+            OpKind::List => {
+                "A page of records; `count` when asked, `next_cursor` while more follow.".into()
+            }
+            OpKind::Count => "The number of matching records.".into(),
+            OpKind::Upsert => "Whether the record was created or updated, and the record.".into(),
+            OpKind::BulkCreate => {
+                "What was inserted and skipped, the new ids, and the failed records.".into()
+            }
+            OpKind::BulkUpdate => "How many records changed.".into(),
+            OpKind::BulkDelete => "How many records were deleted.".into(),
+            OpKind::BulkUpsert => "How many records were inserted, updated and skipped.".into(),
+        }
+    }
+
+    /// The REST routes (DESIGN section 6) and the `/nodes/...` routes of the model.
+    fn paths(&self, paths: &mut Map<String, Value>) {
+        let m = self.m;
+        let t = &m.table;
+        let tag = m.name();
+        let rest = |op: OpKind, body: Option<Value>, parameters: Vec<Value>| {
+            self.operation(op, tag, format!("{t}_{op}"), body, parameters)
+        };
+        // Inline, not a reference: Swagger UI shows a referenced path-level parameter as a
+        // nameless one.
+        let common = json!([{
+            "name": "X-Request-ID",
+            "in": "header",
+            "required": false,
+            "description": "Echoed in the answer and logged; one is made when absent (at most 128 printable ASCII characters).",
+            "schema": { "type": "string", "maxLength": 128 },
+        }]);
+        let item = |ops: Vec<(&str, Value)>| {
+            let mut item = Map::new();
+            item.insert("parameters".into(), common.clone());
+            for (method, o) in ops {
+                item.insert(method.into(), o);
+            }
+            Value::Object(item)
+        };
+
+        paths.insert(
+            format!("/api/{t}"),
+            item(vec![
+                (
+                    "post",
+                    rest(OpKind::Create, Some(self.params(OpKind::Create)), vec![]),
+                ),
+                (
+                    "get",
+                    rest(OpKind::List, None, self.query_params(OpKind::List)),
+                ),
+                (
+                    "put",
+                    rest(OpKind::Upsert, Some(self.params(OpKind::Upsert)), vec![]),
+                ),
+            ]),
+        );
+        paths.insert(
+            format!("/api/{t}/count"),
+            item(vec![(
+                "get",
+                rest(OpKind::Count, None, self.query_params(OpKind::Count)),
+            )]),
+        );
+        paths.insert(
+            format!("/api/{t}/bulk"),
+            item(vec![
+                (
+                    "post",
+                    rest(
+                        OpKind::BulkCreate,
+                        Some(self.params(OpKind::BulkCreate)),
+                        vec![],
+                    ),
+                ),
+                (
+                    "patch",
+                    rest(
+                        OpKind::BulkUpdate,
+                        Some(self.params(OpKind::BulkUpdate)),
+                        vec![],
+                    ),
+                ),
+                (
+                    "put",
+                    rest(
+                        OpKind::BulkUpsert,
+                        Some(self.params(OpKind::BulkUpsert)),
+                        vec![],
+                    ),
+                ),
+            ]),
+        );
+        paths.insert(
+            format!("/api/{t}/bulk-delete"),
+            item(vec![(
+                "post",
+                rest(
+                    OpKind::BulkDelete,
+                    Some(self.params(OpKind::BulkDelete)),
+                    vec![],
+                ),
+            )]),
+        );
+
+        // `/api/{table}/{id}`: the id in the path; PATCH takes the fields flat or as `{"fields"}`.
+        let mut by_id = item(vec![
+            (
+                "get",
+                rest(OpKind::Read, None, self.query_params(OpKind::Read)),
+            ),
+            (
+                "patch",
+                rest(
+                    OpKind::Update,
+                    Some(json!({
+                        "anyOf": [
+                            schema_ref(&format!("{tag}.Update")),
+                            {
+                                "type": "object",
+                                "properties": { "fields": schema_ref(&format!("{tag}.Update")) },
+                                "required": ["fields"],
+                                "additionalProperties": false,
+                            },
+                        ],
+                    })),
+                    vec![],
+                ),
+            ),
+            ("delete", rest(OpKind::Delete, None, vec![])),
+        ]);
+        let mut id = self.param_prop(OpKind::Read, "id");
+        if let Some(obj) = id.as_object_mut() {
+            obj.remove("description");
+        }
+        by_id["parameters"]
+            .as_array_mut()
+            .expect("parameters")
+            .push(json!({
+                "name": "id",
+                "in": "path",
+                "required": true,
+                "description": format!("the {tag}'s id"),
+                "schema": id,
+            }));
+        paths.insert(format!("/api/{t}/{{id}}"), by_id);
+
+        for op in OpKind::ALL {
+            let node = op.node_name(tag);
+            let mut o = self.operation(op, "nodes", node.clone(), Some(self.params(op)), vec![]);
+            o["description"] = json!(format!(
+                "The {op} operation on {tag} through the uniform door: the same params and result as the MCP tool `{t}_{op}`."
+            ));
+            paths.insert(format!("/nodes/{node}"), item(vec![("post", o)]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowgate::{FieldDef, ModelDef, Schema};
+
+    fn doc() -> Value {
+        let schema = Schema::new([ModelDef::new("Task")
+            .field(FieldDef::string("title").max_length(10))
+            .field(FieldDef::integer("estimate").optional())])
+        .unwrap();
+        let m = schema.get("Task").unwrap().clone();
+        document(&[m])
+    }
+
+    #[test]
+    fn component_schemas_are_referenced_not_repeated() {
+        let d = doc();
+        let text = d["paths"].to_string();
+        assert!(
+            !text.contains("\"propertyNames\""),
+            "filters are references"
+        );
+        let node = &d["paths"]["/nodes/TaskCreateNode"]["post"];
+        assert_eq!(
+            node["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/Task.Create"
+        );
+        let bulk = &d["paths"]["/api/tasks/bulk"]["patch"]["requestBody"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(
+            bulk["properties"]["fields"]["$ref"],
+            "#/components/schemas/Task.Update"
+        );
+        let list = &d["paths"]["/api/tasks"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"];
+        assert_eq!(
+            list["properties"]["records"]["items"]["$ref"],
+            "#/components/schemas/Task"
+        );
+    }
+}
