@@ -4,11 +4,13 @@
 //! every value is a bound parameter. The statements are data ([`Stmt`]); `store` executes them.
 
 pub mod alter;
+mod cache;
 mod ddl;
 mod dml;
 mod filter;
 mod values;
 
+pub use cache::{insert_one, select_by_id};
 pub use ddl::create_table;
 pub(crate) use ddl::index_specs;
 pub use dml::{

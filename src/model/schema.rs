@@ -67,7 +67,12 @@ pub struct ModelInfo {
     by_name: HashMap<String, usize>,
     /// The unique column sets (the id, unique fields, composite unique constraints).
     pub unique_sets: Vec<Vec<String>>,
+    /// A number no other compiled model in this process has: caches of derived data (the SQL
+    /// of fixed-shape statements) key on it, so a changed model never meets stale entries.
+    pub(crate) uid: u64,
 }
+
+static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// The managed columns' names.
 pub(crate) const MANAGED: [&str; 4] = ["created_at", "updated_at", "deleted_at", "tenant_id"];
@@ -154,6 +159,7 @@ impl ModelInfo {
             columns,
             by_name,
             unique_sets,
+            uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         }
     }
 }

@@ -19,21 +19,11 @@ pub(crate) async fn read_one(
     id: &Value,
     include_deleted: bool,
 ) -> Result<Map<String, Value>> {
-    let (val, filter) = id_filter(m, id)?;
+    let (val, _) = id_filter(m, id)?;
     let cols = all_columns(m);
-    let spec = SelectSpec {
-        columns: &cols,
-        filter: &filter,
-        include_deleted,
-        order: &[],
-        after: None,
-        // No LIMIT: the id is the primary key. SQLite prepares a statement again on every run
-        // when its LIMIT is a bound parameter, which doubled the cost of a read there.
-        limit: None,
-        offset: None,
-        for_update: false,
-    };
-    let stmt = sql::select(m, spec, x.dialect());
+    // No LIMIT: the id is the primary key. (SQLite prepares a statement again on every run when
+    // its LIMIT is a bound parameter.)
+    let stmt = sql::select_by_id(m, &cols, &val, include_deleted, x.dialect());
     x.fetch(&stmt, &cols)
         .await?
         .pop()

@@ -21,24 +21,15 @@ pub(crate) async fn insert_one(
     let cols = insert_columns(m);
     let all = all_columns(m);
     let d = x.dialect();
+    let stmt = sql::insert_one(m, &cols, &row, &all, d);
     if d.has_returning() {
-        let stmt = sql::insert(m, &cols, std::slice::from_ref(&row), None, &all, d);
         return x
             .fetch(&stmt, &all)
             .await?
             .pop()
             .ok_or_else(|| Error::Internal("insert returned no row".into()));
     }
-    let done = x
-        .execute(&sql::insert(
-            m,
-            &cols,
-            std::slice::from_ref(&row),
-            None,
-            &[],
-            d,
-        ))
-        .await?;
+    let done = x.execute(&stmt).await?;
     let id = match (m.auto_id(), done.last_id) {
         (true, Some(id)) => json!(id),
         (true, None) => return Err(Error::Internal("no generated id".into())),
