@@ -135,14 +135,19 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     }
 
     let now = value::now();
-    let mut rows: Vec<(usize, Vec<Val>)> = Vec::with_capacity(data.len());
+    // The checked rows and, beside them, each one's index in `data`.
+    let mut rows: Vec<Vec<Val>> = Vec::with_capacity(data.len());
+    let mut index: Vec<usize> = Vec::with_capacity(data.len());
     let mut errors: Vec<(usize, Error)> = Vec::new();
     for (i, item) in data.iter().enumerate() {
         let checked = item_object(item, i).and_then(|obj| {
             new_row(m, obj, now, false).map_err(|e| e.within(&format!("data[{i}]")))
         });
         match checked {
-            Ok(row) => rows.push((i, row)),
+            Ok(row) => {
+                rows.push(row);
+                index.push(i);
+            }
             Err(e) if atomic => return Err(e),
             Err(e) => errors.push((i, e)),
         }
@@ -155,18 +160,18 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     let per = rows_per_statement(x, cols.len());
     // MySQL cannot tell which rows of a multi-row insert it skipped: it skips row by row.
     let row_by_row = skip && d == Dialect::MySql;
-    for chunk in rows.chunks(if row_by_row { 1 } else { per }) {
-        let values: Vec<Vec<Val>> = chunk.iter().map(|(_, r)| r.clone()).collect();
+    let n = if row_by_row { 1 } else { per };
+    for (values, at) in rows.chunks(n).zip(index.chunks(n)) {
         // Row by row, a plain insert whose conflict error marks the row skipped.
         let conflict = (skip && !row_by_row).then_some(Conflict::Nothing);
         if atomic && !row_by_row {
-            let got = insert_rows(x, m, &values, false, conflict).await?;
+            let got = insert_rows(x, m, values, false, conflict).await?;
             skipped += values.len() - got.len();
             ids.extend(got);
             continue;
         }
         savepoint(x, SavepointAction::Create).await?;
-        match insert_rows(x, m, &values, false, conflict).await {
+        match insert_rows(x, m, values, false, conflict).await {
             Ok(got) => {
                 savepoint(x, SavepointAction::Release).await?;
                 skipped += values.len() - got.len();
@@ -175,18 +180,18 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
             Err(e) => {
                 savepoint(x, SavepointAction::RollbackTo).await?;
                 savepoint(x, SavepointAction::Release).await?;
-                if chunk.len() == 1 {
+                if values.len() == 1 {
                     match e {
                         // A unique violation names its key; a broken reference names none and
                         // is an error, as on the databases that skip with ON CONFLICT.
                         Error::Conflict { field: Some(_), .. } if skip => skipped += 1,
-                        e if !atomic => errors.push((chunk[0].0, e)),
+                        e if !atomic => errors.push((at[0], e)),
                         e => return Err(e),
                     }
                     continue;
                 }
                 // The chunk failed somewhere: retry it row by row to find which rows.
-                for (i, row) in chunk {
+                for (i, row) in at.iter().zip(values) {
                     savepoint(x, SavepointAction::Create).await?;
                     match insert_rows(x, m, std::slice::from_ref(row), false, conflict).await {
                         Ok(got) => {
