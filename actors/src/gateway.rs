@@ -19,11 +19,21 @@ pub async fn bind(host: &str, port: u16) -> std::io::Result<(TcpListener, Socket
 
 /// Serves `router` on `listener` until `shutdown` turns true, then stops accepting and lets
 /// in-flight requests finish.
+///
+/// Connections are `TCP_NODELAY`: a streamed response (an MCP event stream) ends with a small
+/// chunk of its own, which Nagle's algorithm would hold until the client's delayed ACK, tens of
+/// milliseconds later, before the connection can serve the next request.
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
+    use axum::serve::ListenerExt;
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;

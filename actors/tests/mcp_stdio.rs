@@ -71,10 +71,11 @@ async fn stdio_session_lists_and_calls_tools() {
     });
     let logs = || log.lock().unwrap().clone();
 
-    let client = tokio::time::timeout(WAIT, ().serve(transport))
-        .await
-        .unwrap_or_else(|_| panic!("no handshake within {WAIT:?}: {}", logs()))
-        .unwrap_or_else(|e| panic!("initialize: {e}\n{}", logs()));
+    let client = match tokio::time::timeout(WAIT, ().serve(transport)).await {
+        Ok(Ok(client)) => client,
+        Ok(Err(e)) => panic!("initialize: {e}\n{}", logs()),
+        Err(_) => panic!("no handshake within {WAIT:?}: {}", logs()),
+    };
     let info = client.peer_info().expect("server info");
     assert_eq!(
         info.server_info.as_ref().map(|i| i.name.as_str()),

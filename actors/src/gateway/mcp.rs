@@ -43,6 +43,12 @@ bulk_delete and bulk_upsert. Results are the records as JSON; failures carry {\"
 message, field?}}. Each model's record schema is the resource flowgate://models/{Model}; the \
 server's readiness is flowgate://readiness.";
 
+/// The server instructions: what the tools are, and the filter grammar that their `filter`
+/// params refer to.
+fn instructions() -> String {
+    format!("{INSTRUCTIONS} {}", tools::filter_grammar())
+}
+
 /// The MCP server over a dispatcher. Cheap to clone; clones share the sessions to notify.
 #[derive(Clone)]
 pub struct McpServer {
@@ -191,7 +197,7 @@ impl ServerHandler for McpServer {
                 .build(),
         )
         .with_server_info(Implementation::new("flowgate", env!("CARGO_PKG_VERSION")))
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(instructions())
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -350,17 +356,21 @@ pub fn allowed_hosts(config: &Config) -> Vec<String> {
     hosts
 }
 
-/// The router of the MCP port: streamable HTTP at `/mcp`. Cancelling `stop` ends every session
-/// and stream, so that the port can shut down gracefully.
+/// The router of the MCP port: streamable HTTP at `/mcp`, with sessions (clients that
+/// `initialize` get an `Mcp-Session-Id`, and list changes on their standalone event stream).
+/// Cancelling `stop` ends every session and stream, so that the port can shut down gracefully.
 pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> axum::Router {
+    // No priming event (an empty event carrying a retry delay) before each answer: it doubles
+    // the events of a tool call's stream, and what it enables, resuming a cut stream, matters
+    // little for answers that take milliseconds.
     let http_config = StreamableHttpServerConfig::default()
+        .with_sse_retry(None)
         .with_allowed_hosts(allowed_hosts(config))
         .with_max_request_body_bytes(config.body_limit)
         .with_cancellation_token(stop);
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
-        http_config,
-    );
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.sse_retry = None;
+    let service =
+        StreamableHttpService::new(move || Ok(server.clone()), Arc::new(sessions), http_config);
     axum::Router::new().route_service("/mcp", service)
 }

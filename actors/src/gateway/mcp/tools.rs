@@ -2,8 +2,9 @@
 //!
 //! Everything here is derived from `flowgate::schema`, the same schemas OpenAPI and the CLI use,
 //! so the channels describe one contract. Tool lists are read by language models, so the text is
-//! kept lean: one short line per tool, the model's description cut to its first sentence, and
-//! records in output schemas given by shape only (their full schema is the model's resource).
+//! kept lean: one short line per tool, the model's description cut to its first sentence, the
+//! filter grammar's operator list given once in the server instructions instead of in every
+//! filter, only the read-only and destructive hints, and no output schemas (see [`tools`]).
 
 use flowgate::{ModelInfo, OpKind};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
@@ -37,22 +38,26 @@ pub(super) fn is_destructive(op: OpKind) -> bool {
     op.is_destructive() || matches!(op, OpKind::Update | OpKind::Upsert)
 }
 
-/// Whether calling a tool twice with the same arguments has no further effect (MCP's
-/// `idempotentHint`): true for everything but the creates, which insert again.
-fn is_idempotent(op: OpKind) -> bool {
-    !matches!(op, OpKind::Create | OpKind::BulkCreate)
-}
-
+/// `readOnlyHint` on every tool, `destructiveHint` on the writes (MCP reads it only there).
 fn annotations(op: OpKind) -> ToolAnnotations {
-    let a = ToolAnnotations::new()
-        .read_only(op.is_read_only())
-        .open_world(false);
+    let a = ToolAnnotations::new().read_only(op.is_read_only());
     if op.is_read_only() {
         a
     } else {
         a.destructive(is_destructive(op))
-            .idempotent(is_idempotent(op))
     }
+}
+
+/// What a filter param says instead of the full grammar, which the server instructions carry.
+pub(super) const FILTER_NOTE: &str = "field: value, or field: {$op: value}; $and/$or take lists, $not a filter; the $ops are in the server instructions";
+
+/// The filter grammar, once, for the server instructions.
+pub(super) fn filter_grammar() -> String {
+    format!(
+        "Filters: {{\"field\": value}} tests equality; {{\"field\": {{\"$op\": value}}}} applies an \
+         operator: {}; \"$and\"/\"$or\" take lists of filters, \"$not\" a filter.",
+        flowgate::schema::OPERATORS.join(" ")
+    )
 }
 
 /// The first sentence of a model description, at most 100 characters.
@@ -81,36 +86,46 @@ fn description(model: &ModelInfo, op: OpKind) -> String {
         OpKind::BulkUpsert => format!("Create or update many {m} records by a unique key."),
     };
     match model.def.description.as_deref().map(summary) {
-        Some(d) if !d.is_empty() => format!("{what} {m}: {d}"),
+        Some(d) if !d.is_empty() => format!("{what} ({d})"),
         _ => what,
     }
 }
 
-fn object(v: Value) -> Arc<JsonObject> {
-    match v {
+/// The input schema of a tool: the operation's params schema, its filter described by
+/// [`FILTER_NOTE`].
+fn input_schema(model: &ModelInfo, op: OpKind) -> Arc<JsonObject> {
+    let mut schema = flowgate::schema::params_schema(model, op);
+    if let Some(filter) = schema.pointer_mut("/properties/filter")
+        && filter.get("description").is_some()
+    {
+        filter["description"] = json!(FILTER_NOTE);
+    }
+    if let Some(m) = schema.as_object_mut()
+        && m.get("required").is_some_and(|r| r == &json!([]))
+    {
+        m.remove("required");
+    }
+    match schema {
         Value::Object(m) => Arc::new(m),
         _ => Arc::new(JsonObject::new()),
     }
 }
 
-/// The output schema of an operation: `flowgate::schema::result_schema` with records by shape
-/// only, `{"type": "object"}` (the record schema is the resource `flowgate://models/{Model}`).
-fn output_schema(op: OpKind) -> Arc<JsonObject> {
-    object(flowgate::schema::result_schema(
-        op,
-        json!({"type": "object"}),
-    ))
-}
-
 /// The eleven tools of a model.
+///
+/// They carry no `outputSchema`. A tool error's structured content is `{"error": {...}}`, and
+/// MCP's TypeScript SDK validates structured content against the output schema even when
+/// `isError` is set, so strict result schemas would turn every operation failure into a client
+/// side -32602; loose ones would say little. Leaving them out also keeps the list about a fifth
+/// shorter. The results are the REST API's JSON, described by OpenAPI and, for records, by the
+/// resource `flowgate://models/{Model}`.
 pub(super) fn tools(model: &ModelInfo) -> impl Iterator<Item = Tool> + '_ {
     OpKind::ALL.into_iter().map(move |op| {
         Tool::new(
             tool_name(model, op),
             description(model, op),
-            object(flowgate::schema::params_schema(model, op)),
+            input_schema(model, op),
         )
-        .with_raw_output_schema(output_schema(op))
         .with_annotations(annotations(op))
     })
 }
