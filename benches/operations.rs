@@ -85,7 +85,9 @@ fn sample(i: usize) -> NewProduct {
         active: !i.is_multiple_of(3),
         released_at: DateTime::from_timestamp(1_700_000_000 + i as i64 * 60, 123_456_000)
             .expect("valid timestamp"),
-        notes: i.is_multiple_of(2).then(|| format!("Notes on product {i}, which sells well.")),
+        notes: i
+            .is_multiple_of(2)
+            .then(|| format!("Notes on product {i}, which sells well.")),
     }
 }
 
