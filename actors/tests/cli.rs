@@ -531,6 +531,7 @@ async fn server(dir: &Path, db: &str) -> flowgate_actors::Handle {
     let handle = Supervisor::builder()
         .database_url(&sqlite_url(dir, db))
         .http_port(0)
+        .mcp_port(0)
         .model_file(dir.join("models.toml"))
         .start()
         .await
