@@ -378,6 +378,27 @@ pub(crate) fn id_filter(m: &ModelInfo, id: &Value) -> Result<(Val, Filter)> {
     Ok((val, filter))
 }
 
+/// The statement that deletes the matching rows: a tombstone (`deleted_at`, `updated_at` set to
+/// now) on soft-delete models, a `DELETE` otherwise. Rows already tombstoned are left alone.
+pub(crate) fn delete_stmt(
+    m: &ModelInfo,
+    filter: &Filter,
+    d: crate::sql::Dialect,
+) -> crate::sql::Stmt {
+    if !m.soft_delete() {
+        return crate::sql::delete_where(m, filter, d);
+    }
+    let now = Val::DateTime(value::now());
+    let sets = [
+        (
+            m.column("deleted_at").expect("soft-delete column"),
+            now.clone(),
+        ),
+        (m.column("updated_at").expect("managed column"), now),
+    ];
+    crate::sql::update_where(m, &sets, filter, false, &[], d)
+}
+
 /// Every column, in table order.
 pub(crate) fn all_columns(m: &ModelInfo) -> Vec<&Column> {
     m.columns.iter().collect()

@@ -275,20 +275,7 @@ pub(crate) async fn bulk_delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     p.only(&["filter", "confirm_all", "max_affected", "dry_run"])?;
     let filter = bulk_filter(m, &p, "delete")?;
     let d = x.dialect();
-    let stmt = if m.soft_delete() {
-        let now = Val::DateTime(value::now());
-        let sets = [
-            (
-                m.column("deleted_at").expect("soft-delete column"),
-                now.clone(),
-            ),
-            (m.column("updated_at").expect("managed column"), now),
-        ];
-        sql::update_where(m, &sets, &filter, false, &[], d)
-    } else {
-        sql::delete_where(m, &filter, d)
-    };
-    let done = x.execute(&stmt).await?;
+    let done = x.execute(&super::delete_stmt(m, &filter, d)).await?;
     check_max(&p, done.rows, "delete")?;
     with_dry_run(json!({"deleted": done.rows}), &p)
 }
@@ -313,6 +300,27 @@ pub(crate) async fn bulk_upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
         json!({"inserted": inserted, "updated": updated, "skipped": skipped}),
         &p,
     )
+}
+
+/// `(k1 = ? AND k2 = ?) OR ...` over the `target` keys of `rows`.
+fn keys_filter(
+    m: &ModelInfo,
+    target: &[String],
+    target_idx: &[usize],
+    rows: &[Vec<Val>],
+) -> Result<Filter> {
+    let alternatives = rows
+        .iter()
+        .map(|row| {
+            let obj: Map<String, Value> = target
+                .iter()
+                .zip(target_idx)
+                .map(|(k, &i)| (k.clone(), row[i].to_json()))
+                .collect();
+            equality_filter(m, &obj, "data")
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Filter::Or(alternatives))
 }
 
 /// The key of a row on `target`, as comparable text.
@@ -385,18 +393,7 @@ async fn upsert_rows(
     let mut existing: HashSet<String> = HashSet::new();
     let per_select = (x.dialect().max_params() / target.len().max(1) / 2).clamp(1, 1_000);
     for chunk in rows.chunks(per_select) {
-        let alternatives = chunk
-            .iter()
-            .map(|row| {
-                let obj: Map<String, Value> = target
-                    .iter()
-                    .zip(&target_idx)
-                    .map(|(k, &i)| (k.clone(), row[i].to_json()))
-                    .collect();
-                equality_filter(m, &obj, "data")
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let filter = Filter::Or(alternatives);
+        let filter = keys_filter(m, target, &target_idx, chunk)?;
         let spec = SelectSpec {
             columns: &key_cols,
             filter: &filter,
@@ -493,18 +490,7 @@ async fn ids_by_key(
     );
     let mut by_key: HashMap<String, Value> = HashMap::new();
     for chunk in rows.chunks(500) {
-        let alternatives = chunk
-            .iter()
-            .map(|row| {
-                let obj: Map<String, Value> = target
-                    .iter()
-                    .zip(target_idx)
-                    .map(|(k, &i)| (k.clone(), row[i].to_json()))
-                    .collect();
-                equality_filter(m, &obj, "data")
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let filter = Filter::Or(alternatives);
+        let filter = keys_filter(m, target, target_idx, chunk)?;
         let spec = SelectSpec {
             columns: &cols,
             filter: &filter,

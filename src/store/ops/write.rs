@@ -124,20 +124,7 @@ pub(crate) async fn delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
     let id = p.require("id")?;
     let (val, filter) = id_filter(m, id)?;
     let d = x.dialect();
-    let stmt = if m.soft_delete() {
-        let now = Val::DateTime(value::now());
-        let sets = [
-            (
-                m.column("deleted_at").expect("soft-delete column"),
-                now.clone(),
-            ),
-            (m.column("updated_at").expect("managed column"), now),
-        ];
-        sql::update_where(m, &sets, &filter, false, &[], d)
-    } else {
-        sql::delete_where(m, &filter, d)
-    };
-    let done = x.execute(&stmt).await?;
+    let done = x.execute(&super::delete_stmt(m, &filter, d)).await?;
     Ok(json!({ "id": val.to_json(), "deleted": done.rows > 0 }))
 }
 
