@@ -23,8 +23,8 @@ pub enum NodeMsg {
         ctx: Context,
         /// The operation.
         op: OpKind,
-        /// Its params.
-        params: Value,
+        /// Its params (shared with the dispatcher, which may resend them to a restarted node).
+        params: std::sync::Arc<Value>,
         /// Where the result goes.
         reply: RpcReplyPort<flowgate::Result<Value>>,
     },

@@ -179,26 +179,40 @@ impl Dispatcher {
             }
         };
         let feature = format!("model:{name}");
+        // Shared, so that a request whose node died before starting it can be sent again.
+        let params = std::sync::Arc::new(params);
+        let mut dead: Option<ractor::ActorId> = None;
         loop {
-            if let Some(route) = self.routes.route(&name) {
+            if let Some(route) = self
+                .routes
+                .route(&name)
+                .filter(|r| Some(r.node.get_id()) != dead)
+            {
                 let sent = route
                     .node
                     .call(
                         |reply| crate::node::NodeMsg::Run {
-                            ctx,
+                            ctx: ctx.clone(),
                             op,
-                            params,
+                            params: params.clone(),
                             reply,
                         },
                         None,
                     )
                     .await;
-                return match sent {
-                    Ok(CallResult::Success(result)) => result,
-                    _ => Err(Error::Unavailable(format!(
-                        "the node of {name} stopped while handling the request; retry"
-                    ))),
-                };
+                if let Ok(CallResult::Success(result)) = sent {
+                    return result;
+                }
+                // The node stopped with the request still in its mailbox: nothing ran (a node
+                // hands each request to a task before anything touches the database). Wait for
+                // its replacement and send the request again.
+                dead = Some(route.node.get_id());
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(Error::Unavailable(format!(
+                        "the node of {name} stopped before handling the request; retry"
+                    )));
+                }
+                continue;
             }
             let state = self.board.state(&feature).unwrap_or(State::Pending);
             if let State::Failed(reason) = &state {

@@ -50,13 +50,20 @@ pub fn router(dispatcher: Dispatcher, body_limit: usize) -> Router {
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/models", get(models))
-        .route("/api/{table}", post(create).get(list).put(upsert))
+        .route(
+            "/api/{table}",
+            body_op(OpKind::Create)
+                .get(list)
+                .merge(body_op(OpKind::Upsert)),
+        )
         .route("/api/{table}/count", get(count))
         .route(
             "/api/{table}/bulk",
-            post(bulk_create).patch(bulk_update).put(bulk_upsert),
+            body_op(OpKind::BulkCreate)
+                .merge(body_op(OpKind::BulkUpdate))
+                .merge(body_op(OpKind::BulkUpsert)),
         )
-        .route("/api/{table}/bulk-delete", post(bulk_delete))
+        .route("/api/{table}/bulk-delete", body_op(OpKind::BulkDelete))
         .route("/api/{table}/{id}", get(read).patch(update).delete(delete))
         .route("/nodes/{node}", post(node))
         .merge(super::openapi::routes())
@@ -112,8 +119,6 @@ fn body_json(body: &Bytes) -> Result<Value, Box<Response>> {
     })
 }
 
-type Req = (State<Dispatcher>, HeaderMap, axum::Extension<RequestId>);
-
 async fn run(
     d: &Dispatcher,
     target: Target<'_>,
@@ -129,124 +134,33 @@ async fn run(
     }
 }
 
-async fn with_body(
-    req: Req,
-    target: Target<'_>,
-    op: OpKind,
-    body: Bytes,
-    shape: fn(Value) -> Value,
-) -> Response {
-    let (State(d), headers, axum::Extension(id)) = req;
-    match body_json(&body) {
-        Ok(v) => run(&d, target, op, context(&headers, &id), shape(v)).await,
-        Err(resp) => *resp,
+/// The handler of a route whose JSON body is the operation's params, as is (create, upsert and the
+/// bulk writes).
+fn body_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
+    let handler = move |State(d): State<Dispatcher>,
+                        headers: HeaderMap,
+                        axum::Extension(id): axum::Extension<RequestId>,
+                        Path(table): Path<String>,
+                        Body(body): Body| async move {
+        match body_json(&body) {
+            Ok(params) => {
+                run(
+                    &d,
+                    Target::Table(&table),
+                    op,
+                    context(&headers, &id),
+                    params,
+                )
+                .await
+            }
+            Err(resp) => *resp,
+        }
+    };
+    match op {
+        OpKind::Upsert | OpKind::BulkUpsert => axum::routing::put(handler),
+        OpKind::BulkUpdate => axum::routing::patch(handler),
+        _ => post(handler),
     }
-}
-
-fn same(v: Value) -> Value {
-    v
-}
-
-async fn create(
-    s: State<Dispatcher>,
-    h: HeaderMap,
-    id: axum::Extension<RequestId>,
-    Path(table): Path<String>,
-    Body(body): Body,
-) -> Response {
-    with_body(
-        (s, h, id),
-        Target::Table(&table),
-        OpKind::Create,
-        body,
-        same,
-    )
-    .await
-}
-
-async fn upsert(
-    s: State<Dispatcher>,
-    h: HeaderMap,
-    id: axum::Extension<RequestId>,
-    Path(table): Path<String>,
-    Body(body): Body,
-) -> Response {
-    with_body(
-        (s, h, id),
-        Target::Table(&table),
-        OpKind::Upsert,
-        body,
-        same,
-    )
-    .await
-}
-
-async fn bulk_create(
-    s: State<Dispatcher>,
-    h: HeaderMap,
-    id: axum::Extension<RequestId>,
-    Path(table): Path<String>,
-    Body(body): Body,
-) -> Response {
-    with_body(
-        (s, h, id),
-        Target::Table(&table),
-        OpKind::BulkCreate,
-        body,
-        same,
-    )
-    .await
-}
-
-async fn bulk_update(
-    s: State<Dispatcher>,
-    h: HeaderMap,
-    id: axum::Extension<RequestId>,
-    Path(table): Path<String>,
-    Body(body): Body,
-) -> Response {
-    with_body(
-        (s, h, id),
-        Target::Table(&table),
-        OpKind::BulkUpdate,
-        body,
-        same,
-    )
-    .await
-}
-
-async fn bulk_upsert(
-    s: State<Dispatcher>,
-    h: HeaderMap,
-    id: axum::Extension<RequestId>,
-    Path(table): Path<String>,
-    Body(body): Body,
-) -> Response {
-    with_body(
-        (s, h, id),
-        Target::Table(&table),
-        OpKind::BulkUpsert,
-        body,
-        same,
-    )
-    .await
-}
-
-async fn bulk_delete(
-    s: State<Dispatcher>,
-    h: HeaderMap,
-    id: axum::Extension<RequestId>,
-    Path(table): Path<String>,
-    Body(body): Body,
-) -> Response {
-    with_body(
-        (s, h, id),
-        Target::Table(&table),
-        OpKind::BulkDelete,
-        body,
-        same,
-    )
-    .await
 }
 
 /// Query-string params: every value is text; the operations read numbers, booleans, lists and
