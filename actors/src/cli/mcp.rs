@@ -29,7 +29,7 @@ pub(super) async fn stdio(stdio: bool, args: ServerArgs) -> anyhow::Result<ExitC
         handle.http_addr(),
         handle.mcp_addr()
     );
-    let server = handle.mcp().clone();
+    let server = handle.mcp().session();
     let outcome = tokio::select! {
         served = async {
             let running = server.serve(rmcp::transport::stdio()).await?;

@@ -53,6 +53,8 @@ fn instructions() -> String {
 #[derive(Clone)]
 pub struct McpServer {
     inner: Arc<Inner>,
+    /// The generation of the served set when this session began (see `on_initialized`).
+    began_at: u64,
 }
 
 struct Inner {
@@ -88,7 +90,15 @@ impl McpServer {
             stop,
         });
         tokio::spawn(watch_models(inner.clone(), tx));
-        McpServer { inner }
+        McpServer { inner, began_at: 0 }
+    }
+
+    /// The handler of one new session: it remembers which served set the session begins with.
+    pub fn session(&self) -> McpServer {
+        McpServer {
+            inner: self.inner.clone(),
+            began_at: *self.inner.generation.borrow(),
+        }
     }
 
     fn dispatcher(&self) -> &Dispatcher {
@@ -201,9 +211,18 @@ impl ServerHandler for McpServer {
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
-        let mut peers = self.inner.peers.lock().expect("peers lock");
-        peers.retain(|p| !p.is_transport_closed());
-        peers.push(context.peer);
+        {
+            let mut peers = self.inner.peers.lock().expect("peers lock");
+            peers.retain(|p| !p.is_transport_closed());
+            peers.push(context.peer.clone());
+        }
+        // The served set may have changed between `initialize` and now, before this session was
+        // on the list the watcher notifies (it bumps the generation before reading the list, so
+        // a change is either seen here or reaches this session from the watcher).
+        if *self.inner.generation.borrow() != self.began_at {
+            let _ = context.peer.notify_tool_list_changed().await;
+            let _ = context.peer.notify_resource_list_changed().await;
+        }
     }
 
     /// Sessionless clients (protocol 2026-07-28) listen for the list changes instead.
@@ -370,7 +389,10 @@ pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> ax
         .with_cancellation_token(stop);
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.sse_retry = None;
-    let service =
-        StreamableHttpService::new(move || Ok(server.clone()), Arc::new(sessions), http_config);
+    let service = StreamableHttpService::new(
+        move || Ok(server.session()),
+        Arc::new(sessions),
+        http_config,
+    );
     axum::Router::new().route_service("/mcp", service)
 }
