@@ -24,6 +24,10 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
                     field: None,
                     reason: "a value is outside its allowed set".into(),
                 },
+                _ if is_sqlite_busy(db.as_ref()) => {
+                    tracing::warn!(target: "flowgate::sql", error = %message, "database busy");
+                    Error::Unavailable("the database is busy; retry".into())
+                }
                 _ if is_duplicate_object(db.code().as_deref()) => Error::Conflict {
                     field: None,
                     reason: "a database object of the same name already exists".into(),
@@ -88,4 +92,15 @@ fn unique_field(constraint: Option<&str>, message: &str) -> Option<String> {
         return Some(key.rsplit('.').next().unwrap_or(key).to_string());
     }
     None
+}
+
+/// SQLite's `SQLITE_BUSY` and `SQLITE_LOCKED` (and their extended codes): another connection
+/// holds a lock the busy timeout did not outwait, as when two processes switch a new database
+/// file to WAL at the same moment. Transient: callers may retry (the registry does, with backoff).
+fn is_sqlite_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    use sqlx::error::DatabaseError as _;
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .and_then(|e| e.code())
+        .and_then(|c| c.parse::<i32>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
