@@ -53,10 +53,10 @@ pub fn router(dispatcher: Dispatcher, body_limit: usize) -> Router {
         .route(
             "/api/{table}",
             body_op(OpKind::Create)
-                .get(list)
+                .merge(query_op(OpKind::List))
                 .merge(body_op(OpKind::Upsert)),
         )
-        .route("/api/{table}/count", get(count))
+        .route("/api/{table}/count", query_op(OpKind::Count))
         .route(
             "/api/{table}/bulk",
             body_op(OpKind::BulkCreate)
@@ -169,38 +169,24 @@ fn query_params(q: HashMap<String, String>) -> Value {
     Value::Object(q.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
 }
 
-async fn list(
-    State(d): State<Dispatcher>,
-    h: HeaderMap,
-    axum::Extension(id): axum::Extension<RequestId>,
-    Path(table): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    run(
-        &d,
-        Target::Table(&table),
-        OpKind::List,
-        context(&h, &id),
-        query_params(q),
+/// The handler of a route whose query string is the operation's params (list, count).
+fn query_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
+    get(
+        move |State(d): State<Dispatcher>,
+              h: HeaderMap,
+              axum::Extension(id): axum::Extension<RequestId>,
+              Path(table): Path<String>,
+              Query(q): Query<HashMap<String, String>>| async move {
+            run(
+                &d,
+                Target::Table(&table),
+                op,
+                context(&h, &id),
+                query_params(q),
+            )
+            .await
+        },
     )
-    .await
-}
-
-async fn count(
-    State(d): State<Dispatcher>,
-    h: HeaderMap,
-    axum::Extension(id): axum::Extension<RequestId>,
-    Path(table): Path<String>,
-    Query(q): Query<HashMap<String, String>>,
-) -> Response {
-    run(
-        &d,
-        Target::Table(&table),
-        OpKind::Count,
-        context(&h, &id),
-        query_params(q),
-    )
-    .await
 }
 
 async fn read(
