@@ -621,12 +621,94 @@ fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
     g.finish();
 }
 
+/// Fixed-count mode for instruction counting (`FLOWGATE_BENCH_COUNT=<op>/<side>:<n>:<inputs>`,
+/// e.g. `read/flowgate:1000:2000`): on SQLite only, builds `inputs` inputs, runs `n` iterations
+/// of one function and exits, without criterion. Run it twice under
+/// `valgrind --tool=callgrind` with `n` and `2n` (the same `inputs`): the difference of the
+/// totals divided by `n` is the instructions of one iteration, setup and input building cancel
+/// out, and other work on the machine does not change it.
+fn count_mode(rt: &tokio::runtime::Runtime, spec: &str) {
+    let parts: Vec<&str> = spec.split([':', '/']).collect();
+    let [op, side, n, inputs] = parts[..] else {
+        panic!("FLOWGATE_BENCH_COUNT=<op>/<side>:<n>:<inputs>, got {spec}");
+    };
+    let n: usize = n.parse().expect("n");
+    let inputs: usize = inputs.parse().expect("inputs");
+    assert!(n <= inputs, "n must not exceed inputs");
+    let s = rt.block_on(sqlite_setup());
+    let ctx = &Context::internal();
+    let (store, model, raw) = (&s.store, &*s.model, &s.raw);
+    let flowgate = side == "flowgate";
+    rt.block_on(async {
+        match op {
+            "create" if flowgate => {
+                let all: Vec<Value> = (0..inputs).map(|i| sample_json(&sample(i))).collect();
+                for p in &all[..n] {
+                    store.run(ctx, model, OpKind::Create, p).await.expect("create");
+                }
+            }
+            "create" => {
+                let all: Vec<NewProduct> = (0..inputs).map(sample).collect();
+                for p in &all[..n] {
+                    raw.create(p).await.expect("create");
+                }
+            }
+            "read" if flowgate => {
+                let all: Vec<Value> = (0..inputs)
+                    .map(|i| json!({ "id": s.ids[i % s.ids.len()] }))
+                    .collect();
+                for p in &all[..n] {
+                    store.run(ctx, model, OpKind::Read, p).await.expect("read");
+                }
+            }
+            "read" => {
+                for i in 0..n {
+                    raw.read(s.ids[i % s.ids.len()]).await.expect("read");
+                }
+            }
+            "list" if flowgate => {
+                let all: Vec<Value> = (0..inputs).map(|_| json!({ "limit": PAGE })).collect();
+                for p in &all[..n] {
+                    store.run(ctx, model, OpKind::List, p).await.expect("list");
+                }
+            }
+            "list" => {
+                for _ in 0..n {
+                    raw.list().await.expect("list");
+                }
+            }
+            "bulk_create" if flowgate => {
+                let all: Vec<Value> = (0..inputs)
+                    .map(|_| json!({ "data": (0..BULK_ROWS).map(|i| sample_json(&sample(i))).collect::<Vec<_>>() }))
+                    .collect();
+                for p in &all[..n] {
+                    store.run(ctx, model, OpKind::BulkCreate, p).await.expect("bulk create");
+                }
+            }
+            "bulk_create" => {
+                let all: Vec<Vec<NewProduct>> = (0..inputs)
+                    .map(|_| (0..BULK_ROWS).map(sample).collect())
+                    .collect();
+                for items in &all[..n] {
+                    raw.bulk_create(items).await.expect("bulk create");
+                }
+            }
+            other => panic!("unknown op {other}"),
+        }
+    });
+    rt.block_on(s.teardown());
+}
+
 fn main() {
-    let mut c = Criterion::default().configure_from_args();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("tokio runtime");
+    if let Ok(spec) = std::env::var("FLOWGATE_BENCH_COUNT") {
+        count_mode(&rt, &spec);
+        return;
+    }
+    let mut c = Criterion::default().configure_from_args();
 
     let sqlite = rt.block_on(sqlite_setup());
     rt.block_on(sqlite.check_same_results());
