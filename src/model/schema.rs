@@ -64,7 +64,8 @@ pub struct ModelInfo {
     pub table: String,
     /// Every column in table order: id, declared fields, created_at, updated_at, deleted_at.
     pub columns: Vec<Column>,
-    by_name: HashMap<String, usize>,
+    /// Column positions by name (FxHash: names are short and not chosen by requests).
+    by_name: rustc_hash::FxHashMap<String, usize>,
     /// The unique column sets (the id, unique fields, composite unique constraints).
     pub unique_sets: Vec<Vec<String>>,
     /// A number no other compiled model in this process has: caches of derived data (the SQL
@@ -85,6 +86,10 @@ impl ModelInfo {
     /// A column by name.
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.by_name.get(name).map(|&i| &self.columns[i])
+    }
+    /// The position of a column in [`ModelInfo::columns`].
+    pub fn column_index(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
     }
     /// The primary key column.
     pub fn id(&self) -> &Column {

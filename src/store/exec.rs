@@ -47,8 +47,8 @@ macro_rules! bind_args {
             let added = match v {
                 // LIMIT and OFFSET arrive as unsigned; every database takes a BIGINT there.
                 Sv::BigUnsigned(x) => args.add(x.map(|n| n.min(i64::MAX as u64) as i64)),
-                $(Sv::$variant(x) => args.add(x.clone()),)*
-                other => return Err(unsupported(other)),
+                $(Sv::$variant(x) => args.add(x),)*
+                other => return Err(unsupported(&other)),
             };
             added.map_err(|e| Error::Internal(format!("binding failed: {e}")))?;
         }
@@ -56,7 +56,10 @@ macro_rules! bind_args {
     }};
 }
 
-fn sqlite_args(values: &[Sv]) -> Result<SqliteArguments> {
+// The binders take values by value: a statement built for one run (a bulk insert's thousands
+// of values) moves its text and bytes into the arguments instead of copying them.
+
+fn sqlite_args(values: impl IntoIterator<Item = Sv>) -> Result<SqliteArguments> {
     Ok(bind_args!(
         SqliteArguments,
         values,
@@ -64,29 +67,29 @@ fn sqlite_args(values: &[Sv]) -> Result<SqliteArguments> {
     ))
 }
 
-fn pg_args(values: &[Sv]) -> Result<PgArguments> {
+fn pg_args(values: impl IntoIterator<Item = Sv>) -> Result<PgArguments> {
     let mut args = PgArguments::default();
     for v in values {
         let added = match v {
-            Sv::Json(x) => args.add(x.as_deref().cloned()),
-            Sv::Bool(x) => args.add(*x),
-            Sv::BigInt(x) => args.add(*x),
+            Sv::Json(x) => args.add(x.map(|b| *b)),
+            Sv::Bool(x) => args.add(x),
+            Sv::BigInt(x) => args.add(x),
             Sv::BigUnsigned(x) => args.add(x.map(|n| n.min(i64::MAX as u64) as i64)),
-            Sv::Double(x) => args.add(*x),
-            Sv::String(x) => args.add(x.clone()),
-            Sv::Bytes(x) => args.add(x.clone()),
-            Sv::Decimal(x) => args.add(*x),
-            Sv::ChronoDate(x) => args.add(*x),
-            Sv::ChronoDateTimeUtc(x) => args.add(*x),
-            Sv::Uuid(x) => args.add(*x),
-            other => return Err(unsupported(other)),
+            Sv::Double(x) => args.add(x),
+            Sv::String(x) => args.add(x),
+            Sv::Bytes(x) => args.add(x),
+            Sv::Decimal(x) => args.add(x),
+            Sv::ChronoDate(x) => args.add(x),
+            Sv::ChronoDateTimeUtc(x) => args.add(x),
+            Sv::Uuid(x) => args.add(x),
+            other => return Err(unsupported(&other)),
         };
         added.map_err(|e| Error::Internal(format!("binding failed: {e}")))?;
     }
     Ok(args)
 }
 
-fn mysql_args(values: &[Sv]) -> Result<MySqlArguments> {
+fn mysql_args(values: impl IntoIterator<Item = Sv>) -> Result<MySqlArguments> {
     Ok(bind_args!(
         MySqlArguments,
         values,
@@ -113,11 +116,15 @@ impl Exec<'_> {
     }
 
     fn echo(&self, stmt: &Stmt, started: Instant, rows: usize) {
+        self.echo_text(&stmt.sql, stmt.values.len(), started, rows);
+    }
+
+    fn echo_text(&self, sql: &str, params: usize, started: Instant, rows: usize) {
         if self.echo {
             tracing::info!(
                 target: "flowgate::sql",
-                sql = %stmt.sql,
-                params = stmt.values.len(),
+                sql = %sql,
+                params,
                 rows,
                 micros = started.elapsed().as_micros() as u64,
                 "statement"
@@ -135,7 +142,7 @@ impl Exec<'_> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
         let out = match &mut self.conn {
             Conn::Sqlite(c) => {
-                let rows = sqlx::query_with(sql, sqlite_args(&stmt.values)?)
+                let rows = sqlx::query_with(sql, sqlite_args(stmt.values.iter().cloned())?)
                     .fetch_all(&mut **c)
                     .await
                     .map_err(db_error)?;
@@ -144,7 +151,7 @@ impl Exec<'_> {
                     .collect::<Result<Vec<_>>>()?
             }
             Conn::Postgres(c) => {
-                let rows = sqlx::query_with(sql, pg_args(&stmt.values)?)
+                let rows = sqlx::query_with(sql, pg_args(stmt.values.iter().cloned())?)
                     .fetch_all(&mut **c)
                     .await
                     .map_err(db_error)?;
@@ -153,7 +160,7 @@ impl Exec<'_> {
                     .collect::<Result<Vec<_>>>()?
             }
             Conn::MySql(c) => {
-                let rows = sqlx::query_with(sql, mysql_args(&stmt.values)?)
+                let rows = sqlx::query_with(sql, mysql_args(stmt.values.iter().cloned())?)
                     .fetch_all(&mut **c)
                     .await
                     .map_err(db_error)?;
@@ -166,20 +173,100 @@ impl Exec<'_> {
         Ok(out)
     }
 
+    /// Runs a statement that returns at most one row (a primary-key read) and decodes it, without
+    /// collecting a list.
+    pub(crate) async fn fetch_optional(
+        &mut self,
+        stmt: &Stmt,
+        cols: &[&Column],
+    ) -> Result<Option<Map<String, Value>>> {
+        let started = Instant::now();
+        let sql = AssertSqlSafe(stmt.sql.as_str());
+        let out = match &mut self.conn {
+            Conn::Sqlite(c) => sqlx::query_with(sql, sqlite_args(stmt.values.iter().cloned())?)
+                .fetch_optional(&mut **c)
+                .await
+                .map_err(db_error)?
+                .map(|r| decode_row(&r, cols, decode_sqlite))
+                .transpose()?,
+            Conn::Postgres(c) => sqlx::query_with(sql, pg_args(stmt.values.iter().cloned())?)
+                .fetch_optional(&mut **c)
+                .await
+                .map_err(db_error)?
+                .map(|r| decode_row(&r, cols, decode_pg))
+                .transpose()?,
+            Conn::MySql(c) => sqlx::query_with(sql, mysql_args(stmt.values.iter().cloned())?)
+                .fetch_optional(&mut **c)
+                .await
+                .map_err(db_error)?
+                .map(|r| decode_row(&r, cols, decode_mysql))
+                .transpose()?,
+        };
+        self.echo(stmt, started, usize::from(out.is_some()));
+        Ok(out)
+    }
+
+    /// Runs a statement that returns one column (ids from `RETURNING id`) and decodes its
+    /// values, without building a record per row.
+    pub(crate) async fn fetch_column(&mut self, stmt: Stmt, col: &Column) -> Result<Vec<Value>> {
+        fn decode_all<R>(
+            rows: &[R],
+            col: &Column,
+            decode: fn(&R, usize, &Column) -> std::result::Result<Val, sqlx::Error>,
+        ) -> Result<Vec<Value>> {
+            rows.iter()
+                .map(|r| {
+                    decode(r, 0, col).map(Val::into_json).map_err(|e| {
+                        Error::Internal(format!("decoding column {}: {e}", col.name()))
+                    })
+                })
+                .collect()
+        }
+        let started = Instant::now();
+        let Stmt { sql: text, values } = stmt;
+        let sql = AssertSqlSafe(text.as_str());
+        let params = values.len();
+        let out = match &mut self.conn {
+            Conn::Sqlite(c) => {
+                let rows = sqlx::query_with(sql, sqlite_args(values)?)
+                    .fetch_all(&mut **c)
+                    .await
+                    .map_err(db_error)?;
+                decode_all(&rows, col, decode_sqlite)?
+            }
+            Conn::Postgres(c) => {
+                let rows = sqlx::query_with(sql, pg_args(values)?)
+                    .fetch_all(&mut **c)
+                    .await
+                    .map_err(db_error)?;
+                decode_all(&rows, col, decode_pg)?
+            }
+            Conn::MySql(c) => {
+                let rows = sqlx::query_with(sql, mysql_args(values)?)
+                    .fetch_all(&mut **c)
+                    .await
+                    .map_err(db_error)?;
+                decode_all(&rows, col, decode_mysql)?
+            }
+        };
+        self.echo_text(&text, params, started, out.len());
+        Ok(out)
+    }
+
     /// Runs a statement that returns one integer (a count).
     pub(crate) async fn scalar(&mut self, stmt: &Stmt) -> Result<i64> {
         let started = Instant::now();
         let sql = AssertSqlSafe(stmt.sql.as_str());
         let n: i64 = match &mut self.conn {
-            Conn::Sqlite(c) => sqlx::query_with(sql, sqlite_args(&stmt.values)?)
+            Conn::Sqlite(c) => sqlx::query_with(sql, sqlite_args(stmt.values.iter().cloned())?)
                 .fetch_one(&mut **c)
                 .await
                 .and_then(|r| r.try_get(0)),
-            Conn::Postgres(c) => sqlx::query_with(sql, pg_args(&stmt.values)?)
+            Conn::Postgres(c) => sqlx::query_with(sql, pg_args(stmt.values.iter().cloned())?)
                 .fetch_one(&mut **c)
                 .await
                 .and_then(|r| r.try_get(0)),
-            Conn::MySql(c) => sqlx::query_with(sql, mysql_args(&stmt.values)?)
+            Conn::MySql(c) => sqlx::query_with(sql, mysql_args(stmt.values.iter().cloned())?)
                 .fetch_one(&mut **c)
                 .await
                 .and_then(|r| r.try_get(0)),
@@ -195,7 +282,7 @@ impl Exec<'_> {
         let sql = AssertSqlSafe(stmt.sql.as_str());
         let done = match &mut self.conn {
             Conn::Sqlite(c) => {
-                let r = sqlx::query_with(sql, sqlite_args(&stmt.values)?)
+                let r = sqlx::query_with(sql, sqlite_args(stmt.values.iter().cloned())?)
                     .execute(&mut **c)
                     .await
                     .map_err(db_error)?;
@@ -205,7 +292,7 @@ impl Exec<'_> {
                 }
             }
             Conn::Postgres(c) => {
-                let r = sqlx::query_with(sql, pg_args(&stmt.values)?)
+                let r = sqlx::query_with(sql, pg_args(stmt.values.iter().cloned())?)
                     .execute(&mut **c)
                     .await
                     .map_err(db_error)?;
@@ -215,7 +302,7 @@ impl Exec<'_> {
                 }
             }
             Conn::MySql(c) => {
-                let r = sqlx::query_with(sql, mysql_args(&stmt.values)?)
+                let r = sqlx::query_with(sql, mysql_args(stmt.values.iter().cloned())?)
                     .execute(&mut **c)
                     .await
                     .map_err(db_error)?;
@@ -244,7 +331,7 @@ fn decode_row<R>(
                 col.ty()
             ))
         })?;
-        map.insert(col.name().to_string(), val.to_json());
+        map.insert(col.name().to_string(), val.into_json());
     }
     Ok(map)
 }
@@ -272,13 +359,13 @@ fn decode_sqlite(row: &SqliteRow, i: usize, col: &Column) -> std::result::Result
     if raw.is_null() {
         return Ok(Val::Null);
     }
-    let storage = raw.type_info().name().to_string();
     Ok(match col.ty() {
         FieldType::Integer => Val::Int(row.try_get_unchecked(i)?),
         FieldType::Float => Val::Float(row.try_get_unchecked(i)?),
         FieldType::Boolean => Val::Bool(row.try_get_unchecked::<i64, _>(i)? != 0),
         FieldType::Bytes => Val::Bytes(row.try_get_unchecked(i)?),
-        FieldType::Decimal => match storage.as_str() {
+        // The storage class of this value (SQLite's columns are not typed).
+        FieldType::Decimal => match raw.type_info().name() {
             "INTEGER" => Val::Decimal(Decimal::from(row.try_get_unchecked::<i64, _>(i)?)),
             "REAL" => {
                 let f: f64 = row.try_get_unchecked(i)?;
@@ -290,6 +377,15 @@ fn decode_sqlite(row: &SqliteRow, i: usize, col: &Column) -> std::result::Result
             }
             _ => text_as(col, row.try_get_unchecked(i)?)?,
         },
+        FieldType::Datetime => {
+            let s: String = row.try_get_unchecked(i)?;
+            if crate::value::is_canonical_datetime(&s) {
+                // Already the JSON form (see `format_datetime`): no parse and format again.
+                Val::Text(s)
+            } else {
+                text_as(col, s)?
+            }
+        }
         _ => text_as(col, row.try_get_unchecked(i)?)?,
     })
 }

@@ -74,12 +74,7 @@ async fn insert_rows(
     for chunk in rows.chunks(rows_per_statement(x, cols.len())) {
         let stmt = sql::insert(m, &cols, chunk, conflict, &id_col, d);
         if d.has_returning() {
-            ids.extend(
-                x.fetch(&stmt, &id_col)
-                    .await?
-                    .into_iter()
-                    .filter_map(|mut r| r.remove("id")),
-            );
+            ids.extend(x.fetch_column(stmt, id_col[0]).await?);
             continue;
         }
         let done = x.execute(&stmt).await?;

@@ -24,9 +24,8 @@ pub(crate) async fn read_one(
     // No LIMIT: the id is the primary key. (SQLite prepares a statement again on every run when
     // its LIMIT is a bound parameter.)
     let stmt = sql::select_by_id(m, &cols, &val, include_deleted, x.dialect());
-    x.fetch(&stmt, &cols)
+    x.fetch_optional(&stmt, &cols)
         .await?
-        .pop()
         .ok_or_else(|| Error::NotFound {
             model: m.name().to_string(),
             id: match val.to_json() {
