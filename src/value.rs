@@ -212,20 +212,38 @@ pub fn coerce(shape: Shape<'_>, value: &Value) -> Result<Val, String> {
 
 /// Like [`coerce`] for an id: integer ids also accept a string of digits (ids arrive as path
 /// segments and CLI arguments).
+///
+/// A bad integer id is named by its value (got `1.5`), not its JSON kind, so that a path
+/// segment `1.5` and a JSON number `1.5` get the same message.
 pub fn coerce_id(ty: FieldType, value: &Value) -> Result<Val, String> {
-    if ty == FieldType::Integer
-        && let Some(s) = value.as_str()
-    {
-        return s
-            .trim()
-            .parse::<i64>()
-            .map(Val::Int)
-            .map_err(|_| format!("expected an integer id, got `{s}`"));
-    }
     if value.is_null() {
         return Err("id must not be null".into());
     }
+    if ty == FieldType::Integer {
+        let parsed = match value {
+            Value::Number(n) => n.as_i64(),
+            Value::String(s) => s.trim().parse::<i64>().ok(),
+            _ => None,
+        };
+        return parsed
+            .map(Val::Int)
+            .ok_or_else(|| format!("expected an integer id, got `{}`", shown(value)));
+    }
     coerce(Shape::of(ty), value)
+}
+
+/// A value as an error message names it: text as it is, anything else as compact JSON, cut
+/// after 40 characters. Text channels (paths, query strings, CLI arguments) and JSON channels
+/// then word the same bad input the same way.
+pub(crate) fn shown(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    match text.char_indices().nth(40) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text,
+    }
 }
 
 fn check_text(s: &str) -> Result<(), String> {
@@ -384,6 +402,23 @@ mod tests {
             coerce(shape, &json!("shut"))
                 .unwrap_err()
                 .contains("not one of open")
+        );
+    }
+
+    #[test]
+    fn bad_ids_read_alike_as_text_and_as_json() {
+        let id = |v: Value| coerce_id(FieldType::Integer, &v);
+        assert_eq!(id(json!("7")), Ok(Val::Int(7)));
+        assert_eq!(id(json!(7)), Ok(Val::Int(7)));
+        for (text, json) in [("1.5", json!(1.5)), ("true", json!(true))] {
+            let expected = format!("expected an integer id, got `{text}`");
+            assert_eq!(id(json!(text)), Err(expected.clone()));
+            assert_eq!(id(json), Err(expected));
+        }
+        assert_eq!(id(Value::Null), Err("id must not be null".into()));
+        assert_eq!(
+            shown(&json!("x".repeat(50))),
+            format!("{}…", "x".repeat(40))
         );
     }
 }

@@ -120,9 +120,10 @@ impl<'a> Params<'a> {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(*b)),
             Some(Value::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
+            // Named by value, not JSON kind: `1` from a query string and 1 in JSON read alike.
             Some(other) => Err(Error::validation(
                 key,
-                format!("expected a boolean, got {}", value::kind_of(other)),
+                format!("expected a boolean, got `{}`", value::shown(other)),
             )),
         }
     }
@@ -135,8 +136,8 @@ impl<'a> Params<'a> {
             Some(other) => Err(Error::validation(
                 key,
                 format!(
-                    "expected a non-negative integer, got {}",
-                    value::kind_of(other)
+                    "expected a non-negative integer, got `{}`",
+                    value::shown(other)
                 ),
             )),
         }

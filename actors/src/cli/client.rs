@@ -277,7 +277,7 @@ async fn status(client: &ClientArgs) -> ExitCode {
     };
     match format {
         Format::Json => output::print(&board, format),
-        Format::Table => println!("{}", render_board(&board)),
+        Format::Table => output::line(&render_board(&board)),
     }
     if board["ready"] == true {
         ExitCode::SUCCESS

@@ -608,16 +608,18 @@ pub(crate) fn params(m: &ModelInfo, op: OpKind, am: &ArgMatches) -> Result<Value
         Create => set_fields(&mut p, m, am),
         Read | Delete | Count | List => {}
         Update | BulkUpdate => {
-            let mut fields = match p.remove("fields") {
-                Some(Value::Object(f)) => f,
+            // Field flags join `fields` of --data. Without either, no `fields` param is sent, so
+            // the operation says it is required, as it does on every channel.
+            let (mut fields, given) = match p.remove("fields") {
+                Some(Value::Object(f)) => (f, true),
                 Some(other) => {
                     p.insert("fields".into(), other);
-                    Map::new()
+                    (Map::new(), false)
                 }
-                None => Map::new(),
+                None => (Map::new(), false),
             };
             set_fields(&mut fields, m, am);
-            if !fields.is_empty() || !p.contains_key("fields") {
+            if given || !fields.is_empty() {
                 p.insert("fields".into(), Value::Object(fields));
             }
         }

@@ -86,17 +86,24 @@ impl Format {
 /// Prints a result.
 pub(crate) fn print(value: &Value, format: Format) {
     match format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
-        ),
+        Format::Json => {
+            line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()))
+        }
         Format::Table => {
             let text = render(value);
             if !text.is_empty() {
-                println!("{text}");
+                line(&text);
             }
         }
     }
+}
+
+/// Writes a line to stdout. A reader that went away (`flowgate ... | head`) is not an error
+/// worth a panic, which `println!` would make of it.
+pub(crate) fn line(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
 }
 
 /// Prints a failure to stderr: the JSON error object `{"error": {...}}` for scripts, or one line

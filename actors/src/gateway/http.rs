@@ -227,6 +227,8 @@ async fn delete(
 }
 
 /// `PATCH /api/{table}/{id}` takes the fields to change, flat (or wrapped as `{"fields": {...}}`).
+/// The body is the `fields` param as it is, and no body is no `fields`: the operation checks
+/// them and answers as it does on every other channel.
 async fn update(
     State(d): State<Dispatcher>,
     h: HeaderMap,
@@ -240,19 +242,14 @@ async fn update(
         {
             m.remove("fields").unwrap_or_default()
         }
-        Ok(v @ Value::Object(_)) => v,
-        Ok(_) => {
-            return plain(
-                StatusCode::BAD_REQUEST,
-                "validation",
-                "the body is a JSON object of the fields to change",
-            );
-        }
+        Ok(v) => v,
         Err(resp) => return *resp,
     };
     let mut params = Map::new();
     params.insert("id".into(), Value::String(rid));
-    params.insert("fields".into(), fields);
+    if !fields.is_null() {
+        params.insert("fields".into(), fields);
+    }
     run(
         &d,
         Target::Table(&table),

@@ -1,0 +1,413 @@
+//! The five channels, each turning one step (table, operation, params) into its own kind of
+//! request and its answer back into a result or an error object. Each also checks what only it
+//! can get wrong: REST and `/nodes` the HTTP status of the error code, MCP `isError` and the
+//! text copy of the structured content, the CLI its exit code and where it prints.
+
+use super::scenarios::model_of;
+use flowgate::OpKind;
+use reqwest::{Client, Method, Url};
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Map, Value};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio::process::Command;
+
+/// The longest one request or one CLI run may take before the suite fails.
+pub(crate) const WAIT: Duration = Duration::from_secs(60);
+
+/// What one step gave on one channel: the result, or the error object (`{code, message, ...}`).
+/// `problem` says what the channel got wrong beside it (a status that does not fit the code).
+#[derive(Debug)]
+pub(crate) struct Answer {
+    pub(crate) result: Result<Value, Value>,
+    pub(crate) problem: Option<String>,
+}
+
+impl Answer {
+    fn ok(v: Value) -> Answer {
+        Answer {
+            result: Ok(v),
+            problem: None,
+        }
+    }
+
+    /// A failure of the channel itself (no answer in the contract's shape).
+    fn broken(what: impl Into<String>) -> Answer {
+        let what = what.into();
+        Answer {
+            result: Err(serde_json::json!({"code": "channel_broken", "message": what.clone()})),
+            problem: Some(what),
+        }
+    }
+}
+
+/// The HTTP status of an error code (DESIGN section 5).
+fn status_of(code: &str) -> Option<u16> {
+    Some(match code {
+        "validation" => 400,
+        "not_found" => 404,
+        "conflict" => 409,
+        "forbidden" => 403,
+        "unauthorized" => 401,
+        "rate_limited" => 429,
+        "not_ready" | "unavailable" => 503,
+        "internal" => 500,
+        _ => return None,
+    })
+}
+
+/// The CLI's exit code of an error code (README, "The command line").
+fn exit_code_of(code: &str) -> i32 {
+    match code {
+        "validation" => 3,
+        "not_found" => 4,
+        "conflict" => 5,
+        "not_ready" | "unavailable" => 6,
+        _ => 1,
+    }
+}
+
+/// The channels.
+pub(crate) enum Channel {
+    /// The model routes of DESIGN section 6 (`POST /api/{table}`, `GET /api/{table}/{id}`, ...).
+    Rest(Http),
+    /// `POST /nodes/{Model}{Op}Node`.
+    Nodes(Http),
+    /// MCP `tools/call` of `<table>_<op>` over streamable HTTP, with rmcp's client.
+    Mcp(RunningService<RoleClient, ()>),
+    /// The `flowgate` binary: `flowgate <table> <op> --data JSON --json`, locally or with
+    /// `--server`.
+    Cli(Cli),
+}
+
+impl Channel {
+    /// Runs one step.
+    pub(crate) async fn call(&self, table: &str, op: OpKind, params: &Value) -> Answer {
+        let run = async {
+            match self {
+                Channel::Rest(h) => h.rest(table, op, params).await,
+                Channel::Nodes(h) => h.node(table, op, params).await,
+                Channel::Mcp(s) => mcp(s, table, op, params).await,
+                Channel::Cli(c) => c.run(table, op, params).await,
+            }
+        };
+        match tokio::time::timeout(WAIT, run).await {
+            Ok(answer) => answer,
+            Err(_) => Answer::broken(format!("no answer within {WAIT:?}")),
+        }
+    }
+
+    /// Ends the MCP session.
+    pub(crate) async fn close(self) {
+        if let Channel::Mcp(s) = self {
+            let _ = s.cancel().await;
+        }
+    }
+}
+
+/// An HTTP client for one server.
+pub(crate) struct Http {
+    base: Url,
+    client: Client,
+}
+
+impl Http {
+    pub(crate) fn new(addr: std::net::SocketAddr) -> Http {
+        Http {
+            base: Url::parse(&format!("http://{addr}/")).expect("base URL"),
+            client: Client::builder()
+                .no_proxy()
+                .timeout(WAIT)
+                .build()
+                .expect("http client"),
+        }
+    }
+
+    /// A URL of path segments (each percent-encoded, as an id may need).
+    fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut()
+            .expect("a base URL")
+            .clear()
+            .extend(segments);
+        url
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder, success: u16) -> Answer {
+        let resp = match req.send().await {
+            Ok(r) => r,
+            Err(e) => return Answer::broken(format!("request failed: {e}")),
+        };
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        let Ok(body) = serde_json::from_str::<Value>(&text) else {
+            return Answer::broken(format!("{status} without a JSON body: {text}"));
+        };
+        if status.is_success() {
+            let problem = (status.as_u16() != success)
+                .then(|| format!("status {status}, expected {success}"));
+            return Answer {
+                result: Ok(body),
+                problem,
+            };
+        }
+        let Some(err) = body.get("error").filter(|e| e.is_object()).cloned() else {
+            return Answer::broken(format!("{status} without an error object: {body}"));
+        };
+        let code = err["code"].as_str().unwrap_or_default();
+        let expected = status_of(code);
+        let problem = (expected != Some(status.as_u16()))
+            .then(|| format!("status {status} for error code {code:?} (expected {expected:?})"));
+        Answer {
+            result: Err(err),
+            problem,
+        }
+    }
+
+    /// `POST /nodes/{Model}{Op}Node` with the params as the body.
+    async fn node(&self, table: &str, op: OpKind, params: &Value) -> Answer {
+        let node = op.node_name(model_of(table));
+        let req = self.client.post(self.url(&["nodes", &node])).json(params);
+        let success = if op == OpKind::Create { 201 } else { 200 };
+        self.send(req, success).await
+    }
+
+    /// The model route of the operation.
+    async fn rest(&self, table: &str, op: OpKind, params: &Value) -> Answer {
+        let c = &self.client;
+        let obj = params.as_object().cloned().unwrap_or_default();
+        let (req, success) = match op {
+            OpKind::Create => (c.post(self.url(&["api", table])).json(params), 201),
+            OpKind::Upsert => (c.put(self.url(&["api", table])).json(params), 200),
+            OpKind::BulkCreate => (c.post(self.url(&["api", table, "bulk"])).json(params), 200),
+            OpKind::BulkUpdate => (c.patch(self.url(&["api", table, "bulk"])).json(params), 200),
+            OpKind::BulkUpsert => (c.put(self.url(&["api", table, "bulk"])).json(params), 200),
+            OpKind::BulkDelete => (
+                c.post(self.url(&["api", table, "bulk-delete"]))
+                    .json(params),
+                200,
+            ),
+            OpKind::List => (
+                c.get(self.url(&["api", table]))
+                    .query(&query(table, op, obj)),
+                200,
+            ),
+            OpKind::Count => (
+                c.get(self.url(&["api", table, "count"]))
+                    .query(&query(table, op, obj)),
+                200,
+            ),
+            OpKind::Read => {
+                let (id, rest) = split_id(table, op, obj);
+                let url = self.url(&["api", table, &id]);
+                (c.get(url).query(&query(table, op, rest)), 200)
+            }
+            OpKind::Update => {
+                // The body is the fields; no body, no fields.
+                let (id, mut rest) = split_id(table, op, obj);
+                let fields = rest.remove("fields");
+                let wrapped = fields
+                    .as_ref()
+                    .and_then(Value::as_object)
+                    .is_some_and(|f| f.len() == 1 && f.get("fields").is_some_and(Value::is_object));
+                assert!(
+                    rest.is_empty() && !wrapped,
+                    "{table} update: REST takes `id` and `fields` only: {params}"
+                );
+                let req = c.request(Method::PATCH, self.url(&["api", table, &id]));
+                match fields {
+                    Some(f) => (req.json(&f), 200),
+                    None => (req, 200),
+                }
+            }
+            OpKind::Delete => {
+                let (id, rest) = split_id(table, op, obj);
+                assert!(
+                    rest.is_empty(),
+                    "{table} delete: REST takes only the id: {params}"
+                );
+                (c.delete(self.url(&["api", table, &id])), 200)
+            }
+        };
+        self.send(req, success).await
+    }
+}
+
+/// The id of a read, update or delete as its path segment, and the other params.
+fn split_id(table: &str, op: OpKind, mut obj: Map<String, Value>) -> (String, Map<String, Value>) {
+    let id = match obj.remove("id") {
+        Some(Value::String(s)) => s,
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => v.to_string(),
+        other => panic!(
+            "{table} {}: a REST path needs an id (text, number or boolean), got {other:?}",
+            op.as_str()
+        ),
+    };
+    (id, obj)
+}
+
+/// Params as a query string: text as is, numbers and booleans as their JSON text, filters as
+/// JSON text, lists of names joined with commas.
+fn query(table: &str, op: OpKind, obj: Map<String, Value>) -> Vec<(String, String)> {
+    obj.into_iter()
+        .map(|(k, v)| {
+            let text = match &v {
+                Value::String(s) => s.clone(),
+                Value::Number(_) | Value::Bool(_) => v.to_string(),
+                Value::Object(_) if k == "filter" => v.to_string(),
+                Value::Array(items) if items.iter().all(Value::is_string) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
+                _ => panic!(
+                    "{table} {}: `{k}` = {v} has no query-string form",
+                    op.as_str()
+                ),
+            };
+            (k, text)
+        })
+        .collect()
+}
+
+/// An MCP session with the server at `addr`.
+pub(crate) async fn mcp_session(addr: std::net::SocketAddr) -> RunningService<RoleClient, ()> {
+    let transport = StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
+    tokio::time::timeout(WAIT, ().serve(transport))
+        .await
+        .expect("MCP initialize within the wait")
+        .expect("MCP initialize")
+}
+
+/// `tools/call` of `<table>_<op>`.
+async fn mcp(
+    s: &RunningService<RoleClient, ()>,
+    table: &str,
+    op: OpKind,
+    params: &Value,
+) -> Answer {
+    let Value::Object(args) = params.clone() else {
+        panic!("params are an object: {params}");
+    };
+    let tool = format!("{table}_{}", op.as_str());
+    let r: CallToolResult = match s
+        .call_tool(CallToolRequestParams::new(tool.clone()).with_arguments(args))
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => return Answer::broken(format!("{tool}: JSON-RPC error: {e}")),
+    };
+    let Some(value) = r.structured_content.clone() else {
+        return Answer::broken(format!("{tool}: no structuredContent: {r:?}"));
+    };
+    let copy = r
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .and_then(|t| serde_json::from_str::<Value>(&t.text).ok());
+    let mut problem = (copy.as_ref() != Some(&value))
+        .then(|| format!("{tool}: the text copy is not the structured content: {copy:?}"));
+    let result = if r.is_error == Some(true) {
+        match value.get("error").filter(|e| e.is_object()) {
+            Some(e) => Err(e.clone()),
+            None => {
+                return Answer::broken(format!(
+                    "{tool}: a tool error without an error object: {value}"
+                ));
+            }
+        }
+    } else {
+        if r.is_error.is_none() {
+            problem.get_or_insert_with(|| format!("{tool}: isError is absent"));
+        }
+        Ok(value)
+    };
+    Answer { result, problem }
+}
+
+/// The `flowgate` binary in local mode (`--database-url` and `--models`) or remote mode
+/// (`--server`).
+pub(crate) struct Cli {
+    dir: PathBuf,
+    args: Vec<String>,
+}
+
+impl Cli {
+    pub(crate) fn local(dir: &Path, url: &str, models: &Path) -> Cli {
+        Cli {
+            dir: dir.to_path_buf(),
+            args: vec![
+                "--database-url".into(),
+                url.into(),
+                "--models".into(),
+                models.display().to_string(),
+            ],
+        }
+    }
+
+    pub(crate) fn remote(dir: &Path, addr: std::net::SocketAddr) -> Cli {
+        Cli {
+            dir: dir.to_path_buf(),
+            args: vec!["--server".into(), format!("http://{addr}")],
+        }
+    }
+
+    /// `flowgate <table> <op> --data JSON --json`, with a clean environment (no
+    /// `DATABASE_URL`, `FLOWGATE_*` or proxies from outside).
+    async fn run(&self, table: &str, op: OpKind, params: &Value) -> Answer {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+        cmd.current_dir(&self.dir)
+            .env("RUST_LOG", "warn")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .arg(table)
+            .arg(op.as_str().replace('_', "-"))
+            .arg("--data")
+            .arg(params.to_string())
+            .arg("--json")
+            .args(&self.args);
+        for (name, _) in std::env::vars() {
+            let lower = name.to_ascii_lowercase();
+            if name.starts_with("FLOWGATE_") || name == "DATABASE_URL" || lower.ends_with("_proxy")
+            {
+                cmd.env_remove(name);
+            }
+        }
+        let out = match cmd.output().await {
+            Ok(o) => o,
+            Err(e) => return Answer::broken(format!("cannot run flowgate: {e}")),
+        };
+        let code = out.status.code().unwrap_or(-1);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if code == 0 {
+            return match serde_json::from_str(&stdout) {
+                Ok(v) => Answer::ok(v),
+                Err(e) => Answer::broken(format!("exit 0, stdout is not JSON ({e}): {stdout}")),
+            };
+        }
+        let last = stderr.lines().last().unwrap_or_default();
+        let err = serde_json::from_str::<Value>(last)
+            .ok()
+            .and_then(|v| v.get("error").filter(|e| e.is_object()).cloned());
+        let Some(err) = err else {
+            return Answer::broken(format!(
+                "exit {code} without an error object on stderr:\n{stderr}"
+            ));
+        };
+        let expected = exit_code_of(err["code"].as_str().unwrap_or_default());
+        let problem = (expected != code).then(|| {
+            format!(
+                "exit code {code} for error code {} (expected {expected})",
+                err["code"]
+            )
+        });
+        Answer {
+            result: Err(err),
+            problem,
+        }
+    }
+}
