@@ -68,11 +68,14 @@ pub fn format_datetime(dt: &DateTime<Utc>) -> String {
     // The common case written directly (chrono's general formatter costs several times more, and
     // bulk inserts format two or three datetimes per row); the same text as
     // `to_rfc3339_opts(SecondsFormat::Micros, true)`, which handles the rest.
-    let micros = dt.timestamp_subsec_micros();
-    let year = dt.year();
+    let naive = dt.naive_utc();
+    let (date, time) = (naive.date(), naive.time());
+    let year = date.year();
+    let micros = time.nanosecond() / 1000;
     if !(0..=9999).contains(&year) || micros >= 1_000_000 {
         return dt.to_rfc3339_opts(SecondsFormat::Micros, true);
     }
+    let secs = time.num_seconds_from_midnight();
     let mut out = *CANONICAL_DATETIME;
     let mut put = |at: usize, width: usize, mut n: u32| {
         for i in (at..at + width).rev() {
@@ -81,13 +84,14 @@ pub fn format_datetime(dt: &DateTime<Utc>) -> String {
         }
     };
     put(0, 4, year as u32);
-    put(5, 2, dt.month());
-    put(8, 2, dt.day());
-    put(11, 2, dt.hour());
-    put(14, 2, dt.minute());
-    put(17, 2, dt.second());
+    put(5, 2, date.month());
+    put(8, 2, date.day());
+    put(11, 2, secs / 3600);
+    put(14, 2, secs / 60 % 60);
+    put(17, 2, secs % 60);
     put(20, 6, micros);
-    String::from_utf8_lossy(&out).into_owned()
+    // Digits and the shape's ASCII punctuation: always UTF-8.
+    std::str::from_utf8(&out).unwrap_or_default().to_owned()
 }
 
 /// The shape of a datetime as Flowgate writes it (and stores it on SQLite): RFC 3339, UTC,

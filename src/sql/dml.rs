@@ -179,12 +179,23 @@ fn add_rows(mut stmt: Stmt, columns: &[&Column], rows: &[Vec<Val>], d: Dialect) 
     }
     stmt.sql.insert_str(at, &tuples);
     stmt.values.reserve(rows.len() * columns.len());
+    // Rows of one call share their timestamps: a datetime equal to the one above it in its
+    // column reuses that parameter instead of being converted again.
+    let mut last: Vec<Option<(chrono::DateTime<chrono::Utc>, sea_query::Value)>> =
+        vec![None; columns.len()];
     for row in rows {
-        stmt.values.extend(
-            row.iter()
-                .zip(columns)
-                .map(|(v, c)| bind_value(v, c.ty(), d)),
-        );
+        for ((v, c), last) in row.iter().zip(columns).zip(&mut last) {
+            let bound = match (v, &*last) {
+                (Val::DateTime(dt), Some((prev, bound))) if prev == dt => bound.clone(),
+                (Val::DateTime(dt), _) => {
+                    let bound = bind_value(v, c.ty(), d);
+                    *last = Some((*dt, bound.clone()));
+                    bound
+                }
+                _ => bind_value(v, c.ty(), d),
+            };
+            stmt.values.push(bound);
+        }
     }
     Some(stmt)
 }
