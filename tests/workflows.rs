@@ -474,6 +474,10 @@ fn input_schemas_come_from_declarations_or_model_fields() {
                "required": ["email"], "additionalProperties": false})
     );
     let signup = workflow::load(&fixture("signup.json")).unwrap();
+    let described = signup.describe(&s);
+    assert_eq!(described["order"], json!(["user", "note"]));
+    assert_eq!(described["input_schema"], signup.input_schema(&s));
+    assert_eq!(described["nodes"], signup.to_json()["nodes"]);
     assert_eq!(
         signup.input_schema(&s),
         json!({"type": "object",

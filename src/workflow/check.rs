@@ -139,6 +139,15 @@ impl Workflow {
         })
     }
 
+    /// What `GET /workflows/{name}` shows: the canonical form ([`Workflow::to_json`]) plus
+    /// `input_schema` and `order` (the node ids in an order that respects the connections).
+    pub fn describe(&self, schema: &Schema) -> Value {
+        let mut v = self.to_json();
+        v["input_schema"] = self.input_schema(schema);
+        v["order"] = json!(self.order());
+        v
+    }
+
     fn inferred_schema(&self, name: &str, schema: &Schema) -> Value {
         let sites = || self.inner.refs.iter().filter(|(_, s)| s.name == name);
         for (n, site) in sites().filter(|(_, s)| s.whole) {
