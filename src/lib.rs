@@ -15,12 +15,14 @@ pub mod schema;
 pub mod sql;
 pub mod store;
 pub mod value;
+pub mod workflow;
 
 pub use context::{Channel, Context};
 pub use error::{Error, Result};
 pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelete, Schema};
 pub use operation::{OpKind, Operation};
 pub use store::{Store, StoreConfig, Transaction};
+pub use workflow::{Workflow, WorkflowBuilder};
 
 #[doc(hidden)]
 pub use serde as __serde;

@@ -13,6 +13,7 @@ mod schema;
 
 pub use def::{IdType, Model, ModelDef, default_table_name};
 pub use field::{DEFAULT_MAX_LENGTH, FieldDef, FieldType, OnDelete};
+pub(crate) use file::toml_to_json;
 pub use file::{parse_json, parse_toml, read_schema_file, to_json};
 pub use kind::{Bytes, FieldKind};
 pub use schema::{Column, ModelInfo, Role, Schema};

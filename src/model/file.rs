@@ -167,7 +167,7 @@ fn lists_to_json(lists: &[Vec<String>]) -> Value {
 
 /// Converts a TOML tree to JSON, keeping key order. Datetimes become their RFC 3339 text.
 /// On error, `path` holds the keys leading to the value at fault.
-fn toml_to_json(value: toml::Value, path: &mut Vec<String>) -> Result<Value, String> {
+pub(crate) fn toml_to_json(value: toml::Value, path: &mut Vec<String>) -> Result<Value, String> {
     Ok(match value {
         toml::Value::String(s) => Value::String(s),
         toml::Value::Integer(i) => Value::from(i),
