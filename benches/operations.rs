@@ -14,7 +14,8 @@
 //! parameter limit allows), and both decode every column into a `serde_json::Value` with the same
 //! JSON forms (RFC 3339 UTC datetimes with microseconds). The raw side is the strictest baseline: it
 //! takes typed input (a struct, not JSON), decodes by column index and builds the JSON directly.
-//! The inputs of create and bulk_create are built outside the timed part for both sides.
+//! The inputs of create and bulk_create are built, and dropped, outside the timed part for both
+//! sides.
 //!
 //! SQLite runs on a temporary file in WAL mode (`synchronous = NORMAL`, as Flowgate sets it).
 //! PostgreSQL runs when `FLOWGATE_BENCH_POSTGRES_URL` (default
@@ -529,10 +530,12 @@ fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
                 sample_json(&sample(n))
             },
             |params| async move {
-                store
+                let out = store
                     .run(ctx, model, OpKind::Create, &params)
                     .await
-                    .expect("create")
+                    .expect("create");
+                // The input goes back to criterion, which drops it after the timed part.
+                (out, params)
             },
             BatchSize::SmallInput,
         )
@@ -543,7 +546,7 @@ fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
                 n += 1;
                 sample(n)
             },
-            |p| async move { raw.create(&p).await.expect("create") },
+            |p| async move { (raw.create(&p).await.expect("create"), p) },
             BatchSize::SmallInput,
         )
     });
@@ -602,7 +605,7 @@ fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
                     .await
                     .expect("bulk create");
                 assert_eq!(out["inserted"], BULK_ROWS);
-                out
+                (out, params)
             },
             BatchSize::PerIteration,
         )
@@ -613,7 +616,7 @@ fn bench_backend(c: &mut Criterion, rt: &tokio::runtime::Runtime, s: &Setup) {
             |items| async move {
                 let out = raw.bulk_create(&items).await.expect("bulk create");
                 assert_eq!(out["inserted"], BULK_ROWS);
-                out
+                (out, items)
             },
             BatchSize::PerIteration,
         )
