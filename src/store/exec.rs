@@ -106,6 +106,63 @@ fn mysql_args(values: impl IntoIterator<Item = Sv>) -> Result<MySqlArguments> {
     ))
 }
 
+/// Runs `$body` on the connection's database with `$q` bound to the query (the text and the
+/// values bound for that database), `$c` to the connection and `$decode` to the database's row
+/// decoder: one body for the three databases.
+macro_rules! on_db {
+    ($conn:expr, $sql:expr, $values:expr, |$q:ident, $c:ident, $decode:ident| $body:block) => {
+        match $conn {
+            Conn::Sqlite($c) => {
+                let $q = sqlx::query_with($sql, sqlite_args($values)?);
+                let $decode = decode_sqlite;
+                $body
+            }
+            Conn::Postgres($c) => {
+                let $q = sqlx::query_with($sql, pg_args($values)?);
+                let $decode = decode_pg;
+                $body
+            }
+            Conn::MySql($c) => {
+                let $q = sqlx::query_with($sql, mysql_args($values)?);
+                let $decode = decode_mysql;
+                $body
+            }
+        }
+    };
+}
+
+/// What each database's write result says, as [`Done`].
+trait Outcome {
+    fn done(&self) -> Done;
+}
+
+impl Outcome for sqlx::sqlite::SqliteQueryResult {
+    fn done(&self) -> Done {
+        Done {
+            rows: self.rows_affected(),
+            last_id: Some(self.last_insert_rowid()),
+        }
+    }
+}
+
+impl Outcome for sqlx::postgres::PgQueryResult {
+    fn done(&self) -> Done {
+        Done {
+            rows: self.rows_affected(),
+            last_id: None,
+        }
+    }
+}
+
+impl Outcome for sqlx::mysql::MySqlQueryResult {
+    fn done(&self) -> Done {
+        Done {
+            rows: self.rows_affected(),
+            last_id: Some(self.last_insert_id() as i64),
+        }
+    }
+}
+
 impl Exec<'_> {
     pub(crate) fn dialect(&self) -> Dialect {
         match self.conn {
@@ -115,11 +172,7 @@ impl Exec<'_> {
         }
     }
 
-    fn echo(&self, stmt: &Stmt, started: Instant, rows: usize) {
-        self.echo_text(&stmt.sql, stmt.values.len(), started, rows);
-    }
-
-    fn echo_text(&self, sql: &str, params: usize, started: Instant, rows: usize) {
+    fn echo(&self, sql: &str, params: usize, started: Instant, rows: usize) {
         if self.echo {
             tracing::info!(
                 target: "flowgate::sql",
@@ -140,36 +193,18 @@ impl Exec<'_> {
     ) -> Result<Vec<Map<String, Value>>> {
         let started = Instant::now();
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        let out = match &mut self.conn {
-            Conn::Sqlite(c) => {
-                let rows = sqlx::query_with(sql, sqlite_args(stmt.values.iter().cloned())?)
-                    .fetch_all(&mut **c)
-                    .await
-                    .map_err(db_error)?;
+        let out = on_db!(
+            &mut self.conn,
+            sql,
+            stmt.values.iter().cloned(),
+            |q, c, decode| {
+                let rows = q.fetch_all(&mut **c).await.map_err(db_error)?;
                 rows.iter()
-                    .map(|r| decode_row(r, cols, decode_sqlite))
+                    .map(|r| decode_row(r, cols, decode))
                     .collect::<Result<Vec<_>>>()?
             }
-            Conn::Postgres(c) => {
-                let rows = sqlx::query_with(sql, pg_args(stmt.values.iter().cloned())?)
-                    .fetch_all(&mut **c)
-                    .await
-                    .map_err(db_error)?;
-                rows.iter()
-                    .map(|r| decode_row(r, cols, decode_pg))
-                    .collect::<Result<Vec<_>>>()?
-            }
-            Conn::MySql(c) => {
-                let rows = sqlx::query_with(sql, mysql_args(stmt.values.iter().cloned())?)
-                    .fetch_all(&mut **c)
-                    .await
-                    .map_err(db_error)?;
-                rows.iter()
-                    .map(|r| decode_row(r, cols, decode_mysql))
-                    .collect::<Result<Vec<_>>>()?
-            }
-        };
-        self.echo(stmt, started, out.len());
+        );
+        self.echo(&stmt.sql, stmt.values.len(), started, out.len());
         Ok(out)
     }
 
@@ -182,74 +217,46 @@ impl Exec<'_> {
     ) -> Result<Option<Map<String, Value>>> {
         let started = Instant::now();
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        let out = match &mut self.conn {
-            Conn::Sqlite(c) => sqlx::query_with(sql, sqlite_args(stmt.values.iter().cloned())?)
-                .fetch_optional(&mut **c)
-                .await
-                .map_err(db_error)?
-                .map(|r| decode_row(&r, cols, decode_sqlite))
-                .transpose()?,
-            Conn::Postgres(c) => sqlx::query_with(sql, pg_args(stmt.values.iter().cloned())?)
-                .fetch_optional(&mut **c)
-                .await
-                .map_err(db_error)?
-                .map(|r| decode_row(&r, cols, decode_pg))
-                .transpose()?,
-            Conn::MySql(c) => sqlx::query_with(sql, mysql_args(stmt.values.iter().cloned())?)
-                .fetch_optional(&mut **c)
-                .await
-                .map_err(db_error)?
-                .map(|r| decode_row(&r, cols, decode_mysql))
-                .transpose()?,
-        };
-        self.echo(stmt, started, usize::from(out.is_some()));
+        let out = on_db!(
+            &mut self.conn,
+            sql,
+            stmt.values.iter().cloned(),
+            |q, c, decode| {
+                q.fetch_optional(&mut **c)
+                    .await
+                    .map_err(db_error)?
+                    .map(|r| decode_row(&r, cols, decode))
+                    .transpose()?
+            }
+        );
+        self.echo(
+            &stmt.sql,
+            stmt.values.len(),
+            started,
+            usize::from(out.is_some()),
+        );
         Ok(out)
     }
 
     /// Runs a statement that returns one column (ids from `RETURNING id`) and decodes its
-    /// values, without building a record per row.
+    /// values, without building a record per row. It takes the statement by value: its values
+    /// move into the arguments (a bulk insert has thousands).
     pub(crate) async fn fetch_column(&mut self, stmt: Stmt, col: &Column) -> Result<Vec<Value>> {
-        fn decode_all<R>(
-            rows: &[R],
-            col: &Column,
-            decode: fn(&R, usize, &Column) -> std::result::Result<Val, sqlx::Error>,
-        ) -> Result<Vec<Value>> {
+        let started = Instant::now();
+        let Stmt { sql: text, values } = stmt;
+        let params = values.len();
+        let sql = AssertSqlSafe(text.as_str());
+        let out = on_db!(&mut self.conn, sql, values, |q, c, decode| {
+            let rows = q.fetch_all(&mut **c).await.map_err(db_error)?;
             rows.iter()
                 .map(|r| {
                     decode(r, 0, col).map(Val::into_json).map_err(|e| {
                         Error::Internal(format!("decoding column {}: {e}", col.name()))
                     })
                 })
-                .collect()
-        }
-        let started = Instant::now();
-        let Stmt { sql: text, values } = stmt;
-        let sql = AssertSqlSafe(text.as_str());
-        let params = values.len();
-        let out = match &mut self.conn {
-            Conn::Sqlite(c) => {
-                let rows = sqlx::query_with(sql, sqlite_args(values)?)
-                    .fetch_all(&mut **c)
-                    .await
-                    .map_err(db_error)?;
-                decode_all(&rows, col, decode_sqlite)?
-            }
-            Conn::Postgres(c) => {
-                let rows = sqlx::query_with(sql, pg_args(values)?)
-                    .fetch_all(&mut **c)
-                    .await
-                    .map_err(db_error)?;
-                decode_all(&rows, col, decode_pg)?
-            }
-            Conn::MySql(c) => {
-                let rows = sqlx::query_with(sql, mysql_args(values)?)
-                    .fetch_all(&mut **c)
-                    .await
-                    .map_err(db_error)?;
-                decode_all(&rows, col, decode_mysql)?
-            }
-        };
-        self.echo_text(&text, params, started, out.len());
+                .collect::<Result<Vec<_>>>()?
+        });
+        self.echo(&text, params, started, out.len());
         Ok(out)
     }
 
@@ -257,22 +264,18 @@ impl Exec<'_> {
     pub(crate) async fn scalar(&mut self, stmt: &Stmt) -> Result<i64> {
         let started = Instant::now();
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        let n: i64 = match &mut self.conn {
-            Conn::Sqlite(c) => sqlx::query_with(sql, sqlite_args(stmt.values.iter().cloned())?)
-                .fetch_one(&mut **c)
-                .await
-                .and_then(|r| r.try_get(0)),
-            Conn::Postgres(c) => sqlx::query_with(sql, pg_args(stmt.values.iter().cloned())?)
-                .fetch_one(&mut **c)
-                .await
-                .and_then(|r| r.try_get(0)),
-            Conn::MySql(c) => sqlx::query_with(sql, mysql_args(stmt.values.iter().cloned())?)
-                .fetch_one(&mut **c)
-                .await
-                .and_then(|r| r.try_get(0)),
-        }
-        .map_err(db_error)?;
-        self.echo(stmt, started, 1);
+        let n: i64 = on_db!(
+            &mut self.conn,
+            sql,
+            stmt.values.iter().cloned(),
+            |q, c, _d| {
+                q.fetch_one(&mut **c)
+                    .await
+                    .and_then(|r| r.try_get(0))
+                    .map_err(db_error)?
+            }
+        );
+        self.echo(&stmt.sql, stmt.values.len(), started, 1);
         Ok(n)
     }
 
@@ -280,39 +283,13 @@ impl Exec<'_> {
     pub(crate) async fn execute(&mut self, stmt: &Stmt) -> Result<Done> {
         let started = Instant::now();
         let sql = AssertSqlSafe(stmt.sql.as_str());
-        let done = match &mut self.conn {
-            Conn::Sqlite(c) => {
-                let r = sqlx::query_with(sql, sqlite_args(stmt.values.iter().cloned())?)
-                    .execute(&mut **c)
-                    .await
-                    .map_err(db_error)?;
-                Done {
-                    rows: r.rows_affected(),
-                    last_id: Some(r.last_insert_rowid()),
-                }
-            }
-            Conn::Postgres(c) => {
-                let r = sqlx::query_with(sql, pg_args(stmt.values.iter().cloned())?)
-                    .execute(&mut **c)
-                    .await
-                    .map_err(db_error)?;
-                Done {
-                    rows: r.rows_affected(),
-                    last_id: None,
-                }
-            }
-            Conn::MySql(c) => {
-                let r = sqlx::query_with(sql, mysql_args(stmt.values.iter().cloned())?)
-                    .execute(&mut **c)
-                    .await
-                    .map_err(db_error)?;
-                Done {
-                    rows: r.rows_affected(),
-                    last_id: Some(r.last_insert_id() as i64),
-                }
-            }
-        };
-        self.echo(stmt, started, done.rows as usize);
+        let done = on_db!(
+            &mut self.conn,
+            sql,
+            stmt.values.iter().cloned(),
+            |q, c, _d| { q.execute(&mut **c).await.map_err(db_error)?.done() }
+        );
+        self.echo(&stmt.sql, stmt.values.len(), started, done.rows as usize);
         Ok(done)
     }
 }
