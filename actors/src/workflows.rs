@@ -14,8 +14,10 @@
 use crate::readiness::State;
 use crate::registry::RegistryMsg;
 use crate::routes::{Dispatcher, Target};
-use flowgate::workflow::{OpExecutor, RunError, RunOutput, RunRecord, RunStore, Workflow};
-use flowgate::{Context, Error, Operation, Schema, Store, Transaction};
+use flowgate::workflow::{
+    NodeKind, OpExecutor, RunError, RunOutput, RunRecord, RunStore, Workflow,
+};
+use flowgate::{Context, Error, OpKind, Operation, Schema, Store, Transaction};
 use futures_util::future::BoxFuture;
 use ractor::ActorRef;
 use ractor::rpc::CallResult;
@@ -157,6 +159,53 @@ impl Workflows {
             .is_ok();
         self.tasks.reopen();
         done
+    }
+}
+
+/// Whether a workflow can serve: its name is no model's MCP tool (`tool_owner` gives the model
+/// and operation whose tool a name is), every model it runs serves (`not_served` gives why a
+/// model does not), and [`Workflow::check`] passes against `schema`. The server and the command
+/// line in local mode both ask this, so they refuse the same workflows with the same errors.
+pub fn verify(
+    wf: &Workflow,
+    schema: &Schema,
+    tool_owner: impl Fn(&str) -> Option<(String, OpKind)>,
+    not_served: impl Fn(&str) -> Option<Error>,
+) -> flowgate::Result<()> {
+    if let Some((model, op)) = tool_owner(wf.name()) {
+        return Err(Error::Conflict {
+            field: Some("name".into()),
+            reason: format!(
+                "workflow name `{}` is the MCP tool of the {} operation of model {model}; \
+                 a workflow's tool is named after it, so it needs another name",
+                wf.name(),
+                op.as_str()
+            ),
+        });
+    }
+    for node in wf.nodes() {
+        if let NodeKind::Model { model, .. } = node.kind()
+            && let Some(e) = not_served(model)
+        {
+            return Err(e);
+        }
+    }
+    wf.check(schema)
+}
+
+/// Why a workflow declared in more than one place (files, the builder) serves from none.
+pub fn declared_twice(name: &str, sources: &[String]) -> String {
+    format!(
+        "workflow `{name}` is declared more than once: {}",
+        sources.join(" and ")
+    )
+}
+
+/// An error as a reason on the readiness board: the field it names first.
+pub fn reason_of(e: &Error) -> String {
+    match e.field() {
+        Some(f) => format!("{f}: {e}"),
+        None => e.to_string(),
     }
 }
 

@@ -14,7 +14,7 @@ use crate::discover;
 use crate::readiness::{Board, State};
 use crate::routes::Routes;
 use crate::workflows::Served;
-use flowgate::workflow::{NodeKind, RunStore, Workflow, WorkflowRegistry};
+use flowgate::workflow::{RunStore, Workflow, WorkflowRegistry};
 use flowgate::{Error, ModelDef, OpKind, Schema};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -154,13 +154,10 @@ pub(super) async fn start(state: &mut RegistryState) -> flowgate::Result<()> {
             }
             c
         } else {
-            let sources: Vec<&str> = found.iter().map(|c| c.source.as_str()).collect();
+            let sources: Vec<String> = found.iter().map(|c| c.source.clone()).collect();
             Candidate {
                 source: sources.join(", "),
-                workflow: Err(format!(
-                    "workflow `{name}` is declared more than once: {}",
-                    sources.join(" and ")
-                )),
+                workflow: Err(crate::workflows::declared_twice(&name, &sources)),
             }
         };
         candidates.insert(name, c);
@@ -212,7 +209,7 @@ pub(super) fn refresh(state: &mut RegistryState) {
             Err(reason) => Err(reason.clone()),
             Ok(wf) => verify(&state.args.routes, board, &schema, wf)
                 .map(|()| wf)
-                .map_err(|e| reason_of(&e)),
+                .map_err(|e| crate::workflows::reason_of(&e)),
         };
         match checked {
             Ok(wf) => {
@@ -232,48 +229,30 @@ pub(super) fn refresh(state: &mut RegistryState) {
     }
 }
 
-/// An error as a board reason: the field it names first.
-fn reason_of(e: &Error) -> String {
-    match e.field() {
-        Some(f) => format!("{f}: {e}"),
-        None => e.to_string(),
-    }
-}
-
-/// Whether a workflow can serve: its name is no model's MCP tool, every model it runs is served,
-/// and [`Workflow::check`] passes against the served models.
+/// Whether a workflow can serve here: its name is no model's MCP tool, every model it runs is
+/// served, and [`Workflow::check`] passes against the served models.
 fn verify(routes: &Routes, board: &Board, schema: &Schema, wf: &Workflow) -> flowgate::Result<()> {
-    if let Some((model, op)) = routes.tool_owner(wf.name()) {
-        return Err(Error::Conflict {
-            field: Some("name".into()),
-            reason: format!(
-                "workflow name `{}` is the MCP tool of the {} operation of model {model}; \
-                 a workflow's tool is named after it, so it needs another name",
-                wf.name(),
-                op.as_str()
-            ),
-        });
-    }
-    for node in wf.nodes() {
-        let NodeKind::Model { model, .. } = node.kind() else {
-            continue;
-        };
-        if routes.route(model).is_some() || !routes.knows(model) {
-            continue;
-        }
-        let feature = format!("model:{model}");
-        let state = match board.state(&feature) {
-            Some(State::Failed(reason)) => format!("failed: {reason}"),
-            Some(s) => s.name().to_string(),
-            None => "pending".into(),
-        };
-        return Err(Error::NotReady {
-            what: feature,
-            state,
-            retry_after_ms: 1000,
-        });
-    }
-    wf.check(schema)
+    crate::workflows::verify(
+        wf,
+        schema,
+        |name| routes.tool_owner(name),
+        |model| {
+            if routes.route(model).is_some() || !routes.knows(model) {
+                return None;
+            }
+            let feature = format!("model:{model}");
+            let state = match board.state(&feature) {
+                Some(State::Failed(reason)) => format!("failed: {reason}"),
+                Some(s) => s.name().to_string(),
+                None => "pending".into(),
+            };
+            Some(Error::NotReady {
+                what: feature,
+                state,
+                retry_after_ms: 1000,
+            })
+        },
+    )
 }
 
 /// Registers a workflow at run time: checked, saved (with model persistence), served. Gives
