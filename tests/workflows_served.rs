@@ -407,9 +407,21 @@ async fn a_bad_schema_file_in_discover_fails_discover_only() {
     )
     .unwrap();
     let url = common::fresh_url(Backend::Sqlite).await.unwrap();
+    // A workflow file given to the builder is read by `start`, which fails when it does not read.
+    std::fs::write(dir.join("bad.wf"), "name: x").unwrap();
+    let refused = builder(&url)
+        .models([user()])
+        .workflow_file(dir.join("bad.wf"))
+        .start()
+        .await;
+    match refused {
+        Err(e) => assert!(e.to_string().contains("bad.wf"), "{e}"),
+        Ok(_) => panic!("a workflow file that does not read must stop the start"),
+    }
     let s = Server::start(
         builder(&url)
             .models([user()])
+            .workflow_file(seed_file())
             .set("discover", json!([dir.display().to_string()])),
     )
     .await;
@@ -425,6 +437,7 @@ async fn a_bad_schema_file_in_discover_fails_discover_only() {
         other => panic!("discover: {other:?}"),
     }
     assert_eq!(board.state("workflow:count_users"), Some(State::Ready));
+    assert_eq!(board.state("workflow:create_user"), Some(State::Ready));
     let out = s.execute("count_users", json!({})).await.expect(200);
     assert_eq!(out["results"]["n"], json!({"count": 0}));
     s.stop().await;

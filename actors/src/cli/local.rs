@@ -256,7 +256,7 @@ impl Local {
         if self.config.model_persistence {
             let saved = WorkflowRegistry::open(&self.store).await?;
             for s in saved.load().await? {
-                defs.insert(s.name, s.workflow.map_err(|e| e.to_string()));
+                defs.insert(s.name, s.workflow.map_err(|e| reason_of(&e)));
             }
         }
         let mut found: BTreeMap<&str, Vec<&WorkflowFile>> = BTreeMap::new();
@@ -265,7 +265,7 @@ impl Local {
         }
         for (name, files) in found {
             let def = match files.as_slice() {
-                [one] => one.workflow.clone().map_err(|e| e.to_string()),
+                [one] => one.workflow.clone().map_err(|e| reason_of(&e)),
                 _ => {
                     let sources: Vec<String> =
                         files.iter().map(|f| f.path.display().to_string()).collect();

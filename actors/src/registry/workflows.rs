@@ -116,7 +116,7 @@ pub(super) async fn start(state: &mut RegistryState) -> flowgate::Result<()> {
         .collect();
     for s in saved {
         board.register(&format!("workflow:{}", s.name), true);
-        let workflow = s.workflow.map_err(|e| e.to_string());
+        let workflow = s.workflow.map_err(|e| crate::workflows::reason_of(&e));
         candidates.insert(
             s.name,
             Candidate {
@@ -142,7 +142,10 @@ pub(super) async fn start(state: &mut RegistryState) -> flowgate::Result<()> {
             .or_default()
             .push(Candidate {
                 source: file.path.display().to_string(),
-                workflow: file.workflow.clone().map_err(|e| e.to_string()),
+                workflow: file
+                    .workflow
+                    .clone()
+                    .map_err(|e| crate::workflows::reason_of(&e)),
             });
     }
     let mut to_save = Vec::new();
