@@ -25,7 +25,8 @@ pub(crate) struct Local {
     pub(crate) models: Vec<ModelEntry>,
     /// The models that do not (a refused migration).
     pub(crate) unavailable: Vec<Unavailable>,
-    config: Config,
+    /// Whether models (and workflows) are persisted in the registry's tables.
+    persistence: bool,
     /// Workflow files of the `discover` directories.
     discovered: Vec<WorkflowFile>,
 }
@@ -86,7 +87,7 @@ impl Local {
                 store,
                 models,
                 unavailable,
-                config,
+                persistence: config.model_persistence,
                 discovered,
             }),
             Err(f) => {
@@ -253,7 +254,7 @@ impl Local {
     /// (a name found twice serves from neither), each checked against the models.
     pub(crate) async fn catalog(&self) -> Result<Catalog, Failure> {
         let mut defs: BTreeMap<String, Result<Workflow, String>> = BTreeMap::new();
-        if self.config.model_persistence {
+        if self.persistence {
             let saved = WorkflowRegistry::open(&self.store).await?;
             for s in saved.load().await? {
                 defs.insert(s.name, s.workflow.map_err(|e| reason_of(&e)));
@@ -322,7 +323,7 @@ impl Local {
     /// Saves a workflow in `flowgate_workflows`, where every server on the database finds it at
     /// its next start, once it checks against the models. Gives its description.
     pub(crate) async fn apply_workflow(&self, wf: &Workflow) -> Result<Value, Failure> {
-        if !self.config.model_persistence {
+        if !self.persistence {
             return Err(Failure::usage(
                 "`workflows apply` saves the workflow in the database (flowgate_workflows), \
                  which needs model_persistence; apply it to a running server with --server, \
