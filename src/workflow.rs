@@ -27,7 +27,7 @@
 //!   canonical JSON form.
 //! - [`Workflow::run`] runs it on an [`OpExecutor`] (a [`Store`](crate::Store), or the server's
 //!   dispatcher); [`RunStore`] runs it in the background and keeps its status and outputs in
-//!   `flowgate_runs`.
+//!   `flowgate_runs`; [`WorkflowRegistry`] keeps registered definitions in `flowgate_workflows`.
 
 mod builder;
 mod builtin;
@@ -39,13 +39,15 @@ mod jq;
 mod path;
 mod run;
 mod runs;
+mod saved;
 mod template;
 
 pub use builder::WorkflowBuilder;
-pub use file::{FileFormat, load, parse};
+pub use file::{FileFormat, load, parse, top_level};
 pub use inputs::{InputDef, InputType};
 pub use run::{OpExecutor, RunError, RunOutput};
 pub use runs::{RunRecord, RunStatus, RunStore, RunStoreConfig, StartedRun};
+pub use saved::{SavedWorkflow, WorkflowRegistry, checksum};
 
 use crate::operation::OpKind;
 use graph::Graph;

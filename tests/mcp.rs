@@ -608,8 +608,13 @@ async fn resources_describe_models_and_readiness(b: Backend) {
         BTreeSet::from([
             "flowgate://models/Author",
             "flowgate://models/Book",
-            "flowgate://readiness"
+            "flowgate://readiness",
+            "flowgate://workflows"
         ])
+    );
+    assert_eq!(
+        env.resource("flowgate://workflows").await,
+        json!({"workflows": []})
     );
     let schema = Schema::new(models()).expect("models");
     let book = schema.get("Book").expect("Book");

@@ -420,8 +420,9 @@ async fn document_lists_every_route(b: Backend) {
     assert_model_routes(&doc, "Author", "authors");
     assert_model_routes(&doc, "Book", "books");
     assert_model_routes(&doc, "Task", "tasks");
-    // 3 models x (5 REST paths + 11 nodes), health x 2, /models, /openapi.json, /docs.
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 3 * 16 + 5);
+    // 3 models x (5 REST paths + 11 nodes), health x 2, /models, /openapi.json, /docs, and
+    // /workflows, /workflows/{name}, /workflows/{name}/runs/{run_id}.
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 3 * 16 + 8);
     assert_served(&s, &doc).await;
     s.handle.shutdown().await;
 }
@@ -463,6 +464,62 @@ async fn document_follows_models_registered_at_run_time() {
         after["paths"].as_object().unwrap().len(),
         before["paths"].as_object().unwrap().len() + 16
     );
+    s.handle.shutdown().await;
+}
+
+/// Workflows: the routes every server has, and one `execute` path per served workflow whose
+/// body carries its input schema; a workflow registered at run time is in the next document;
+/// every path is served and the document passes both validators.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn document_lists_workflows() {
+    let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
+    let s = Server::start(&url, vec![author(), book()]).await;
+    let add_book = flowgate::workflow::WorkflowBuilder::new("add_book")
+        .description("An author and their first book")
+        .transactional(true)
+        .add_node("AuthorCreateNode", "author", json!({"name": "${author}"}))
+        .add_node("BookCreateNode", "book", json!({"title": "${title}"}))
+        .connect("author", "id", "book", "author_id")
+        .build()
+        .unwrap();
+    s.handle
+        .register_workflow(add_book)
+        .await
+        .expect("register add_book");
+    let doc = s.document().await;
+    assert_common(&doc);
+    assert_eq!(methods(&doc, "/workflows"), ["get", "post"]);
+    assert_eq!(methods(&doc, "/workflows/{name}"), ["get"]);
+    assert_eq!(methods(&doc, "/workflows/{name}/runs/{run_id}"), ["get"]);
+    assert_eq!(methods(&doc, "/workflows/add_book/execute"), ["post"]);
+    let execute = &doc["paths"]["/workflows/add_book/execute"]["post"];
+    assert_eq!(
+        statuses(execute),
+        ["200", "202", "400", "404", "409", "413", "500", "503"]
+    );
+    let body = &execute["requestBody"]["content"]["application/json"]["schema"];
+    assert_eq!(execute["requestBody"]["required"], true);
+    assert_eq!(body["required"], json!(["inputs"]));
+    assert_eq!(body["properties"]["mode"]["enum"], json!(["sync", "async"]));
+    // The undeclared inputs take the schemas of the fields they feed.
+    assert_eq!(
+        body["properties"]["inputs"],
+        json!({
+            "type": "object",
+            "properties": {
+                "author": {"type": "string", "maxLength": 80},
+                "title": {"type": "string", "maxLength": 200},
+            },
+            "required": ["author", "title"],
+            "additionalProperties": false,
+        })
+    );
+    assert_eq!(
+        execute["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/flowgate.WorkflowRun"
+    );
+    assert!(execute["responses"]["202"]["headers"]["Location"].is_object());
+    assert_served(&s, &doc).await;
     s.handle.shutdown().await;
 }
 

@@ -10,7 +10,7 @@ mod common;
 use common::Backend;
 use flowgate::workflow::{
     self, Connection, FileFormat, InputDef, InputType, OpExecutor, RunStatus, RunStore,
-    RunStoreConfig, Workflow, WorkflowBuilder,
+    RunStoreConfig, Workflow, WorkflowBuilder, WorkflowRegistry,
 };
 use flowgate::{
     Context, Error, FieldDef, IdType, ModelDef, OnDelete, Operation, Schema, Store, StoreConfig,
@@ -1023,7 +1023,50 @@ async fn interrupted_runs_are_marked_failed(b: Backend) {
     assert_eq!(count(&store, "User").await, 0);
 }
 
+/// Saved workflows: saved, replaced, read back by a new pool in the same key order, removed.
+async fn saved_workflows_round_trip(b: Backend) {
+    let Some(url) = common::fresh_shared_url(b).await else {
+        return;
+    };
+    let store = open_shared(&url).await;
+    let saved = WorkflowRegistry::open(&store).await.unwrap();
+    let signup = workflow::load(&fixture("signup.yaml")).unwrap();
+    let create_user = workflow::load(&fixture("create_user.toml")).unwrap();
+    assert!(saved.save(&signup).await.unwrap(), "new");
+    assert!(saved.save(&create_user).await.unwrap(), "new");
+    let other = WorkflowBuilder::new("signup")
+        .add_node("UserCountNode", "n", json!({}))
+        .build()
+        .unwrap();
+    assert!(!saved.save(&other).await.unwrap(), "replaced");
+    assert!(!saved.save(&signup).await.unwrap(), "replaced again");
+    store.close().await;
+
+    let fresh = open_shared(&url).await;
+    let saved = WorkflowRegistry::open(&fresh).await.unwrap();
+    let loaded = saved.load().await.unwrap();
+    let names: Vec<&str> = loaded.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["create_user", "signup"]);
+    // The canonical form comes back as it was written, keys in order, on every database.
+    let back = loaded[1].workflow.as_ref().unwrap();
+    assert_eq!(back.to_json().to_string(), signup.to_json().to_string());
+    assert_eq!(loaded[0].workflow.as_ref().unwrap(), &create_user);
+    assert_eq!(workflow::checksum(back), workflow::checksum(&signup));
+    assert!(saved.remove("create_user").await.unwrap());
+    assert!(!saved.remove("create_user").await.unwrap());
+    let names: Vec<String> = saved
+        .load()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["signup"]);
+    fresh.close().await;
+}
+
 crate::conformance!(
+    saved_workflows_round_trip,
     transactional_failure_leaves_nothing,
     transactional_success_commits,
     async_runs_survive_a_restart,

@@ -18,6 +18,7 @@ mod data;
 mod local;
 mod output;
 mod remote;
+mod workflows;
 
 mod mcp;
 
@@ -29,8 +30,9 @@ mod mcp;
     after_help = "Data commands: flowgate <TABLE> <OP> [FLAGS], one per model and operation \
 (create read update delete list count upsert bulk-create bulk-update bulk-delete bulk-upsert), \
 with a typed flag per field. `flowgate models list` shows the tables; `flowgate <TABLE> --help` \
-its operations. They run on the database (--database-url, DATABASE_URL, --config, --models) or \
-through a server (--server URL, FLOWGATE_SERVER). Output: tables on a terminal, JSON otherwise \
+its operations. Workflows: flowgate run NAME --param KEY=VALUE, flowgate workflows \
+list|show|apply|run. They run on the database (--database-url, DATABASE_URL, --config, --models, \
+--discover) or through a server (--server URL, FLOWGATE_SERVER). Output: tables on a terminal, JSON otherwise \
 or with --json. Exit codes: 0 ok, 2 usage, 3 validation, 4 not found, 5 conflict, \
 6 not ready or unavailable, 1 other."
 )]
@@ -101,6 +103,10 @@ struct ServerArgs {
     /// The MCP port (also FLOWGATE_MCP_PORT); 0 picks a free port.
     #[arg(long, global = true)]
     mcp_port: Option<u16>,
+    /// A directory of schema and workflow files, read in the background once the ports are
+    /// bound; repeatable (also FLOWGATE_DISCOVER, comma-separated).
+    #[arg(long = "discover", global = true, value_name = "DIR")]
+    discover: Vec<PathBuf>,
 }
 
 impl ServerArgs {
@@ -120,6 +126,14 @@ impl ServerArgs {
         }
         if let Some(p) = self.mcp_port {
             s = s.set("mcp_port", p);
+        }
+        if !self.discover.is_empty() {
+            let dirs: Vec<String> = self
+                .discover
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
+            s = s.set("discover", dirs);
         }
         s
     }

@@ -41,7 +41,8 @@ pub struct Config {
     pub models: Vec<PathBuf>,
     /// Host names MCP accepts besides localhost.
     pub allowed_hosts: Vec<String>,
-    /// Directories of model and workflow files (read once workflows arrive).
+    /// Directories of schema files and workflow files, read in the background once the ports
+    /// are bound (a file that does not read fails only what it declares).
     pub discover: Vec<PathBuf>,
     /// A response cache (not available yet: enabling it is an error).
     pub cache: bool,

@@ -1,6 +1,7 @@
 //! The Flowgate runtime: a supervisor that binds the ports at once, a registry actor that
 //! connects, migrates and spawns per-model node actors in the background, a readiness board,
-//! and the gateway serving the channels (REST over HTTP, MCP over streamable HTTP and stdio).
+//! and the gateway serving the channels (REST over HTTP, MCP over streamable HTTP and stdio), each
+//! serving the models and the workflows that chain their operations.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -21,12 +22,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod discover;
 pub mod gateway;
 pub mod node;
 pub mod readiness;
 pub mod registry;
 pub mod routes;
 pub mod supervisor;
+pub mod workflows;
 
 pub use config::Config;
 pub use flowgate;

@@ -4,13 +4,19 @@
 //! takes the migration lock, loads every persisted model, migrates, and spawns one node actor
 //! per model, reporting each step on the readiness board. It supervises the nodes: a node that
 //! panics is restarted and its model keeps serving. Models added at run time come through it too.
+//! Then it serves the workflows (`registry/workflows.rs`), and it reads the `discover`
+//! directories before all of this.
+
+mod workflows;
 
 use crate::config::Config;
 use crate::node::{Node, NodeArgs, NodeMsg};
 use crate::readiness::{Board, State};
 use crate::routes::Routes;
+use crate::workflows::Workflows;
 use flowgate::migrate::{self, MigrateOptions, Outcome};
 use flowgate::registry::Registry as ModelRegistry;
+use flowgate::workflow::Workflow;
 use flowgate::{Error, ModelDef, ModelInfo, Schema, Store, StoreConfig};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use std::collections::HashMap;
@@ -23,6 +29,16 @@ pub enum RegistryMsg {
     Start,
     /// Add a model at run time; replies once it serves (or why it cannot).
     Register(ModelDef, RpcReplyPort<flowgate::Result<()>>),
+    /// Add (or replace) a workflow at run time; replies whether it is new once it serves, or
+    /// why it cannot.
+    RegisterWorkflow {
+        /// The workflow.
+        workflow: Workflow,
+        /// Where it comes from (`handle`, `http`), shown nowhere but the logs.
+        source: String,
+        /// Where the answer goes.
+        reply: RpcReplyPort<flowgate::Result<bool>>,
+    },
     /// The store, once connected (for embedding applications and the CLI).
     Store(RpcReplyPort<Option<Store>>),
     /// Test hook: make a model's node panic.
@@ -44,6 +60,10 @@ pub struct RegistryArgs {
     pub board: Board,
     /// The routing table it fills.
     pub routes: Arc<Routes>,
+    /// The workflows declared on the supervisor builder, each with where it came from.
+    pub declared_workflows: Vec<(Workflow, String)>,
+    /// The table of served workflows it fills.
+    pub workflows: Arc<Workflows>,
 }
 
 /// Its state.
@@ -55,6 +75,7 @@ pub struct RegistryState {
     restarts: HashMap<String, u32>,
     attempt: u32,
     stopping: bool,
+    wf: workflows::WorkflowState,
 }
 
 const MAX_RESTARTS: u32 = 20;
@@ -77,14 +98,16 @@ impl Actor for RegistryActor {
             restarts: HashMap::new(),
             attempt: 0,
             stopping: false,
+            wf: workflows::WorkflowState::default(),
         })
     }
 
     async fn post_start(
         &self,
         myself: ActorRef<RegistryMsg>,
-        _state: &mut RegistryState,
+        state: &mut RegistryState,
     ) -> Result<(), ActorProcessingErr> {
+        state.args.workflows.set_registry(myself.clone());
         myself.cast(RegistryMsg::Start)?;
         Ok(())
     }
@@ -102,6 +125,14 @@ impl Actor for RegistryActor {
                 let result = register(&myself, state, def).await;
                 let _ = reply.send(result);
             }
+            RegistryMsg::RegisterWorkflow {
+                workflow,
+                source,
+                reply,
+            } => {
+                let result = workflows::register(state, workflow, source).await;
+                let _ = reply.send(result);
+            }
             RegistryMsg::Store(reply) => {
                 let _ = reply.send(state.store.clone());
             }
@@ -112,6 +143,10 @@ impl Actor for RegistryActor {
             }
             RegistryMsg::Shutdown(reply) => {
                 state.stopping = true;
+                // Runs in flight need the nodes: let them finish first.
+                if !state.args.workflows.drain(Duration::from_secs(30)).await {
+                    tracing::warn!("workflow runs did not finish within 30 s of shutdown");
+                }
                 for model in state.args.routes.served() {
                     if let Some(route) = state.args.routes.withdraw(model.name()) {
                         let _ = route
@@ -210,7 +245,27 @@ fn backoff(attempt: u32, max_ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
+/// Reports a failure that waiting may cure on `feature` and tries [`start`] again after a backoff.
+fn backoff_retry(
+    myself: &ActorRef<RegistryMsg>,
+    state: &mut RegistryState,
+    feature: &str,
+    reason: &str,
+) {
+    state.attempt += 1;
+    let wait = backoff(state.attempt, state.args.config.connect_retry_max_ms);
+    state.args.board.set(
+        feature,
+        State::Starting(Some(format!(
+            "retrying in {} ms: {reason}",
+            wait.as_millis()
+        ))),
+    );
+    myself.send_after(wait, || RegistryMsg::Start);
+}
+
 async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
+    workflows::discover(state);
     let board = state.args.board.clone();
     let cfg = state.args.config.clone();
     if state.store.is_none() {
@@ -220,6 +275,7 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
         store_cfg.echo = cfg.echo;
         match Store::connect(&store_cfg, Schema::default()).await {
             Ok(store) => {
+                state.args.workflows.set_store(store.clone());
                 state.store = Some(store);
                 state.attempt = 0;
                 board.set("database", State::Ready);
@@ -247,20 +303,15 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
     let store = state.store.clone().expect("connected above");
     let declared = state.args.declared.clone();
     match migrate_and_serve(myself, state, &store, &declared).await {
-        Ok(()) => {}
-        Err(Error::Unavailable(reason)) => {
-            state.attempt += 1;
-            let wait = backoff(state.attempt, cfg.connect_retry_max_ms);
+        Ok(()) => workflows::start_or_retry(myself, state).await,
+        Err(Error::Unavailable(reason)) => backoff_retry(myself, state, "migrations", &reason),
+        Err(e) => {
             board.set(
-                "migrations",
-                State::Starting(Some(format!(
-                    "retrying in {} ms: {reason}",
-                    wait.as_millis()
-                ))),
+                "workflows",
+                State::Failed(format!("the models did not load: {e}")),
             );
-            myself.send_after(wait, || RegistryMsg::Start);
+            board.set("migrations", State::Failed(e.to_string()));
         }
-        Err(e) => board.set("migrations", State::Failed(e.to_string())),
     }
 }
 
@@ -357,6 +408,7 @@ async fn register(
             retry_after_ms: 1000,
         });
     };
+    workflows::refuse_tool_clash(state, &def)?;
     let name = def.name.clone();
     let mut declared: Vec<ModelDef> = state
         .args
@@ -383,5 +435,7 @@ async fn register(
     }
     state.args.declared.retain(|d| d.name != name);
     state.args.declared.push(def);
+    // A workflow that waited for this model may serve now.
+    workflows::refresh(state);
     Ok(())
 }

@@ -3,6 +3,7 @@
 
 use crate::node::NodeMsg;
 use crate::readiness::{Board, State};
+use crate::workflows::Workflows;
 use dashmap::DashMap;
 use flowgate::{Context, Error, ModelInfo, OpKind};
 use ractor::ActorRef;
@@ -77,6 +78,17 @@ impl Routes {
         out.sort_by(|a, b| a.name().cmp(b.name()));
         out
     }
+
+    /// The model operation whose MCP tool is called `name` (`<table>_<op>`, DESIGN section 7),
+    /// among the tables known (served or declared). A workflow's tool is named after the
+    /// workflow, so the registry refuses a workflow named like one of these, and a model whose
+    /// tools would take a workflow's name.
+    pub fn tool_owner(&self, name: &str) -> Option<(String, OpKind)> {
+        OpKind::ALL.into_iter().find_map(|op| {
+            let table = name.strip_suffix(op.as_str())?.strip_suffix('_')?;
+            Some((self.model_of_table(table)?, op))
+        })
+    }
 }
 
 /// Whom a request is for.
@@ -95,16 +107,29 @@ pub struct Dispatcher {
     routes: Arc<Routes>,
     board: Board,
     ready_wait: Duration,
+    workflows: Arc<Workflows>,
 }
 
 impl Dispatcher {
-    /// A dispatcher over a routing table and a readiness board.
+    /// A dispatcher over a routing table and a readiness board, with an empty table of
+    /// workflows (which the registry fills).
     pub fn new(routes: Arc<Routes>, board: Board, ready_wait: Duration) -> Dispatcher {
         Dispatcher {
             routes,
             board,
             ready_wait,
+            workflows: Arc::default(),
         }
+    }
+
+    /// The served workflows.
+    pub fn workflows(&self) -> &Arc<Workflows> {
+        &self.workflows
+    }
+
+    /// How long a request waits for a model or workflow that is not ready yet.
+    pub fn ready_wait(&self) -> Duration {
+        self.ready_wait
     }
 
     /// The routing table.

@@ -7,6 +7,7 @@ use crate::gateway::mcp::McpServer;
 use crate::readiness::{Board, State};
 use crate::registry::{RegistryActor, RegistryArgs, RegistryMsg};
 use crate::routes::{Dispatcher, Routes};
+use flowgate::workflow::Workflow;
 use flowgate::{Error, ModelDef, Store};
 use ractor::rpc::CallResult;
 use ractor::{Actor, ActorProcessingErr, ActorRef, SupervisionEvent};
@@ -28,6 +29,9 @@ pub enum StartError {
     /// A bad model definition or schema file.
     #[error("{0}")]
     Models(String),
+    /// A workflow file given to the builder that does not read.
+    #[error("{0}")]
+    Workflows(String),
     /// A port could not be bound.
     #[error("cannot bind {what} on {addr}: {source}")]
     Bind {
@@ -51,6 +55,8 @@ pub struct Supervisor {
     overrides: Map<String, Value>,
     models: Vec<ModelDef>,
     model_files: Vec<PathBuf>,
+    workflows: Vec<Workflow>,
+    workflow_files: Vec<PathBuf>,
 }
 
 impl Supervisor {
@@ -110,6 +116,21 @@ impl Supervisor {
         self
     }
 
+    /// Serves a workflow on every channel once its models are served (`app.register(name,
+    /// workflow)` of DESIGN section 8 before start; [`Handle::register_workflow`] after). A
+    /// workflow whose models do not serve fails on the board as `workflow:<name>`, alone.
+    pub fn workflow(mut self, workflow: Workflow) -> Self {
+        self.workflows.push(workflow);
+        self
+    }
+
+    /// Serves the workflow of a file (TOML, JSON or YAML). The file is read by `start`, which
+    /// fails when it does not read; its check against the models happens in the background.
+    pub fn workflow_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.workflow_files.push(path.into());
+        self
+    }
+
     /// The configuration this builder would start with.
     pub fn resolve_config(&self) -> Result<Config, ConfigError> {
         match &self.config {
@@ -137,9 +158,32 @@ impl Supervisor {
                     .map_err(|e| StartError::Models(e.to_string()))?,
             );
         }
+        let mut workflows: Vec<(Workflow, String)> = self
+            .workflows
+            .into_iter()
+            .map(|w| (w, "builder".to_string()))
+            .collect();
+        for path in &self.workflow_files {
+            let wf =
+                flowgate::workflow::load(path).map_err(|e| StartError::Workflows(e.to_string()))?;
+            workflows.push((wf, path.display().to_string()));
+        }
         let board = Board::new();
-        for feature in ["http", "mcp", "database", "registry", "migrations"] {
+        for feature in [
+            "http",
+            "mcp",
+            "database",
+            "registry",
+            "migrations",
+            "workflows",
+        ] {
             board.register(feature, feature != "registry" || config.model_persistence);
+        }
+        if !config.discover.is_empty() {
+            board.register("discover", true);
+        }
+        for (wf, _) in &workflows {
+            board.register(&format!("workflow:{}", wf.name()), true);
         }
         let routes = Arc::new(Routes::default());
         for def in &declared {
@@ -183,6 +227,8 @@ impl Supervisor {
                 declared,
                 board: board.clone(),
                 routes,
+                declared_workflows: workflows,
+                workflows: dispatcher.workflows().clone(),
             },
         };
         let (root, root_task) = Actor::spawn(None, Root, args)
@@ -278,6 +324,16 @@ impl Handle {
         }
     }
 
+    /// Adds (or replaces) a workflow at run time (`app.register(name, workflow)` of DESIGN
+    /// section 8; the name is the workflow's own): checked against the served models, saved in
+    /// `flowgate_workflows` with model persistence, and served on every channel at once (MCP
+    /// sessions get `list_changed`). Gives whether it is new. A workflow named like a model's
+    /// MCP tool (`<table>_<op>`) is a `conflict`; one whose check fails is refused with the
+    /// check's error, and nothing changes.
+    pub async fn register_workflow(&self, workflow: Workflow) -> flowgate::Result<bool> {
+        self.dispatcher.register_workflow(workflow, "handle").await
+    }
+
     /// The store, once the database is connected.
     pub async fn store(&self) -> Option<Store> {
         let registry = self.registry().await.ok()?;
@@ -348,6 +404,8 @@ fn registry_args(a: &RegistryArgs) -> RegistryArgs {
         declared: a.declared.clone(),
         board: a.board.clone(),
         routes: a.routes.clone(),
+        declared_workflows: a.declared_workflows.clone(),
+        workflows: a.workflows.clone(),
     }
 }
 

@@ -1,11 +1,13 @@
 //! One contract, five channels: the scenario table of `channels/scenarios.rs` (every one of the
-//! eleven operations, the filter language, paging, bulk edge cases, soft delete and bad input)
-//! runs through the REST model routes, `POST /nodes/{Model}{Op}Node`, MCP `tools/call` over
-//! streamable HTTP (rmcp's client), and the `flowgate` binary in local mode and in remote mode
-//! (`--server`). Each channel has a fresh database of its own, so ids agree; every step's result
-//! or error object must be the same on all five once timestamps (and the timestamps inside
-//! cursors) are masked, and must be what the table expects. Errors are compared whole: code,
-//! message, field and details.
+//! eleven operations, the filter language, paging, bulk edge cases, soft delete, bad input and
+//! workflow runs) runs through the REST model routes, `POST /nodes/{Model}{Op}Node`, MCP
+//! `tools/call` over streamable HTTP (rmcp's client), and the `flowgate` binary in local mode and
+//! in remote mode (`--server`). Workflow steps run through `POST /workflows/{name}/execute` (on
+//! the REST and `/nodes` servers), the workflow's MCP tool, and `flowgate run NAME --param k=v`;
+//! the workflows come from files in a `discover` directory. Each channel has a fresh database of
+//! its own, so ids agree; every step's result or error object must be the same on all five once
+//! timestamps (and the timestamps inside cursors) and run ids are masked, and must be what the
+//! table expects. Errors are compared whole: code, message, field and details.
 //!
 //! SQLite always; PostgreSQL and MySQL when `FLOWGATE_TEST_POSTGRES_URL` and
 //! `FLOWGATE_TEST_MYSQL_URL` are set (`FLOWGATE_TEST_REQUIRE_ALL=1` turns a missing one into a
@@ -23,30 +25,35 @@ use base64::Engine as _;
 use common::Backend;
 use drivers::{Answer, Channel, Cli, Http, WAIT};
 use flowgate_actors::{Handle, Supervisor};
-use scenarios::{Expect, Scenario, Step};
+use scenarios::{Expect, Scenario, Step, Target};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 /// The channel every other one is compared with: the uniform door.
 const REFERENCE: &str = "/nodes";
 
-/// A fresh directory with the schema file in it.
+/// A fresh directory with the schema file in it, and the workflow files in its `discover`
+/// directory.
 fn temp_dir(backend: Backend) -> PathBuf {
     let dir = std::env::temp_dir()
         .join("flowgate-tests")
         .join(common::unique_name(&format!("channels_{backend:?}")));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::create_dir_all(dir.join("discover")).expect("temp dir");
     std::fs::write(dir.join("models.toml"), scenarios::SCHEMA).expect("schema file");
+    for (name, text) in scenarios::WORKFLOWS {
+        std::fs::write(dir.join("discover").join(name), text).expect("workflow file");
+    }
     dir
 }
 
-/// A server on `url` serving the schema file, ready.
-async fn server(url: &str, models: &Path) -> Handle {
+/// A server on `url` serving the schema file and the workflows of `discover`, ready.
+async fn server(url: &str, models: &Path, discover: &Path) -> Handle {
     let handle = Supervisor::builder()
         .database_url(url)
         .http_port(0)
         .mcp_port(0)
         .set("host", "127.0.0.1")
+        .set("discover", json!([discover.display().to_string()]))
         .model_file(models)
         .start()
         .await
@@ -82,8 +89,10 @@ impl Env {
         }
         let dir = temp_dir(backend);
         let models = dir.join("models.toml");
+        let discover = dir.join("discover");
         let servers =
-            futures_util::future::join_all(urls[..4].iter().map(|u| server(u, &models))).await;
+            futures_util::future::join_all(urls[..4].iter().map(|u| server(u, &models, &discover)))
+                .await;
         let channels = vec![
             ("REST", Channel::Rest(Http::new(servers[0].http_addr()))),
             (REFERENCE, Channel::Nodes(Http::new(servers[1].http_addr()))),
@@ -97,7 +106,7 @@ impl Env {
             ),
             (
                 "CLI local",
-                Channel::Cli(Cli::local(&dir, &urls[4], &models)),
+                Channel::Cli(Cli::local(&dir, &urls[4], &models, &discover)),
             ),
         ];
         Some(Env {
@@ -168,7 +177,11 @@ async fn run_channel(channel: &Channel, scenarios: &[Scenario]) -> Vec<Vec<Answe
         let mut answers: Vec<Answer> = Vec::with_capacity(scenario.steps.len());
         for step in &scenario.steps {
             let params = resolve(&step.params, &answers);
-            answers.push(channel.call(step.table, step.op, &params).await);
+            let answer = match step.target {
+                Target::Op(table, op) => channel.call(table, op, &params).await,
+                Target::Workflow(name) => channel.run(name, &params).await,
+            };
+            answers.push(answer);
         }
         all.push(answers);
     }
@@ -180,7 +193,8 @@ fn is_timestamp(s: &str) -> bool {
 }
 
 /// What may differ between two databases given the same operations: the managed timestamps,
-/// and so the cursors that carry them. A cursor is shown decoded, its timestamps masked.
+/// and so the cursors that carry them, and the ids of workflow runs. A cursor is shown decoded,
+/// its timestamps masked.
 fn normalize(v: &Value) -> Value {
     match v {
         Value::Object(m) => m
@@ -193,6 +207,7 @@ fn normalize(v: &Value) -> Value {
                         json!("<timestamp>")
                     }
                     ("next_cursor", Value::String(s)) => decode_cursor(s),
+                    ("run_id", Value::String(_)) => json!("<run_id>"),
                     _ => normalize(x),
                 };
                 (k.clone(), x)
@@ -309,7 +324,10 @@ fn unmet(expect: &Expect, outcome: &Value) -> Option<String> {
 }
 
 fn describe(step: &Step) -> String {
-    format!("{} {} {}", step.table, step.op.as_str(), step.params)
+    match step.target {
+        Target::Op(table, op) => format!("{table} {} {}", op.as_str(), step.params),
+        Target::Workflow(name) => format!("workflow {name} {}", step.params),
+    }
 }
 
 /// Compares every step across channels and with the table; gives one report line block per

@@ -1,7 +1,8 @@
 //! The CLI channel, running the real `flowgate` binary: data-plane commands for every operation
 //! in local mode on a SQLite file (models from a TOML schema file), their JSON, exit codes, a
 //! CSV import and batches; remote mode against a server started in-process, giving the same
-//! JSON as local mode for the same commands; PostgreSQL local mode when
+//! JSON as local mode for the same commands; workflows (`flowgate run NAME --param k=v`,
+//! `flowgate workflows list|show|apply|run`) locally and remotely; PostgreSQL local mode when
 //! `FLOWGATE_TEST_POSTGRES_URL` is set.
 //!
 //! No timing assertions: every child process gets a bounded wait.
@@ -542,6 +543,230 @@ async fn server(dir: &Path, db: &str) -> flowgate_actors::Handle {
         handle.board().to_json()
     );
     handle
+}
+
+const ADD_BOOK: &str = "\
+name: add_book
+inputs:
+  author: string
+  title: string
+nodes:
+  - {id: author, type: AuthorCreateNode, params: {name: \"${author}\"}}
+  - {id: book, type: BookCreateNode, params: {title: \"${title}\"}}
+connections:
+  - {from: author, output: id, to: book, input: author_id}
+";
+
+const COUNT_BOOKS: &str = "\
+name = \"count_books\"
+[[nodes]]
+id = \"n\"
+type = \"BookCountNode\"
+params = {}
+";
+
+/// A workflow result with its run id masked and its timestamps normalized.
+fn masked(v: Value) -> Value {
+    let mut v = normalize(v);
+    if v.get("run_id").is_some() {
+        v["run_id"] = json!("<run_id>");
+    }
+    if let Some(d) = v.get_mut("details").filter(|d| d.get("run_id").is_some()) {
+        d["run_id"] = json!("<run_id>");
+    }
+    v
+}
+
+/// `flowgate run` and `flowgate workflows ...` in local mode (workflows from a `--discover`
+/// directory and from the database's `flowgate_workflows`) and against a server, with the same
+/// output; `workflows apply` saves a workflow that a server started later on the database serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflows_run_locally_and_remotely() {
+    let dir = temp_dir();
+    let disc = dir.join("discover");
+    std::fs::create_dir_all(&disc).unwrap();
+    std::fs::write(disc.join("add_book.yaml"), ADD_BOOK).unwrap();
+    std::fs::write(dir.join("count_books.toml"), COUNT_BOOKS).unwrap();
+    let db = sqlite_url(&dir, "wf.db");
+    let local = Target::local(&dir, &db);
+    let disc_arg = disc.display().to_string();
+    let with_disc = |args: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        v.extend(["--discover".to_string(), disc_arg.clone(), "--json".into()]);
+        v
+    };
+    let run_local = |args: Vec<String>| {
+        let local = local.clone();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            local.run(&refs).await
+        }
+    };
+
+    // Local: `--param` values read as JSON when they are JSON, as text otherwise.
+    let unknown_input = run_local(with_disc(&[
+        "run",
+        "add_book",
+        "--param",
+        "author=Ursula K. Le Guin",
+        "--param",
+        "title=1984",
+        "--param",
+        "pages=184",
+    ]))
+    .await;
+    assert_eq!(unknown_input.code, 3, "{unknown_input:#?}");
+    assert_eq!(unknown_input.error()["field"], "inputs.pages");
+    let out = run_local(with_disc(&[
+        "run",
+        "add_book",
+        "--param",
+        "author=Ursula K. Le Guin",
+        "--param",
+        "title=\"1984\"",
+    ]))
+    .await
+    .json();
+    assert_eq!(out["status"], "completed");
+    assert_eq!(out["results"]["author"]["name"], "Ursula K. Le Guin");
+    assert_eq!(out["results"]["book"]["title"], "1984");
+    assert_eq!(
+        out["results"]["book"]["author_id"],
+        out["results"]["author"]["id"]
+    );
+    // --inputs, with --param winning over its keys.
+    let out = run_local(with_disc(&[
+        "run",
+        "add_book",
+        "--inputs",
+        r#"{"author": "Iain Banks", "title": "Excession"}"#,
+        "--param",
+        "title=Matter",
+    ]))
+    .await
+    .json();
+    assert_eq!(out["results"]["book"]["title"], "Matter");
+    // A failing node: exit code of its code, the error object naming the node.
+    let failed = run_local(with_disc(&[
+        "run",
+        "add_book",
+        "--param",
+        "author=Iain Banks",
+        "--param",
+        "title=Again",
+    ]))
+    .await;
+    assert_eq!(failed.code, 5, "{failed:#?}");
+    let local_error = failed.error();
+    assert_eq!(local_error["details"]["node"], "author");
+    assert_eq!(local_error["field"], "nodes.author.params.name");
+    // Bad inputs: a validation error naming the input; a malformed --param is a usage error.
+    let bad = run_local(with_disc(&["run", "add_book", "--param", "author=X"])).await;
+    assert_eq!(bad.code, 3, "{bad:#?}");
+    assert_eq!(bad.error()["field"], "inputs.title");
+    let usage = run_local(with_disc(&["run", "add_book", "--param", "title"])).await;
+    assert_eq!(usage.code, 2, "{usage:#?}");
+    let unknown = run_local(with_disc(&["run", "nope"])).await;
+    assert_eq!(unknown.code, 4, "{unknown:#?}");
+    // --async needs a server.
+    let async_local = run_local(with_disc(&["run", "add_book", "--async"])).await;
+    assert_eq!(async_local.code, 2, "{async_local:#?}");
+
+    // Local lists: the discovered workflow.
+    let list = run_local(with_disc(&["workflows", "list"])).await.json();
+    assert_eq!(list["workflows"][0]["name"], "add_book", "{list:#}");
+    let local_show = run_local(with_disc(&["workflows", "show", "add_book"]))
+        .await
+        .json();
+    assert_eq!(local_show["order"], json!(["author", "book"]));
+
+    // `workflows apply` saves count_books in the database; it runs without --discover.
+    let applied = local
+        .run(&["workflows", "apply", "count_books.toml", "--json"])
+        .await
+        .json();
+    assert_eq!(applied["name"], "count_books");
+    let counted = local.run(&["run", "count_books", "--json"]).await.json();
+    assert_eq!(counted["results"]["n"], json!({"count": 2}));
+
+    // A server started on the database serves what was applied.
+    let handle = server(&dir, "wf.db").await;
+    let remote = Target::remote(&dir, handle.http_addr());
+    let names = remote.run(&["workflows", "list", "--json"]).await.json();
+    assert_eq!(names["workflows"][0]["name"], "count_books", "{names:#}");
+    let by_server = remote.run(&["run", "count_books", "--json"]).await.json();
+    assert_eq!(masked(by_server), masked(counted));
+
+    // Remote apply: served at once; then the same results and errors as local mode.
+    let applied = remote
+        .run(&["workflows", "apply", "discover/add_book.yaml", "--json"])
+        .await
+        .json();
+    assert_eq!(applied, local_show);
+    let shown = remote
+        .run(&["workflows", "show", "add_book", "--json"])
+        .await
+        .json();
+    assert_eq!(shown, local_show);
+    let failed = remote
+        .run(&[
+            "run",
+            "add_book",
+            "--param",
+            "author=Iain Banks",
+            "--param",
+            "title=Again",
+            "--json",
+        ])
+        .await;
+    assert_eq!(failed.code, 5, "{failed:#?}");
+    assert_eq!(masked(failed.error()), masked(local_error));
+    let out = remote
+        .run(&[
+            "run",
+            "add_book",
+            "--param",
+            "author=Mary Shelley",
+            "--param",
+            "title=Frankenstein",
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(out["results"]["book"]["title"], "Frankenstein");
+
+    // --async: the run's id at once, then its record.
+    let started = remote
+        .run(&["run", "count_books", "--async", "--json"])
+        .await
+        .json();
+    assert_eq!(started["status"], "pending");
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    let deadline = std::time::Instant::now() + WAIT;
+    let record = loop {
+        let r = remote
+            .run(&["workflows", "run", "count_books", &run_id, "--json"])
+            .await
+            .json();
+        if r["status"] == "completed" {
+            break r;
+        }
+        assert_ne!(r["status"], "failed", "{r:#}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never finished: {r:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(record["results"]["n"], json!({"count": 3}));
+    // The same record, read locally from the database.
+    let local_record = local
+        .run(&["workflows", "run", "count_books", &run_id, "--json"])
+        .await
+        .json();
+    assert_eq!(local_record, record);
+    handle.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -66,6 +66,16 @@ pub fn load(path: &Path) -> Result<Workflow> {
     parse_named(&text, format, &source, stem)
 }
 
+/// The top-level keys of a file's text, when it reads as a table/object in `format`: enough to
+/// tell a workflow file (`name`, `nodes`, ...) from a schema file (`models`) in a directory that
+/// holds both, and to name a workflow whose file does not build.
+pub fn top_level(text: &str, format: FileFormat) -> Option<Map<String, Value>> {
+    match read_tree(text, format, "") {
+        Ok(Value::Object(m)) => Some(m),
+        _ => None,
+    }
+}
+
 fn parse_named(
     text: &str,
     format: FileFormat,

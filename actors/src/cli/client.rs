@@ -57,6 +57,10 @@ pub(crate) struct ClientArgs {
     /// Local mode: the database (also DATABASE_URL; default sqlite://flowgate.db).
     #[arg(long, global = true, value_name = "URL")]
     pub(crate) database_url: Option<String>,
+    /// Local mode: a directory of schema and workflow files, as `serve --discover` reads it;
+    /// repeatable (also FLOWGATE_DISCOVER).
+    #[arg(long = "discover", global = true, value_name = "DIR")]
+    pub(crate) discover: Vec<PathBuf>,
     #[command(flatten)]
     pub(crate) output: OutputArgs,
 }
@@ -71,6 +75,7 @@ impl ClientArgs {
             ("--config", self.config.is_some()),
             ("--models", !self.models.is_empty()),
             ("--database-url", self.database_url.is_some()),
+            ("--discover", !self.discover.is_empty()),
         ];
         if let Some((flag, _)) = local.iter().find(|(_, given)| *given) {
             return Err(Failure::usage(format!(
@@ -167,6 +172,66 @@ impl Backend {
         }
     }
 
+    /// The workflows: `{"workflows": [...]}` as `GET /workflows` answers (locally, with
+    /// `unavailable` listing those that do not serve, when any).
+    pub(crate) async fn workflows(&self) -> Result<Value, Failure> {
+        match self {
+            Backend::Local(l) => Ok(l.catalog().await?.list_json()),
+            Backend::Remote(r) => r.get(&["workflows"]).await,
+        }
+    }
+
+    /// One workflow, as `GET /workflows/{name}` answers.
+    pub(crate) async fn workflow(&self, name: &str) -> Result<Value, Failure> {
+        match self {
+            Backend::Local(l) => Ok(l.catalog().await?.served(name)?.describe.clone()),
+            Backend::Remote(r) => r.get(&["workflows", name]).await,
+        }
+    }
+
+    /// Runs a workflow to its end: its result, or the run's error object.
+    pub(crate) async fn run_workflow(&self, name: &str, inputs: Value) -> Result<Value, Failure> {
+        match self {
+            Backend::Local(l) => l.run_workflow(name, inputs).await,
+            Backend::Remote(r) => {
+                let body = json!({"inputs": inputs, "mode": "sync"});
+                r.post(&["workflows", name, "execute"], &body).await
+            }
+        }
+    }
+
+    /// Starts a workflow in the background on the server: `{run_id, workflow, status}`.
+    pub(crate) async fn start_workflow(&self, name: &str, inputs: Value) -> Result<Value, Failure> {
+        match self {
+            Backend::Local(_) => Err(Failure::usage(
+                "--async needs a server (--server or FLOWGATE_SERVER): a local run ends with the command",
+            )),
+            Backend::Remote(r) => {
+                let body = json!({"inputs": inputs, "mode": "async"});
+                r.post(&["workflows", name, "execute"], &body).await
+            }
+        }
+    }
+
+    /// A stored run, as `GET /workflows/{name}/runs/{run_id}` answers.
+    pub(crate) async fn workflow_run(&self, name: &str, run_id: &str) -> Result<Value, Failure> {
+        match self {
+            Backend::Local(l) => l.workflow_run(name, run_id).await,
+            Backend::Remote(r) => r.get(&["workflows", name, "runs", run_id]).await,
+        }
+    }
+
+    /// Registers (or replaces) a workflow: checked against the models, saved, and described.
+    pub(crate) async fn apply_workflow(
+        &self,
+        wf: &flowgate::workflow::Workflow,
+    ) -> Result<Value, Failure> {
+        match self {
+            Backend::Local(l) => l.apply_workflow(wf).await,
+            Backend::Remote(r) => r.post(&["workflows"], &wf.to_json()).await,
+        }
+    }
+
     /// Closes the pool (local mode).
     pub(crate) async fn close(self) {
         if let Backend::Local(l) = self {
@@ -196,6 +261,16 @@ pub(crate) enum ClientCommand {
         /// The node's params: JSON, `@file.json`, or `-` for standard input.
         #[arg(long, value_name = "JSON|@FILE", allow_hyphen_values = true)]
         params: Option<String>,
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Run a workflow, e.g. `flowgate run signup --param email=ada@example.com --param age=36`:
+    /// the same inputs and result as `POST /workflows/{name}/execute` and the MCP tool.
+    Run(super::workflows::RunArgs),
+    /// The workflows: list them, show one, apply a file, read a run.
+    Workflows {
+        #[command(subcommand)]
+        action: super::workflows::WorkflowsAction,
         #[command(flatten)]
         client: ClientArgs,
     },
@@ -256,6 +331,10 @@ pub(crate) async fn run(cmd: ClientCommand) -> ExitCode {
                 }
                 Err(f) => output::fail(&f, format),
             }
+        }
+        ClientCommand::Run(args) => super::workflows::run(args).await,
+        ClientCommand::Workflows { action, client } => {
+            super::workflows::workflows(action, client).await
         }
         ClientCommand::Completions { shell } => {
             let mut cmd = super::Cli::command();

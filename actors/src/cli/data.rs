@@ -30,6 +30,7 @@ const RESERVED: &[&str] = &[
     "server",
     "config",
     "models",
+    "discover",
     "database-url",
     "json",
     "table",
@@ -838,7 +839,14 @@ fn prescan(args: &[OsString]) -> ClientArgs {
             Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
             _ => (word.as_str(), None),
         };
-        let takes_value = ["--server", "--config", "--models", "--database-url"].contains(&name);
+        let takes_value = [
+            "--server",
+            "--config",
+            "--models",
+            "--database-url",
+            "--discover",
+        ]
+        .contains(&name);
         let value = if takes_value && inline.is_none() {
             i += 1;
             words.get(i - 1).cloned()
@@ -849,6 +857,7 @@ fn prescan(args: &[OsString]) -> ClientArgs {
             "--server" => out.server = value,
             "--config" => out.config = value.map(PathBuf::from),
             "--models" => out.models.extend(value.map(PathBuf::from)),
+            "--discover" => out.discover.extend(value.map(PathBuf::from)),
             "--database-url" => out.database_url = value,
             "--json" => out.output.json = true,
             "--table" => out.output.table = true,

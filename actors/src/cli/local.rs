@@ -1,15 +1,21 @@
 //! Local mode: the command line opens the database itself, loads the models persisted in its
 //! registry (the same registry the server reads), and runs operations through
-//! `flowgate::Store`, as a node actor would.
+//! `flowgate::Store`, as a node actor would. Workflows come from the same places a server takes
+//! them from: `flowgate_workflows` and the `discover` directories; they run on the `Store`.
 
 use super::client::{ClientArgs, ModelEntry, Unavailable, entries};
 use super::output::Failure;
 use crate::Supervisor;
 use crate::config::Config;
+use crate::discover::{self, WorkflowFile};
+use crate::workflows::{Served, declared_twice, reason_of};
 use flowgate::migrate::{self, MigrateOptions, Outcome};
 use flowgate::registry::Registry;
+use flowgate::workflow::{RunStore, Workflow, WorkflowRegistry};
 use flowgate::{Channel, Context, ModelDef, ModelInfo, OpKind, Schema, Store, StoreConfig};
 use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An open database with its models.
@@ -19,11 +25,16 @@ pub(crate) struct Local {
     pub(crate) models: Vec<ModelEntry>,
     /// The models that do not (a refused migration).
     pub(crate) unavailable: Vec<Unavailable>,
+    /// Whether models (and workflows) are persisted in the registry's tables.
+    persistence: bool,
+    /// Workflow files of the `discover` directories.
+    discovered: Vec<WorkflowFile>,
 }
 
-/// The configuration (file, environment, `--database-url`) and the declared models (the
-/// configuration's schema files and `--models`).
-fn resolve(args: &ClientArgs) -> Result<(Config, Vec<ModelDef>), Failure> {
+/// The configuration (file, environment, `--database-url`), the declared models (the
+/// configuration's schema files, `--models`, and the schema files of the `discover` directories)
+/// and the workflow files of the `discover` directories (the configuration's and `--discover`).
+fn resolve(args: &ClientArgs) -> Result<(Config, Vec<ModelDef>, Vec<WorkflowFile>), Failure> {
     let mut sup = Supervisor::builder();
     if let Some(c) = &args.config {
         sup = sup.config_file(c);
@@ -38,7 +49,14 @@ fn resolve(args: &ClientArgs) -> Result<(Config, Vec<ModelDef>), Failure> {
     for path in config.models.iter().chain(&args.models) {
         declared.extend(flowgate::model::read_schema_file(path)?);
     }
-    Ok((config, declared))
+    let mut dirs = config.discover.clone();
+    dirs.extend(args.discover.iter().cloned());
+    let scan = discover::scan(&dirs);
+    if let Some(e) = scan.model_errors().into_iter().next() {
+        return Err(Failure::from(flowgate::Error::invalid(e)));
+    }
+    declared.extend(scan.model_defs());
+    Ok((config, declared, scan.workflows))
 }
 
 async fn connect(config: &Config) -> Result<Store, Failure> {
@@ -61,7 +79,7 @@ impl Local {
     /// would at start (safe changes applied when `auto_migrate`, else checked); without it,
     /// declared models not yet persisted are listed beside the persisted ones.
     pub(crate) async fn open(args: &ClientArgs, migrate: bool) -> Result<Local, Failure> {
-        let (config, declared) = resolve(args)?;
+        let (config, declared, discovered) = resolve(args)?;
         let store = connect(&config).await?;
         let loaded = Local::load(&store, &config, declared, migrate).await;
         match loaded {
@@ -69,6 +87,8 @@ impl Local {
                 store,
                 models,
                 unavailable,
+                persistence: config.model_persistence,
+                discovered,
             }),
             Err(f) => {
                 store.close().await;
@@ -204,9 +224,166 @@ impl Local {
         Ok(())
     }
 
+    /// Whether a workflow can serve on these models, as a server decides it.
+    fn verify(&self, wf: &Workflow) -> flowgate::Result<()> {
+        crate::workflows::verify(
+            wf,
+            &self.store.schema(),
+            |name| {
+                self.models.iter().find_map(|e| {
+                    let op = name
+                        .strip_prefix(e.info.table.as_str())?
+                        .strip_prefix('_')
+                        .and_then(OpKind::parse)?;
+                    Some((e.info.name().to_string(), op))
+                })
+            },
+            |model| {
+                let u = self.unavailable.iter().find(|u| u.name == model)?;
+                Some(flowgate::Error::NotReady {
+                    what: format!("model:{model}"),
+                    state: format!("failed: {}", u.reason),
+                    retry_after_ms: 1000,
+                })
+            },
+        )
+    }
+
+    /// The workflows a server on this database would serve: those saved in
+    /// `flowgate_workflows` (with model persistence), then those of the `discover` directories
+    /// (a name found twice serves from neither), each checked against the models.
+    pub(crate) async fn catalog(&self) -> Result<Catalog, Failure> {
+        let mut defs: BTreeMap<String, Result<Workflow, String>> = BTreeMap::new();
+        if self.persistence {
+            let saved = WorkflowRegistry::open(&self.store).await?;
+            for s in saved.load().await? {
+                defs.insert(s.name, s.workflow.map_err(|e| reason_of(&e)));
+            }
+        }
+        let mut found: BTreeMap<&str, Vec<&WorkflowFile>> = BTreeMap::new();
+        for f in &self.discovered {
+            found.entry(f.name.as_str()).or_default().push(f);
+        }
+        for (name, files) in found {
+            let def = match files.as_slice() {
+                [one] => one.workflow.clone().map_err(|e| reason_of(&e)),
+                _ => {
+                    let sources: Vec<String> =
+                        files.iter().map(|f| f.path.display().to_string()).collect();
+                    Err(declared_twice(name, &sources))
+                }
+            };
+            defs.insert(name.to_string(), def);
+        }
+        let schema = self.store.schema();
+        let entries = defs
+            .into_iter()
+            .map(|(name, def)| {
+                let served = def.and_then(|wf| {
+                    self.verify(&wf).map_err(|e| reason_of(&e))?;
+                    Ok(Arc::new(Served::new(wf, "local", &schema)))
+                });
+                (name, served)
+            })
+            .collect();
+        Ok(Catalog { entries })
+    }
+
+    /// Runs a workflow on the store to its end: its result, or the run's error object.
+    pub(crate) async fn run_workflow(&self, name: &str, inputs: Value) -> Result<Value, Failure> {
+        let served = self.catalog().await?.served(name)?;
+        match served
+            .workflow
+            .run(&self.store, &Local::context(), &inputs)
+            .await
+        {
+            Ok(out) => Ok(out.to_json()),
+            Err(e) => {
+                if let flowgate::Error::Internal(detail) = &e.error {
+                    tracing::error!(error = %detail, "internal error");
+                }
+                Err(Failure(e.to_json()))
+            }
+        }
+    }
+
+    /// A stored run of workflow `name`, as a server answers it.
+    pub(crate) async fn workflow_run(&self, name: &str, run_id: &str) -> Result<Value, Failure> {
+        let runs = RunStore::open(&self.store).await?;
+        let record = runs.get(run_id).await?;
+        if record.workflow != name {
+            return Err(Failure::from(flowgate::Error::NotFound {
+                model: "run".into(),
+                id: run_id.into(),
+            }));
+        }
+        Ok(record.to_json())
+    }
+
+    /// Saves a workflow in `flowgate_workflows`, where every server on the database finds it at
+    /// its next start, once it checks against the models. Gives its description.
+    pub(crate) async fn apply_workflow(&self, wf: &Workflow) -> Result<Value, Failure> {
+        if !self.persistence {
+            return Err(Failure::usage(
+                "`workflows apply` saves the workflow in the database (flowgate_workflows), \
+                 which needs model_persistence; apply it to a running server with --server, \
+                 or put the file in a --discover directory",
+            ));
+        }
+        self.verify(wf)?;
+        WorkflowRegistry::open(&self.store).await?.save(wf).await?;
+        Ok(Served::new(wf.clone(), "local", &self.store.schema()).describe)
+    }
+
     /// Closes the pool.
     pub(crate) async fn close(self) {
         self.store.close().await;
+    }
+}
+
+/// The workflows of a database, each serving or with the reason it does not.
+pub(crate) struct Catalog {
+    entries: BTreeMap<String, Result<Arc<Served>, String>>,
+}
+
+impl Catalog {
+    /// `{"workflows": [...]}` as `GET /workflows` answers, plus `unavailable` (name and reason)
+    /// when some do not serve.
+    pub(crate) fn list_json(&self) -> Value {
+        let list: Vec<Value> = self
+            .entries
+            .values()
+            .filter_map(|e| e.as_ref().ok().map(|s| s.summary()))
+            .collect();
+        let mut out = json!({ "workflows": list });
+        let failed: Vec<Value> = self
+            .entries
+            .iter()
+            .filter_map(|(name, e)| {
+                let reason = e.as_ref().err()?;
+                Some(json!({"name": name, "reason": reason}))
+            })
+            .collect();
+        if !failed.is_empty() {
+            out["unavailable"] = Value::Array(failed);
+        }
+        out
+    }
+
+    /// A workflow that serves; the errors a server gives for one that does not, or is unknown.
+    pub(crate) fn served(&self, name: &str) -> Result<Arc<Served>, Failure> {
+        match self.entries.get(name) {
+            Some(Ok(s)) => Ok(s.clone()),
+            Some(Err(reason)) => Err(Failure::from(flowgate::Error::NotReady {
+                what: format!("workflow:{name}"),
+                state: format!("failed: {reason}"),
+                retry_after_ms: 5000,
+            })),
+            None => Err(Failure::from(flowgate::Error::NotFound {
+                model: "workflow".into(),
+                id: name.into(),
+            })),
+        }
     }
 }
 
@@ -225,7 +402,7 @@ pub(crate) async fn status(args: &ClientArgs) -> Value {
         let ready = features.values().all(|f| f["state"] == "ready");
         json!({"ready": ready, "mode": "local", "features": features})
     };
-    let (config, declared) = match resolve(args) {
+    let (config, declared, _) = match resolve(args) {
         Ok(x) => x,
         Err(f) => {
             features.insert(

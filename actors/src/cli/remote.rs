@@ -103,6 +103,39 @@ impl Remote {
         }
     }
 
+    /// A URL of path segments under the server's base, each percent-encoded.
+    fn url(&self, segments: &[&str]) -> Result<reqwest::Url, Failure> {
+        let mut url = reqwest::Url::parse(&self.base)
+            .map_err(|e| Failure::usage(format!("--server {}: {e}", self.base)))?;
+        url.path_segments_mut()
+            .map_err(|()| Failure::usage(format!("--server {} cannot take a path", self.base)))?
+            .pop_if_empty()
+            .extend(segments);
+        Ok(url)
+    }
+
+    /// `GET` of a path (its segments): the body, or the error object.
+    pub(crate) async fn get(&self, segments: &[&str]) -> Result<Value, Failure> {
+        let req = self.http.get(self.url(segments)?);
+        let (status, body) = send(&self.base, req).await?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(failure_of(status, body))
+        }
+    }
+
+    /// `POST` of a JSON body to a path (its segments): the body, or the error object.
+    pub(crate) async fn post(&self, segments: &[&str], body: &Value) -> Result<Value, Failure> {
+        let req = self.http.post(self.url(segments)?).json(body);
+        let (status, body) = send(&self.base, req).await?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(failure_of(status, body))
+        }
+    }
+
     /// The server's readiness board (`GET /health/ready`; 503 is an answer, not a failure).
     pub(crate) async fn board(url: &str) -> Result<Value, Failure> {
         let base = base_of(url)?;

@@ -1,6 +1,7 @@
 //! The one mapping from typed errors to HTTP: a status per code, the JSON error body, and
 //! `Retry-After` where waiting helps. Internal details go to the log with the request id.
 
+use crate::workflows::RunFailure;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowgate::Error;
@@ -32,25 +33,41 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let e = self.0;
-        if let Error::Internal(detail) = &e {
-            tracing::error!(error = %detail, "internal error");
-        }
-        let retry_after_ms = match &e {
-            Error::NotReady { retry_after_ms, .. } | Error::RateLimited { retry_after_ms } => {
-                Some(*retry_after_ms)
-            }
-            Error::Unavailable(_) => Some(1000),
-            _ => None,
-        };
-        let mut resp = (status_of(&e), axum::Json(json!({ "error": e.to_json() }))).into_response();
-        if let Some(ms) = retry_after_ms {
-            let secs = ms.div_ceil(1000).max(1);
-            resp.headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        resp
+        error_response(&self.0, self.0.to_json())
     }
+}
+
+/// A workflow run that did not complete, on its way out: the status of its error's code, and the
+/// run's error object (which names the node that failed and the run).
+#[derive(Debug)]
+pub struct RunFailed(pub RunFailure);
+
+impl IntoResponse for RunFailed {
+    fn into_response(self) -> Response {
+        error_response(self.0.error(), self.0.to_json())
+    }
+}
+
+/// The answer of error `e` with `object` as its error object: the status of its code,
+/// `Retry-After` where waiting helps; an internal error's details go to the log.
+fn error_response(e: &Error, object: serde_json::Value) -> Response {
+    if let Error::Internal(detail) = e {
+        tracing::error!(error = %detail, "internal error");
+    }
+    let retry_after_ms = match e {
+        Error::NotReady { retry_after_ms, .. } | Error::RateLimited { retry_after_ms } => {
+            Some(*retry_after_ms)
+        }
+        Error::Unavailable(_) => Some(1000),
+        _ => None,
+    };
+    let mut resp = (status_of(e), axum::Json(json!({ "error": object }))).into_response();
+    if let Some(ms) = retry_after_ms {
+        let secs = ms.div_ceil(1000).max(1);
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    resp
 }
 
 /// A 4xx that is not one of the operation errors (bad route, bad body), in the same JSON shape.

@@ -1,5 +1,6 @@
 //! The REST API (DESIGN section 6): model routes, the uniform `/nodes/{NodeName}` door, health,
-//! and `/openapi.json` and `/docs` (in `openapi.rs`).
+//! the workflow routes (in `http/workflows.rs`), and `/openapi.json` and `/docs` (in
+//! `openapi.rs`).
 //! Every handler turns its input into an operation and hands it to the dispatcher, so REST, MCP
 //! and the CLI share one request path.
 
@@ -16,6 +17,8 @@ use flowgate::{Channel, Context, Error, OpKind};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use tracing::Instrument;
+
+mod workflows;
 
 /// A request body. A body over `body_limit`, or one that cannot be read, is refused in the
 /// JSON error format (413 `payload_too_large`, else 400) rather than with axum's plain text.
@@ -66,6 +69,7 @@ pub fn router(dispatcher: Dispatcher, body_limit: usize) -> Router {
         .route("/api/{table}/bulk-delete", body_op(OpKind::BulkDelete))
         .route("/api/{table}/{id}", get(read).patch(update).delete(delete))
         .route("/nodes/{node}", post(node))
+        .merge(workflows::routes())
         .merge(super::openapi::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)

@@ -7,15 +7,21 @@
 //! is the same error object (`{"error": {...}}`, with `isError: true`). Protocol misuse (an
 //! unknown tool, a malformed request) is a JSON-RPC error.
 //!
-//! Only models that are served (ready) are listed; a call to a model that is declared but not
-//! ready yet waits like a REST request and then answers `not_ready` as a tool error. When the set
-//! of served models changes, connected sessions get `notifications/tools/list_changed` and
-//! `notifications/resources/list_changed`.
+//! Each served workflow is a tool named after it (its arguments are the workflow's inputs; it
+//! runs synchronously and answers what `POST /workflows/{name}/execute` answers), and the list of
+//! workflows is the resource `flowgate://workflows`. The registry refuses a workflow named like a
+//! model's tool, so the two kinds of names cannot collide.
+//!
+//! Only models and workflows that are served (ready) are listed; a call to a model that is
+//! declared but not ready yet waits like a REST request and then answers `not_ready` as a tool
+//! error. When the set of served models or workflows changes, connected sessions get
+//! `notifications/tools/list_changed` and `notifications/resources/list_changed`.
 
 mod tools;
 
 use crate::config::Config;
 use crate::routes::{Dispatcher, Target};
+use crate::workflows::RunFailure;
 use flowgate::{Channel, Context, Error, ModelInfo};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
@@ -35,13 +41,17 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 const READINESS_URI: &str = "flowgate://readiness";
+const WORKFLOWS_URI: &str = "flowgate://workflows";
 const MODEL_URI_PREFIX: &str = "flowgate://models/";
 
 const INSTRUCTIONS: &str = "Flowgate data models. Each model has tools <table>_<op> for the \
 operations create, read, update, delete, list, count, upsert, bulk_create, bulk_update, \
 bulk_delete and bulk_upsert. Results are the records as JSON; failures carry {\"error\": {code, \
 message, field?}}. Each model's record schema is the resource flowgate://models/{Model}; the \
-server's readiness is flowgate://readiness.";
+server's readiness is flowgate://readiness. Each workflow is a tool named after it: its arguments \
+are the workflow's inputs, its result {run_id, workflow, status, results (by node id), skipped}; \
+a failed run's error names the node in details.node. The workflows are listed in \
+flowgate://workflows.";
 
 /// The server instructions: what the tools are, and the filter grammar that their `filter`
 /// params refer to.
@@ -68,13 +78,20 @@ struct Inner {
     stop: CancellationToken,
 }
 
-/// The served models, by name and identity: a model whose definition changed is a new `Arc`.
+/// The served models and workflows, by name and identity: a model or workflow whose definition
+/// changed is a new `Arc`.
 fn served_set(d: &Dispatcher) -> Vec<(String, usize)> {
-    d.routes()
+    let models = d
+        .routes()
         .served()
-        .iter()
-        .map(|m| (m.name().to_string(), Arc::as_ptr(m) as usize))
-        .collect()
+        .into_iter()
+        .map(|m| (m.name().to_string(), Arc::as_ptr(&m) as usize));
+    let workflows = d
+        .workflows()
+        .served()
+        .into_iter()
+        .map(|w| (format!("workflow:{}", w.name()), Arc::as_ptr(&w) as usize));
+    models.chain(workflows).collect()
 }
 
 impl McpServer {
@@ -115,7 +132,14 @@ impl McpServer {
             return tools.clone();
         }
         let served = self.dispatcher().routes().served();
-        let tools: Arc<Vec<Tool>> = Arc::new(served.iter().flat_map(|m| tools::tools(m)).collect());
+        let workflows = self.dispatcher().workflows().served();
+        let tools: Arc<Vec<Tool>> = Arc::new(
+            served
+                .iter()
+                .flat_map(|m| tools::tools(m))
+                .chain(workflows.iter().map(|w| tools::workflow_tool(w)))
+                .collect(),
+        );
         *cache = Some((generation, tools.clone()));
         tools
     }
@@ -171,6 +195,14 @@ async fn watch_models(inner: Arc<Inner>, generation: watch::Sender<u64>) {
             });
         }
     }
+}
+
+/// A tool error carrying `object` (the error object of `e`, or of a failed run).
+fn tool_error(span: &tracing::Span, object: Value, e: &Error) -> CallToolResponse {
+    if let Error::Internal(detail) = e {
+        span.in_scope(|| tracing::error!(error = %detail, "internal error"));
+    }
+    CallToolResult::structured_error(json!({ "error": object })).into()
 }
 
 fn unknown_tool(name: &str) -> McpError {
@@ -273,9 +305,6 @@ impl ServerHandler for McpServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let name = request.name.as_ref();
-        let Some((table, op)) = self.resolve_tool(name) else {
-            return Err(unknown_tool(name));
-        };
         let ctx = Context {
             channel: Channel::Mcp,
             request_id: uuid::Uuid::now_v7().to_string(),
@@ -283,21 +312,32 @@ impl ServerHandler for McpServer {
         };
         let span = tracing::info_span!("mcp", tool = %name, request_id = %ctx.request_id);
         let params = Value::Object(request.arguments.unwrap_or_default());
+        let served_workflow = self.dispatcher().workflows().get(name).is_some();
+        if let Some((table, op)) = self.resolve_tool(name).filter(|_| !served_workflow) {
+            let result = self
+                .dispatcher()
+                .call(Target::Table(table), op, ctx.clone(), params.clone())
+                .instrument(span.clone())
+                .await;
+            match result {
+                Ok(value) => return Ok(CallToolResult::structured(value).into()),
+                // Only the table lookup reports a missing "table": the name is no model's tool,
+                // but may be a workflow's.
+                Err(Error::NotFound { model, .. }) if model == "table" => {}
+                Err(e) => return Ok(tool_error(&span, e.to_json(), &e)),
+            }
+        }
         let result = self
             .dispatcher()
-            .call(Target::Table(table), op, ctx, params)
+            .run_workflow(name, ctx, params)
             .instrument(span.clone())
             .await;
         match result {
-            Ok(value) => Ok(CallToolResult::structured(value).into()),
-            // Only the table lookup reports a missing "table": the name is no tool.
-            Err(Error::NotFound { model, .. }) if model == "table" => Err(unknown_tool(name)),
-            Err(e) => {
-                if let Error::Internal(detail) = &e {
-                    span.in_scope(|| tracing::error!(error = %detail, "internal error"));
-                }
-                Ok(CallToolResult::structured_error(json!({ "error": e.to_json() })).into())
+            Ok(out) => Ok(CallToolResult::structured(out.to_json()).into()),
+            Err(RunFailure::Refused(Error::NotFound { model, .. })) if model == "workflow" => {
+                Err(unknown_tool(name))
             }
+            Err(f) => Ok(tool_error(&span, f.to_json(), f.error())),
         }
     }
 
@@ -309,6 +349,11 @@ impl ServerHandler for McpServer {
         let mut resources = vec![
             Resource::new(READINESS_URI, "readiness")
                 .with_description("The readiness board: every feature and its state")
+                .with_mime_type("application/json"),
+            Resource::new(WORKFLOWS_URI, "workflows")
+                .with_description(
+                    "The served workflows: name, description, nodes and the input schema of each",
+                )
                 .with_mime_type("application/json"),
         ];
         for m in self.dispatcher().routes().served() {
@@ -344,6 +389,12 @@ impl ServerHandler for McpServer {
         let uri = request.uri.as_str();
         if uri == READINESS_URI {
             return Ok(json_resource(uri, &self.dispatcher().board().to_json()));
+        }
+        if uri == WORKFLOWS_URI {
+            return Ok(json_resource(
+                uri,
+                &self.dispatcher().workflows().list_json(),
+            ));
         }
         match uri
             .strip_prefix(MODEL_URI_PREFIX)

@@ -1,6 +1,7 @@
 //! `GET /openapi.json` and `GET /docs`: an OpenAPI 3.1 document of the HTTP API, generated from
-//! the served models at request time (a model registered at run time shows up on the next
-//! request), and Swagger UI over it, served from files embedded in the binary.
+//! the served models and workflows at request time (a model or workflow registered at run time
+//! shows up on the next request), and Swagger UI over it, served from files embedded in the
+//! binary. The workflow routes are in `openapi/workflows.rs`.
 //!
 //! The document is built as `serde_json` values, not with an OpenAPI crate's types: every schema
 //! in it comes from `flowgate::schema` as JSON Schema 2020-12, which OpenAPI 3.1 adopts whole,
@@ -10,6 +11,7 @@
 
 use super::errors::plain;
 use crate::routes::Dispatcher;
+use crate::workflows::Served;
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -24,6 +26,8 @@ use flowgate::{ModelInfo, OpKind};
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, LazyLock};
 
+mod workflows;
+
 /// The routes of this module, merged into the HTTP router.
 pub(crate) fn routes() -> Router<Dispatcher> {
     Router::new()
@@ -34,7 +38,7 @@ pub(crate) fn routes() -> Router<Dispatcher> {
 }
 
 async fn spec(State(d): State<Dispatcher>) -> Json<Value> {
-    Json(document(&d.routes().served()))
+    Json(document(&d.routes().served(), &d.workflows().served()))
 }
 
 /// The docs page: Swagger UI's scripts and styles from `/docs/...`, pointed at `/openapi.json`.
@@ -119,8 +123,21 @@ fn response_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/responses/{name}") })
 }
 
-/// The OpenAPI 3.1 document of the HTTP API over `models` (the served ones, in name order).
-pub fn document(models: &[Arc<ModelInfo>]) -> Value {
+/// The parameters every path item has: `X-Request-ID`. Inline, not a reference: Swagger UI shows
+/// a referenced path-level parameter as a nameless one.
+fn common_params() -> Value {
+    json!([{
+        "name": "X-Request-ID",
+        "in": "header",
+        "required": false,
+        "description": "Echoed in the answer and logged; one is made when absent (at most 128 printable ASCII characters).",
+        "schema": { "type": "string", "maxLength": 128 },
+    }])
+}
+
+/// The OpenAPI 3.1 document of the HTTP API over `models` and `workflows` (the served ones, in
+/// name order).
+pub fn document(models: &[Arc<ModelInfo>], workflows: &[Arc<Served>]) -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
     let mut tags = Vec::new();
@@ -151,10 +168,14 @@ pub fn document(models: &[Arc<ModelInfo>]) -> Value {
         "name": "nodes",
         "description": "The uniform door: `POST /nodes/{Model}{Op}Node` with the operation's params as the body; the same params and results as the MCP tools and the CLI.",
     }));
+    tags.push(workflows::tag());
     tags.push(json!({ "name": "health", "description": "Liveness and the readiness board." }));
     tags.push(
         json!({ "name": "meta", "description": "What this server serves, and this document." }),
     );
+    workflows::components(&mut schemas);
+    workflows::paths(&mut paths, &common_params());
+    workflows::execute_paths(&mut paths, &common_params(), workflows);
     health_paths(&mut paths);
     meta_paths(&mut paths);
     json!({
@@ -162,7 +183,7 @@ pub fn document(models: &[Arc<ModelInfo>]) -> Value {
         "info": {
             "title": "Flowgate",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "The HTTP API of the models this server serves, generated from them at request time. \
+            "description": "The HTTP API of the models and workflows this server serves, generated from them at request time. \
                 Errors answer `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`; every answer \
                 carries `X-Request-ID` (the request's, when it sent a valid one).",
         },
@@ -624,15 +645,7 @@ impl<'a> ModelDoc<'a> {
         let rest = |op: OpKind, body: Option<Value>, parameters: Vec<Value>| {
             self.operation(op, tag, format!("{t}_{op}"), body, parameters)
         };
-        // Inline, not a reference: Swagger UI shows a referenced path-level parameter as a
-        // nameless one.
-        let common = json!([{
-            "name": "X-Request-ID",
-            "in": "header",
-            "required": false,
-            "description": "Echoed in the answer and logged; one is made when absent (at most 128 printable ASCII characters).",
-            "schema": { "type": "string", "maxLength": 128 },
-        }]);
+        let common = common_params();
         let item = |ops: Vec<(&str, Value)>| {
             let mut item = Map::new();
             item.insert("parameters".into(), common.clone());
@@ -771,7 +784,7 @@ mod tests {
             .field(FieldDef::integer("estimate").optional())])
         .unwrap();
         let m = schema.get("Task").unwrap().clone();
-        document(&[m])
+        document(&[m], &[])
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The five channels, each turning one step (table, operation, params) into its own kind of
-//! request and its answer back into a result or an error object. Each also checks what only it
+//! The five channels, each turning one step (table, operation, params; or a workflow and its
+//! inputs) into its own kind of request and its answer back into a result or an error object. Each also checks what only it
 //! can get wrong: REST and `/nodes` the HTTP status of the error code, MCP `isError` and the
 //! text copy of the structured content, the CLI its exit code and where it prints.
 
@@ -100,6 +100,21 @@ impl Channel {
         }
     }
 
+    /// Runs a workflow synchronously with these inputs.
+    pub(crate) async fn run(&self, workflow: &str, inputs: &Value) -> Answer {
+        let run = async {
+            match self {
+                Channel::Rest(h) | Channel::Nodes(h) => h.execute(workflow, inputs).await,
+                Channel::Mcp(s) => mcp_tool(s, workflow, inputs).await,
+                Channel::Cli(c) => c.run_workflow(workflow, inputs).await,
+            }
+        };
+        match tokio::time::timeout(WAIT, run).await {
+            Ok(answer) => answer,
+            Err(_) => Answer::broken(format!("no answer within {WAIT:?}")),
+        }
+    }
+
     /// Ends the MCP session.
     pub(crate) async fn close(self) {
         if let Channel::Mcp(s) = self {
@@ -165,6 +180,16 @@ impl Http {
             result: Err(err),
             problem,
         }
+    }
+
+    /// `POST /workflows/{name}/execute` with `{"inputs": ..., "mode": "sync"}`.
+    async fn execute(&self, workflow: &str, inputs: &Value) -> Answer {
+        let body = serde_json::json!({"inputs": inputs, "mode": "sync"});
+        let req = self
+            .client
+            .post(self.url(&["workflows", workflow, "execute"]))
+            .json(&body);
+        self.send(req, 200).await
     }
 
     /// `POST /nodes/{Model}{Op}Node` with the params as the body.
@@ -289,10 +314,15 @@ async fn mcp(
     op: OpKind,
     params: &Value,
 ) -> Answer {
+    mcp_tool(s, &format!("{table}_{}", op.as_str()), params).await
+}
+
+/// `tools/call` of a tool by name: a model operation's, or a workflow's (named after it).
+async fn mcp_tool(s: &RunningService<RoleClient, ()>, tool: &str, params: &Value) -> Answer {
     let Value::Object(args) = params.clone() else {
         panic!("params are an object: {params}");
     };
-    let tool = format!("{table}_{}", op.as_str());
+    let tool = tool.to_string();
     let r: CallToolResult = match s
         .call_tool(CallToolRequestParams::new(tool.clone()).with_arguments(args))
         .await
@@ -336,7 +366,7 @@ pub(crate) struct Cli {
 }
 
 impl Cli {
-    pub(crate) fn local(dir: &Path, url: &str, models: &Path) -> Cli {
+    pub(crate) fn local(dir: &Path, url: &str, models: &Path, discover: &Path) -> Cli {
         Cli {
             dir: dir.to_path_buf(),
             args: vec![
@@ -344,6 +374,8 @@ impl Cli {
                 url.into(),
                 "--models".into(),
                 models.display().to_string(),
+                "--discover".into(),
+                discover.display().to_string(),
             ],
         }
     }
@@ -355,18 +387,42 @@ impl Cli {
         }
     }
 
-    /// `flowgate <table> <op> --data JSON --json`, with a clean environment (no
-    /// `DATABASE_URL`, `FLOWGATE_*` or proxies from outside).
+    /// `flowgate <table> <op> --data JSON --json`.
     async fn run(&self, table: &str, op: OpKind, params: &Value) -> Answer {
+        let words = vec![
+            table.to_string(),
+            op.as_str().replace('_', "-"),
+            "--data".into(),
+            params.to_string(),
+        ];
+        self.flowgate(words).await
+    }
+
+    /// `flowgate run NAME --param KEY=VALUE ... --json`: a value is written as JSON, except
+    /// text that does not read as JSON, which is written as it is (`--param title=Dune`; the
+    /// text `1984` is `--param title="1984"`).
+    async fn run_workflow(&self, workflow: &str, inputs: &Value) -> Answer {
+        let mut words = vec!["run".to_string(), workflow.to_string()];
+        for (k, v) in inputs.as_object().into_iter().flatten() {
+            let text = match v {
+                Value::String(s) if serde_json::from_str::<Value>(s).is_err() => s.clone(),
+                other => other.to_string(),
+            };
+            words.push("--param".into());
+            words.push(format!("{k}={text}"));
+        }
+        self.flowgate(words).await
+    }
+
+    /// The binary with `words`, `--json` and the mode's options, in a clean environment (no
+    /// `DATABASE_URL`, `FLOWGATE_*` or proxies from outside); its result or error object.
+    async fn flowgate(&self, words: Vec<String>) -> Answer {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
         cmd.current_dir(&self.dir)
             .env("RUST_LOG", "warn")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true)
-            .arg(table)
-            .arg(op.as_str().replace('_', "-"))
-            .arg("--data")
-            .arg(params.to_string())
+            .args(&words)
             .arg("--json")
             .args(&self.args);
         for (name, _) in std::env::vars() {

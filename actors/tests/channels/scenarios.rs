@@ -44,6 +44,62 @@ fields.value = { type = "text" }
 fields.scope = { type = "string", max_length = 20, optional = true }
 "#;
 
+/// The workflows every channel serves: files of a `discover` directory (servers read it with
+/// `Supervisor`'s `discover`, the CLI in local mode with `--discover`), one per format.
+pub(crate) const WORKFLOWS: &[(&str, &str)] = &[
+    (
+        "add_book.yaml",
+        r#"
+name: add_book
+description: An author and their first book; counts the author's books
+inputs:
+  author: string
+  title: string
+  pages: {type: integer, default: 100}
+nodes:
+  - {id: author, type: AuthorCreateNode, params: {name: "${author}"}}
+  - {id: book, type: BookCreateNode, params: {title: "${title}", pages: "${pages}", tags: [new]}}
+  - {id: count, type: BookCountNode, params: {filter: {}}}
+connections:
+  - {from: author, output: id, to: book, input: author_id}
+  - {from: author, output: id, to: count, input: filter.author_id}
+  - {from: book, output: id, to: count}
+"#,
+    ),
+    (
+        "add_book_tx.json",
+        r#"{"name": "add_book_tx", "transactional": true,
+ "nodes": [{"id": "author", "type": "AuthorCreateNode", "params": {"name": "{{author}}"}},
+           {"id": "book", "type": "BookCreateNode", "params": {"title": "{{title}}"}}],
+ "connections": [{"from": "author", "output": "id", "to": "book", "input": "author_id"}]}"#,
+    ),
+    (
+        "titles_of.toml",
+        r#"
+name = "titles_of"
+
+[inputs]
+author_id = "integer"
+
+[[nodes]]
+id = "books"
+type = "BookListNode"
+params = { filter = { author_id = "${author_id}" }, order_by = "title", fields = ["title"] }
+
+[[nodes]]
+id = "titles"
+type = "TransformNode"
+params = { expr = "[.records[].title]" }
+
+[[connections]]
+from = "books"
+output = ""
+to = "titles"
+input = "input"
+"#,
+    ),
+];
+
 /// Table → model name (node names are `<Model><Op>Node`).
 pub(crate) const MODELS: &[(&str, &str)] = &[
     ("authors", "Author"),
@@ -73,11 +129,19 @@ pub(crate) enum Expect {
     Err(&'static str, Option<&'static str>),
 }
 
-/// One operation and what it must give.
+/// What a step calls.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// An operation on the model of a table.
+    Op(&'static str, OpKind),
+    /// A workflow, run synchronously: its params are the run's inputs.
+    Workflow(&'static str),
+}
+
+/// One operation (or workflow run) and what it must give.
 #[derive(Debug, Clone)]
 pub(crate) struct Step {
-    pub(crate) table: &'static str,
-    pub(crate) op: OpKind,
+    pub(crate) target: Target,
     pub(crate) params: Value,
     pub(crate) expect: Expect,
 }
@@ -90,8 +154,7 @@ pub(crate) struct Scenario {
 
 fn ok(table: &'static str, op: OpKind, params: Value) -> Step {
     Step {
-        table,
-        op,
+        target: Target::Op(table, op),
         params,
         expect: Expect::Ok,
     }
@@ -99,8 +162,7 @@ fn ok(table: &'static str, op: OpKind, params: Value) -> Step {
 
 fn ok_with(table: &'static str, op: OpKind, params: Value, subset: Value) -> Step {
     Step {
-        table,
-        op,
+        target: Target::Op(table, op),
         params,
         expect: Expect::OkWith(subset),
     }
@@ -114,8 +176,7 @@ fn fails(
     field: Option<&'static str>,
 ) -> Step {
     Step {
-        table,
-        op,
+        target: Target::Op(table, op),
         params,
         expect: Expect::Err(code, field),
     }
@@ -123,6 +184,29 @@ fn fails(
 
 fn invalid(table: &'static str, op: OpKind, params: Value, field: &'static str) -> Step {
     fails(table, op, params, "validation", Some(field))
+}
+
+/// A synchronous run of a workflow whose answer contains `subset`.
+fn run(workflow: &'static str, inputs: Value, subset: Value) -> Step {
+    Step {
+        target: Target::Workflow(workflow),
+        params: inputs,
+        expect: Expect::OkWith(subset),
+    }
+}
+
+/// A synchronous run that fails with this code, naming this field.
+fn run_fails(
+    workflow: &'static str,
+    inputs: Value,
+    code: &'static str,
+    field: &'static str,
+) -> Step {
+    Step {
+        target: Target::Workflow(workflow),
+        params: inputs,
+        expect: Expect::Err(code, Some(field)),
+    }
 }
 
 /// `{"records": [{"name": ...}, ...]}`: the names a filtered listing must give, in order.
@@ -1090,6 +1174,90 @@ fn large_import() -> Scenario {
     }
 }
 
+/// Workflows: a synchronous run (three nodes, two connections), a node that fails (named in the
+/// error), bad inputs, a text input that reads as JSON, a transactional run rolled back and one
+/// committed, and a transform.
+fn workflows() -> Scenario {
+    let long = "x".repeat(201);
+    Scenario {
+        name: "workflows",
+        steps: vec![
+            run(
+                "add_book",
+                json!({"author": "Octavia Butler", "title": "Kindred"}),
+                json!({
+                    "workflow": "add_book", "status": "completed", "skipped": [],
+                    "results": {
+                        "author": {"name": "Octavia Butler"},
+                        "book": {"title": "Kindred", "pages": 100, "tags": ["new"]},
+                        "count": {"count": 1},
+                    },
+                }),
+            ),
+            ok("books", Read, json!({"id": "{{0.results.book.id}}"})),
+            // The author exists: the first node fails, nothing after it runs.
+            run_fails(
+                "add_book",
+                json!({"author": "Octavia Butler", "title": "Dawn"}),
+                "conflict",
+                "nodes.author.params.name",
+            ),
+            run_fails(
+                "add_book",
+                json!({"author": "Nobody"}),
+                "validation",
+                "inputs.title",
+            ),
+            run_fails(
+                "add_book",
+                json!({"author": "Nobody", "title": "T", "pages": "many"}),
+                "validation",
+                "inputs.pages",
+            ),
+            run_fails(
+                "add_book",
+                json!({"author": "Nobody", "title": "T", "colour": "red"}),
+                "validation",
+                "inputs.colour",
+            ),
+            ok_with(
+                "authors",
+                Count,
+                json!({"filter": {"name": "Nobody"}}),
+                json!({"count": 0}),
+            ),
+            run(
+                "add_book",
+                json!({"author": "George Orwell", "title": "1984", "pages": 328}),
+                json!({"results": {"book": {"title": "1984", "pages": 328}}}),
+            ),
+            // One transaction: the book fails, the author's insert is rolled back.
+            run_fails(
+                "add_book_tx",
+                json!({"author": "Rolled Back", "title": long}),
+                "validation",
+                "nodes.book.params.title",
+            ),
+            ok_with(
+                "authors",
+                Count,
+                json!({"filter": {"name": "Rolled Back"}}),
+                json!({"count": 0}),
+            ),
+            run(
+                "add_book_tx",
+                json!({"author": "Committed", "title": "Kept"}),
+                json!({"results": {"author": {"name": "Committed"}, "book": {"title": "Kept"}}}),
+            ),
+            run(
+                "titles_of",
+                json!({"author_id": "{{0.results.author.id}}"}),
+                json!({"results": {"titles": ["Kindred"]}}),
+            ),
+        ],
+    }
+}
+
 /// Everything every table holds at the end, tombstones included: the failed steps above
 /// changed nothing, and the same on every channel.
 fn final_state() -> Scenario {
@@ -1122,6 +1290,7 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
         bad_input(),
         values(),
         large_import(),
+        workflows(),
         final_state(),
     ]
 }

@@ -6,6 +6,8 @@
 //! filter grammar's operator list given once in the server instructions instead of in every
 //! filter, only the read-only and destructive hints, and no output schemas (see [`tools`]).
 
+use crate::workflows::Served;
+use flowgate::workflow::NodeKind;
 use flowgate::{ModelInfo, OpKind};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
@@ -128,6 +130,48 @@ pub(super) fn tools(model: &ModelInfo) -> impl Iterator<Item = Tool> + '_ {
         )
         .with_annotations(annotations(op))
     })
+}
+
+/// The tool of a workflow: named after it, its input schema that of the workflow's inputs
+/// (declared, or inferred from the model fields its references feed), read-only when every model
+/// node only reads, destructive when one overwrites or removes data.
+pub(super) fn workflow_tool(served: &Served) -> Tool {
+    let wf = &served.workflow;
+    let ops: Vec<OpKind> = wf
+        .nodes()
+        .iter()
+        .filter_map(|n| match n.kind() {
+            NodeKind::Model { op, .. } => Some(*op),
+            _ => None,
+        })
+        .collect();
+    let read_only = ops.iter().all(|op| op.is_read_only());
+    let mut annotations = ToolAnnotations::new().read_only(read_only);
+    if !read_only {
+        annotations = annotations.destructive(ops.iter().any(|op| is_destructive(*op)));
+    }
+    let what = match wf.description().map(summary) {
+        Some(d) if !d.is_empty() => d.to_string(),
+        _ => {
+            let types: Vec<String> = wf.nodes().iter().map(|n| n.kind().type_name()).collect();
+            types.join(", ")
+        }
+    };
+    let description = format!(
+        "Run the workflow {} ({what}); the arguments are its inputs, the result each node's result.",
+        wf.name()
+    );
+    let mut schema = served.input_schema.clone();
+    if let Some(m) = schema.as_object_mut()
+        && m.get("required").is_some_and(|r| r == &json!([]))
+    {
+        m.remove("required");
+    }
+    let schema = match schema {
+        Value::Object(m) => Arc::new(m),
+        _ => Arc::new(JsonObject::new()),
+    };
+    Tool::new(wf.name().to_string(), description, schema).with_annotations(annotations)
 }
 
 #[cfg(test)]
