@@ -12,6 +12,7 @@
 //! of served models changes, connected sessions get `notifications/tools/list_changed` and
 //! `notifications/resources/list_changed`.
 
+mod sessions;
 mod tools;
 
 use crate::config::Config;
@@ -130,6 +131,41 @@ impl McpServer {
             .find(|(table, _)| routes.model_of_table(table).is_some())
             .or(candidates.first())
             .copied()
+    }
+
+    /// A tool call, on any transport: the operation through the dispatcher, its result as
+    /// structured content with a text copy, an operation failure as a tool error carrying the
+    /// REST error object, and a name that is no tool as a JSON-RPC error.
+    async fn call(&self, request: CallToolRequestParams) -> Result<CallToolResult, McpError> {
+        let name = request.name.as_ref();
+        let Some((table, op)) = self.resolve_tool(name) else {
+            return Err(unknown_tool(name));
+        };
+        let ctx = Context {
+            channel: Channel::Mcp,
+            request_id: uuid::Uuid::now_v7().to_string(),
+            ..Context::default()
+        };
+        let span = tracing::info_span!("mcp", tool = %name, request_id = %ctx.request_id);
+        let params = Value::Object(request.arguments.unwrap_or_default());
+        let result = self
+            .dispatcher()
+            .call(Target::Table(table), op, ctx, params)
+            .instrument(span.clone())
+            .await;
+        match result {
+            Ok(value) => Ok(CallToolResult::structured(value)),
+            // Only the table lookup reports a missing "table": the name is no tool.
+            Err(Error::NotFound { model, .. }) if model == "table" => Err(unknown_tool(name)),
+            Err(e) => {
+                if let Error::Internal(detail) = &e {
+                    span.in_scope(|| tracing::error!(error = %detail, "internal error"));
+                }
+                Ok(CallToolResult::structured_error(
+                    json!({ "error": e.to_json() }),
+                ))
+            }
+        }
     }
 
     fn model(&self, name: &str) -> Option<Arc<ModelInfo>> {
@@ -272,33 +308,7 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let name = request.name.as_ref();
-        let Some((table, op)) = self.resolve_tool(name) else {
-            return Err(unknown_tool(name));
-        };
-        let ctx = Context {
-            channel: Channel::Mcp,
-            request_id: uuid::Uuid::now_v7().to_string(),
-            ..Context::default()
-        };
-        let span = tracing::info_span!("mcp", tool = %name, request_id = %ctx.request_id);
-        let params = Value::Object(request.arguments.unwrap_or_default());
-        let result = self
-            .dispatcher()
-            .call(Target::Table(table), op, ctx, params)
-            .instrument(span.clone())
-            .await;
-        match result {
-            Ok(value) => Ok(CallToolResult::structured(value).into()),
-            // Only the table lookup reports a missing "table": the name is no tool.
-            Err(Error::NotFound { model, .. }) if model == "table" => Err(unknown_tool(name)),
-            Err(e) => {
-                if let Error::Internal(detail) = &e {
-                    span.in_scope(|| tracing::error!(error = %detail, "internal error"));
-                }
-                Ok(CallToolResult::structured_error(json!({ "error": e.to_json() })).into())
-            }
-        }
+        self.call(request).await.map(Into::into)
     }
 
     async fn list_resources(
@@ -387,12 +397,11 @@ pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> ax
         .with_allowed_hosts(allowed_hosts(config))
         .with_max_request_body_bytes(config.body_limit)
         .with_cancellation_token(stop);
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.sse_retry = None;
-    let service = StreamableHttpService::new(
-        move || Ok(server.session()),
-        Arc::new(sessions),
-        http_config,
-    );
-    axum::Router::new().route_service("/mcp", service)
+    let mut local = LocalSessionManager::default();
+    local.session_config.sse_retry = None;
+    let sessions = Arc::new(sessions::Sessions::new(local, server.clone()));
+    let service = StreamableHttpService::new(move || Ok(server.session()), sessions, http_config);
+    axum::Router::new()
+        .route_service("/mcp", service)
+        .layer(axum::middleware::from_fn(sessions::json_answers))
 }
