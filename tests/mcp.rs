@@ -313,7 +313,9 @@ async fn tools_describe_every_operation(b: Backend) {
     for op in OpKind::ALL {
         let name = format!("books_{}", op.as_str());
         let tool = tools.iter().find(|t| t.name == name).expect(&name);
-        // The input schema is the operation's params schema, its filter described briefly.
+        // The input schema is the operation's params schema, leaner: the filter described
+        // briefly, no `include_deleted` (Book has no soft delete), and none of what only
+        // validators read.
         let mut expected = flowgate::schema::params_schema(book, op);
         if let Some(filter) = expected.pointer_mut("/properties/filter") {
             let note = tool.input_schema["properties"]["filter"]["description"].clone();
@@ -324,9 +326,13 @@ async fn tools_describe_every_operation(b: Backend) {
             );
             filter["description"] = note;
         }
-        if expected["required"] == json!([]) {
-            expected.as_object_mut().unwrap().remove("required");
+        if let Some(props) = expected["properties"].as_object_mut() {
+            props.shift_remove("include_deleted");
         }
+        if expected["required"] == json!([]) {
+            expected.as_object_mut().unwrap().shift_remove("required");
+        }
+        without_validator_keywords(&mut expected);
         assert_eq!(
             Value::Object(tool.input_schema.as_ref().clone()),
             expected,
@@ -335,16 +341,24 @@ async fn tools_describe_every_operation(b: Backend) {
         assert!(tool.output_schema.is_none(), "{name}: no output schema");
         let description = tool.description.as_deref().unwrap_or_default();
         assert!(description.contains("Book"), "{name}: {description}");
-        assert!(
+        // The model's description, its first sentence, on the tools an agent starts from.
+        let described = matches!(op, OpKind::List | OpKind::Create);
+        assert_eq!(
             description.contains("A book in the catalog."),
-            "the model's description: {description}"
+            described,
+            "{name}: {description}"
         );
         assert!(
             !description.contains("It may have an author"),
             "only its first sentence: {description}"
         );
+        // Only the hints that differ from MCP's defaults (not read-only, destructive).
         let a = tool.annotations.as_ref().expect("annotations");
-        assert_eq!(a.read_only_hint, Some(op.is_read_only()), "{name}");
+        assert_eq!(
+            a.read_only_hint,
+            op.is_read_only().then_some(true),
+            "{name}"
+        );
         let destructive = match op {
             OpKind::Read | OpKind::List | OpKind::Count => None,
             OpKind::Create => Some(false),
@@ -352,7 +366,31 @@ async fn tools_describe_every_operation(b: Backend) {
         };
         assert_eq!(a.destructive_hint, destructive, "{name}");
     }
+    let books: Vec<&Tool> = tools
+        .iter()
+        .filter(|t| t.name.starts_with("books_"))
+        .collect();
+    insta::assert_json_snapshot!("mcp_tools_books", books);
     env.stop().await;
+}
+
+/// Removes what only validators and code generators read from a params schema, as the tool
+/// schemas do: `additionalProperties: false` and the `int64` and `double` formats.
+fn without_validator_keywords(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.get("additionalProperties") == Some(&json!(false)) {
+                m.shift_remove("additionalProperties");
+            }
+            if m.get("format") == Some(&json!("int64")) || m.get("format") == Some(&json!("double"))
+            {
+                m.shift_remove("format");
+            }
+            m.values_mut().for_each(without_validator_keywords);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_validator_keywords),
+        _ => {}
+    }
 }
 
 async fn every_operation_matches_rest(b: Backend) {
@@ -661,6 +699,14 @@ async fn list_changed_after_register_model(b: Backend) {
     let tools = env.tools().await;
     assert_eq!(ops_of(&tools, "reviews").len(), 11);
     assert_eq!(tools.len(), 33);
+    // Review has neither soft delete nor a unique field: no params that could not matter.
+    for tool in tools.iter().filter(|t| t.name.starts_with("reviews_")) {
+        let props = tool.input_schema["properties"]
+            .as_object()
+            .expect("properties");
+        assert!(!props.contains_key("include_deleted"), "{}", tool.name);
+        assert!(!props.contains_key("conflict_on"), "{}", tool.name);
+    }
     let r = env
         .ok("reviews_create", json!({"body": "Good", "stars": 5}))
         .await;
