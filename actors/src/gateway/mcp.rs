@@ -11,6 +11,10 @@
 //! ready yet waits like a REST request and then answers `not_ready` as a tool error. When the set
 //! of served models changes, connected sessions get `notifications/tools/list_changed` and
 //! `notifications/resources/list_changed`.
+//!
+//! Over streamable HTTP, a tool call in a session is answered in its HTTP request's own task, as
+//! one JSON body, instead of passing through the session's tasks (`sessions`); everything else
+//! goes through the session as rmcp makes it.
 
 mod sessions;
 mod tools;
@@ -386,7 +390,8 @@ pub fn allowed_hosts(config: &Config) -> Vec<String> {
 }
 
 /// The router of the MCP port: streamable HTTP at `/mcp`, with sessions (clients that
-/// `initialize` get an `Mcp-Session-Id`, and list changes on their standalone event stream).
+/// `initialize` get an `Mcp-Session-Id`, and list changes on their standalone event stream), and
+/// tool calls answered as JSON (`sessions`).
 /// Cancelling `stop` ends every session and stream, so that the port can shut down gracefully.
 pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> axum::Router {
     // No priming event (an empty event carrying a retry delay) before each answer: it doubles
