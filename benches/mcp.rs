@@ -5,12 +5,13 @@
 //! Three clients, each on keep-alive connections:
 //! - `rest`: reqwest, `GET /api/products/{id}`;
 //! - `mcp_raw`: the same reqwest client posting the JSON-RPC `tools/call` in an initialized
-//!   session and reading the event-stream answer: the server's MCP cost, client for client;
+//!   session and reading the answer (one JSON body): the server's MCP cost, client for client;
 //! - `mcp`: rmcp's streamable HTTP client, as an MCP application would call the tool.
 //!
 //! Criterion measures the three (`read/...`). Then a fixed sample, in interleaved rounds so that
 //! drift hits all alike, prints each client's p50 and p99 and the p50 ratios to REST (the goal:
-//! MCP within 1.5 times REST).
+//! MCP within 1.5 times REST). Then throughput, in interleaved rounds too: each client in turn
+//! with [`CALLERS`] concurrent callers for [`ROUND`], calls per second and the ratios to REST.
 //!
 //! It also prints the size of the `tools/list` answer for 10 models of 6 fields each, in
 //! characters and in tokens (characters / 4), as a language model would read it.
@@ -29,9 +30,12 @@ use std::time::{Duration, Instant};
 
 /// Records seeded before the reads.
 const SEED: usize = 100;
-/// Calls per channel in each round of the fixed sample, and the rounds.
+/// Calls per channel in each round of the fixed sample, and the rounds (also of throughput).
 const PER_ROUND: usize = 250;
 const ROUNDS: usize = 8;
+/// Concurrent callers of one client in the throughput rounds, and the length of a round.
+const CALLERS: usize = 16;
+const ROUND: Duration = Duration::from_millis(250);
 
 fn product(name: &str) -> ModelDef {
     ModelDef::new(name)
@@ -86,7 +90,7 @@ impl Channels {
             .expect("JSON")
     }
 
-    /// A `tools/call` posted by hand in the session; the answer's event stream, as text.
+    /// A `tools/call` posted by hand in the session; the answer, as text.
     async fn raw(&self, i: usize) -> String {
         let id = &self.ids[i % self.ids.len()];
         self.http
@@ -127,35 +131,47 @@ fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-/// The fixed sample: interleaved rounds of each client, then p50 and p99 of each.
-async fn sample(ch: &Channels) {
-    let mut rest = Vec::with_capacity(PER_ROUND * ROUNDS);
-    let mut raw = Vec::with_capacity(PER_ROUND * ROUNDS);
-    let mut mcp = Vec::with_capacity(PER_ROUND * ROUNDS);
-    for round in 0..ROUNDS {
-        for i in 0..PER_ROUND {
-            let t = Instant::now();
-            std::hint::black_box(ch.rest(round * PER_ROUND + i).await);
-            rest.push(t.elapsed());
-        }
-        for i in 0..PER_ROUND {
-            let t = Instant::now();
-            std::hint::black_box(ch.raw(round * PER_ROUND + i).await);
-            raw.push(t.elapsed());
-        }
-        for i in 0..PER_ROUND {
-            let t = Instant::now();
-            std::hint::black_box(ch.mcp(round * PER_ROUND + i).await);
-            mcp.push(t.elapsed());
+/// The three clients.
+#[derive(Clone, Copy)]
+enum Client {
+    Rest,
+    Raw,
+    Mcp,
+}
+
+const CLIENTS: [(Client, &str); 3] = [
+    (Client::Rest, "rest"),
+    (Client::Raw, "mcp_raw"),
+    (Client::Mcp, "mcp"),
+];
+
+impl Channels {
+    /// One read by `client`.
+    async fn one(&self, client: Client, i: usize) {
+        match client {
+            Client::Rest => drop(std::hint::black_box(self.rest(i).await)),
+            Client::Raw => drop(std::hint::black_box(self.raw(i).await)),
+            Client::Mcp => drop(std::hint::black_box(self.mcp(i).await)),
         }
     }
-    let r50 = micros(percentile(sorted(&mut rest), 0.5));
-    println!("read by id, {} calls each (p50 / p99):", rest.len());
-    for (name, v) in [
-        ("rest", &mut rest),
-        ("mcp_raw", &mut raw),
-        ("mcp", &mut mcp),
-    ] {
+}
+
+/// The fixed sample: interleaved rounds of each client, then p50 and p99 of each.
+async fn sample(ch: &Channels) {
+    let mut times: [Vec<Duration>; 3] =
+        std::array::from_fn(|_| Vec::with_capacity(PER_ROUND * ROUNDS));
+    for round in 0..ROUNDS {
+        for (k, (client, _)) in CLIENTS.iter().enumerate() {
+            for i in 0..PER_ROUND {
+                let t = Instant::now();
+                ch.one(*client, round * PER_ROUND + i).await;
+                times[k].push(t.elapsed());
+            }
+        }
+    }
+    let r50 = micros(percentile(sorted(&mut times[0]), 0.5));
+    println!("read by id, {} calls each (p50 / p99):", times[0].len());
+    for ((_, name), v) in CLIENTS.iter().zip(times.iter_mut()) {
         let v = sorted(v);
         println!(
             "  {name:<8} {:>6.0} us / {:>6.0} us   p50 ratio to REST {:.2}",
@@ -165,6 +181,40 @@ async fn sample(ch: &Channels) {
         );
     }
     println!("  (goal: MCP within 1.50 times REST at p50)");
+}
+
+/// Throughput: each client in turn, [`CALLERS`] callers for [`ROUND`], [`ROUNDS`] times.
+async fn throughput(ch: &Channels) {
+    let mut calls = [0usize; 3];
+    let mut spent = [Duration::ZERO; 3];
+    for _ in 0..ROUNDS {
+        for (k, (client, _)) in CLIENTS.iter().enumerate() {
+            let start = Instant::now();
+            let deadline = start + ROUND;
+            let callers = (0..CALLERS).map(|c| async move {
+                let mut n = 0;
+                while Instant::now() < deadline {
+                    ch.one(*client, c * 7919 + n).await;
+                    n += 1;
+                }
+                n
+            });
+            calls[k] += futures_util::future::join_all(callers)
+                .await
+                .iter()
+                .sum::<usize>();
+            spent[k] += start.elapsed();
+        }
+    }
+    let rate = |k: usize| calls[k] as f64 / spent[k].as_secs_f64();
+    println!("read by id, {CALLERS} concurrent callers, {ROUNDS} rounds of {ROUND:?} each:");
+    for (k, (_, name)) in CLIENTS.iter().enumerate() {
+        println!(
+            "  {name:<8} {:>7.0} calls/s   ratio to REST {:.2}",
+            rate(k),
+            rate(k) / rate(0),
+        );
+    }
 }
 
 fn sorted(v: &mut [Duration]) -> &[Duration] {
@@ -314,6 +364,7 @@ fn main() {
     g.finish();
 
     rt.block_on(sample(&ch));
+    rt.block_on(throughput(&ch));
     rt.block_on(tool_list_size(&dir));
     rt.block_on(async move {
         let _ = ch.mcp.cancel().await;

@@ -129,7 +129,7 @@ pub fn filter_schema(m: &ModelInfo) -> Value {
 fn id_schema(m: &ModelInfo) -> Value {
     let mut s = column_schema(m.id());
     if m.auto_id() {
-        s = json!({"type": ["integer", "string"], "description": "the record's id"});
+        s = json!({"type": ["integer", "string"]});
     }
     s
 }
@@ -147,10 +147,10 @@ pub fn params_schema(m: &ModelInfo, op: OpKind) -> Value {
     let bool_ = json!({"type": "boolean"});
     let unique_sets: Vec<Value> = m.unique_sets.iter().map(|s| json!(s)).collect();
     let conflict_on = json!({"type": "array", "items": {"type": "string"}, "description": format!("a unique field set: one of {}", Value::Array(unique_sets))});
-    let dry_run =
-        json!({"type": "boolean", "description": "run in a transaction, report, roll back"});
-    let max_affected = json!({"type": "integer", "minimum": 0, "description": "abort and roll back when more records would change"});
-    let confirm_all = json!({"type": "boolean", "description": "required to act on every record with an empty filter"});
+    let dry_run = json!({"type": "boolean", "description": "run, report, roll back"});
+    let max_affected = json!({"type": "integer", "minimum": 0, "description": "roll back if more records would change"});
+    let confirm_all =
+        json!({"type": "boolean", "description": "allow an empty filter (every record)"});
     match op {
         OpKind::Create => create_schema(m),
         OpKind::Read => object(
@@ -169,7 +169,7 @@ pub fn params_schema(m: &ModelInfo, op: OpKind) -> Value {
                 "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20},
                 "offset": {"type": "integer", "minimum": 0},
                 "cursor": {"type": "string", "description": "next_cursor of the previous page"},
-                "count": {"type": "boolean", "description": "also return the total number of matching records"},
+                "count": {"type": "boolean", "description": "also return the total number of matches"},
                 "fields": field_names(m),
                 "include_deleted": bool_,
             }),
@@ -181,9 +181,9 @@ pub fn params_schema(m: &ModelInfo, op: OpKind) -> Value {
         ),
         OpKind::Upsert => object(
             json!({
-                "where": {"type": "object", "description": "the unique values that identify the record"},
-                "create": {"type": "object", "description": "fields used only when the record is new"},
-                "update": {"type": "object", "description": "fields changed when the record exists"},
+                "where": {"type": "object", "description": "unique values identifying the record"},
+                "create": {"type": "object", "description": "fields set only when creating"},
+                "update": {"type": "object", "description": "fields set only when updating"},
                 "conflict_on": conflict_on,
             }),
             &["where"],
@@ -192,7 +192,7 @@ pub fn params_schema(m: &ModelInfo, op: OpKind) -> Value {
             json!({
                 "data": {"type": "array", "items": create_schema(m)},
                 "on_conflict": {"enum": ["error", "skip", "update"], "default": "error"},
-                "atomic": {"type": "boolean", "default": true, "description": "all or nothing; when false, failed records are reported in errors"},
+                "atomic": {"type": "boolean", "default": true, "description": "all or nothing; false: report failed records in errors"},
                 "conflict_on": conflict_on,
                 "dry_run": dry_run,
             }),

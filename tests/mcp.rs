@@ -313,7 +313,9 @@ async fn tools_describe_every_operation(b: Backend) {
     for op in OpKind::ALL {
         let name = format!("books_{}", op.as_str());
         let tool = tools.iter().find(|t| t.name == name).expect(&name);
-        // The input schema is the operation's params schema, its filter described briefly.
+        // The input schema is the operation's params schema, leaner: the filter described
+        // briefly, no `include_deleted` (Book has no soft delete), and none of what only
+        // validators read.
         let mut expected = flowgate::schema::params_schema(book, op);
         if let Some(filter) = expected.pointer_mut("/properties/filter") {
             let note = tool.input_schema["properties"]["filter"]["description"].clone();
@@ -324,9 +326,13 @@ async fn tools_describe_every_operation(b: Backend) {
             );
             filter["description"] = note;
         }
-        if expected["required"] == json!([]) {
-            expected.as_object_mut().unwrap().remove("required");
+        if let Some(props) = expected["properties"].as_object_mut() {
+            props.shift_remove("include_deleted");
         }
+        if expected["required"] == json!([]) {
+            expected.as_object_mut().unwrap().shift_remove("required");
+        }
+        without_validator_keywords(&mut expected);
         assert_eq!(
             Value::Object(tool.input_schema.as_ref().clone()),
             expected,
@@ -335,16 +341,24 @@ async fn tools_describe_every_operation(b: Backend) {
         assert!(tool.output_schema.is_none(), "{name}: no output schema");
         let description = tool.description.as_deref().unwrap_or_default();
         assert!(description.contains("Book"), "{name}: {description}");
-        assert!(
+        // The model's description, its first sentence, on the tools an agent starts from.
+        let described = matches!(op, OpKind::List | OpKind::Create);
+        assert_eq!(
             description.contains("A book in the catalog."),
-            "the model's description: {description}"
+            described,
+            "{name}: {description}"
         );
         assert!(
             !description.contains("It may have an author"),
             "only its first sentence: {description}"
         );
+        // Only the hints that differ from MCP's defaults (not read-only, destructive).
         let a = tool.annotations.as_ref().expect("annotations");
-        assert_eq!(a.read_only_hint, Some(op.is_read_only()), "{name}");
+        assert_eq!(
+            a.read_only_hint,
+            op.is_read_only().then_some(true),
+            "{name}"
+        );
         let destructive = match op {
             OpKind::Read | OpKind::List | OpKind::Count => None,
             OpKind::Create => Some(false),
@@ -352,7 +366,31 @@ async fn tools_describe_every_operation(b: Backend) {
         };
         assert_eq!(a.destructive_hint, destructive, "{name}");
     }
+    let books: Vec<&Tool> = tools
+        .iter()
+        .filter(|t| t.name.starts_with("books_"))
+        .collect();
+    insta::assert_json_snapshot!("mcp_tools_books", books);
     env.stop().await;
+}
+
+/// Removes what only validators and code generators read from a params schema, as the tool
+/// schemas do: `additionalProperties: false` and the `int64` and `double` formats.
+fn without_validator_keywords(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            if m.get("additionalProperties") == Some(&json!(false)) {
+                m.shift_remove("additionalProperties");
+            }
+            if m.get("format") == Some(&json!("int64")) || m.get("format") == Some(&json!("double"))
+            {
+                m.shift_remove("format");
+            }
+            m.values_mut().for_each(without_validator_keywords);
+        }
+        Value::Array(items) => items.iter_mut().for_each(without_validator_keywords),
+        _ => {}
+    }
 }
 
 async fn every_operation_matches_rest(b: Backend) {
@@ -654,6 +692,9 @@ async fn list_changed_after_register_model(b: Backend) {
         return;
     };
     assert!(ops_of(&env.tools().await, "reviews").is_empty());
+    // Tool calls are answered outside the session's worker; the session still hears of changes.
+    env.ok("authors_create", json!({"name": "Before the change"}))
+        .await;
     env.handle
         .register_model(review())
         .await
@@ -663,6 +704,14 @@ async fn list_changed_after_register_model(b: Backend) {
     let tools = env.tools().await;
     assert_eq!(ops_of(&tools, "reviews").len(), 11);
     assert_eq!(tools.len(), 33);
+    // Review has neither soft delete nor a unique field: no params that could not matter.
+    for tool in tools.iter().filter(|t| t.name.starts_with("reviews_")) {
+        let props = tool.input_schema["properties"]
+            .as_object()
+            .expect("properties");
+        assert!(!props.contains_key("include_deleted"), "{}", tool.name);
+        assert!(!props.contains_key("conflict_on"), "{}", tool.name);
+    }
     let r = env
         .ok("reviews_create", json!({"body": "Good", "stars": 5}))
         .await;
@@ -717,6 +766,166 @@ async fn models_not_ready_are_unlisted_and_calls_answer_not_ready() {
     assert_eq!(err["code"], "not_ready", "{err}");
     assert_eq!(err["details"]["what"], "model:Book", "{err}");
     let _ = mcp.cancel().await;
+    tokio::time::timeout(Duration::from_secs(60), handle.shutdown())
+        .await
+        .expect("shutdown within the wait");
+}
+
+/// A raw `tools/call` posted in a session: rmcp's checks of the session still come first, and
+/// the answer is one JSON body (not an event stream) with the REST result, the tool error or
+/// the JSON-RPC error; other requests still go through the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_calls_in_a_session_answer_json() {
+    let url = common::fresh_shared_url(Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let handle = builder(&url).models(models()).start().await.expect("start");
+    assert!(handle.wait_ready(WAIT).await, "ready");
+    let http = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let mcp = format!("http://{}/mcp", handle.mcp_addr());
+    let post = |session: Option<&str>, body: Value| {
+        let mut req = http
+            .post(&mcp)
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-11-25")
+            .json(&body);
+        if let Some(s) = session {
+            req = req.header("mcp-session-id", s);
+        }
+        req.send()
+    };
+    let call = |id: u64, name: &str, arguments: Value| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+               "params": {"name": name, "arguments": arguments}})
+    };
+    let content_type = |r: &reqwest::Response| {
+        r.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    // No session, or one the server does not know: refused before any tool runs.
+    let args = json!({"name": "Nobody"});
+    let r = post(None, call(1, "authors_create", args.clone()))
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(Some("no-such-session"), call(1, "authors_create", args))
+        .await
+        .expect("post");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let init = post(
+        None,
+        json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+               "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                          "clientInfo": {"name": "raw", "version": "0"}}}),
+    )
+    .await
+    .expect("initialize");
+    let session = init
+        .headers()
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .expect("a session id")
+        .to_string();
+    let _ = init.text().await;
+    let r = post(
+        Some(&session),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .await
+    .expect("initialized");
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+
+    let r = post(
+        Some(&session),
+        call(2, "authors_create", json!({"name": "Ann"})),
+    )
+    .await
+    .expect("tools/call");
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(content_type(&r), "application/json");
+    let answer: Value = r.json().await.expect("a JSON body");
+    assert_eq!(answer["id"], 2, "{answer}");
+    let result = &answer["result"];
+    assert_eq!(result["isError"], false, "{answer}");
+    let created = result["structuredContent"].clone();
+    let text = result["content"][0]["text"].as_str().expect("a text copy");
+    assert_eq!(serde_json::from_str::<Value>(text).expect("JSON"), created);
+    let rest: Value = http
+        .get(format!(
+            "http://{}/api/authors/{}",
+            handle.http_addr(),
+            created["id"]
+        ))
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(rest, created);
+
+    let r = post(
+        Some(&session),
+        call(3, "authors_create", json!({"nmae": "Typo"})),
+    )
+    .await
+    .expect("tools/call");
+    assert_eq!(content_type(&r), "application/json");
+    let answer: Value = r.json().await.expect("a JSON body");
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    assert_eq!(
+        answer["result"]["structuredContent"]["error"]["code"], "validation",
+        "{answer}"
+    );
+
+    let r = post(
+        Some(&session),
+        call(4, "nothing_here_read", json!({"id": 1})),
+    )
+    .await
+    .expect("tools/call");
+    let answer: Value = r.json().await.expect("a JSON body");
+    assert_eq!(answer["id"], 4, "{answer}");
+    assert!(
+        answer["error"]["code"].is_i64(),
+        "a JSON-RPC error: {answer}"
+    );
+
+    // Other requests are the session's, answered on its event stream.
+    let r = post(
+        Some(&session),
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list"}),
+    )
+    .await
+    .expect("tools/list");
+    assert_eq!(content_type(&r), "text/event-stream");
+    assert!(r.text().await.expect("text").contains("authors_create"));
+
+    // A closed session takes no more calls.
+    let r = http
+        .delete(&mcp)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("DELETE");
+    assert!(r.status().is_success(), "{}", r.status());
+    let r = post(
+        Some(&session),
+        call(6, "authors_create", json!({"name": "Late"})),
+    )
+    .await
+    .expect("tools/call");
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
     tokio::time::timeout(Duration::from_secs(60), handle.shutdown())
         .await
         .expect("shutdown within the wait");

@@ -16,7 +16,12 @@
 //! declared but not ready yet waits like a REST request and then answers `not_ready` as a tool
 //! error. When the set of served models or workflows changes, connected sessions get
 //! `notifications/tools/list_changed` and `notifications/resources/list_changed`.
+//!
+//! Over streamable HTTP, a tool call in a session is answered in its HTTP request's own task, as
+//! one JSON body, instead of passing through the session's tasks (`sessions`); everything else
+//! goes through the session as rmcp makes it.
 
+mod sessions;
 mod tools;
 
 use crate::config::Config;
@@ -156,6 +161,47 @@ impl McpServer {
             .copied()
     }
 
+    /// A tool call, on any transport: the operation through the dispatcher, its result as
+    /// structured content with a text copy, an operation failure as a tool error carrying the
+    /// REST error object, and a name that is no tool as a JSON-RPC error.
+    async fn call(&self, request: CallToolRequestParams) -> Result<CallToolResult, McpError> {
+        let name = request.name.as_ref();
+        let ctx = Context {
+            channel: Channel::Mcp,
+            request_id: uuid::Uuid::now_v7().to_string(),
+            ..Context::default()
+        };
+        let span = tracing::info_span!("mcp", tool = %name, request_id = %ctx.request_id);
+        let params = Value::Object(request.arguments.unwrap_or_default());
+        let served_workflow = self.dispatcher().workflows().get(name).is_some();
+        if let Some((table, op)) = self.resolve_tool(name).filter(|_| !served_workflow) {
+            let result = self
+                .dispatcher()
+                .call(Target::Table(table), op, ctx.clone(), params.clone())
+                .instrument(span.clone())
+                .await;
+            match result {
+                Ok(value) => return Ok(CallToolResult::structured(value)),
+                // Only the table lookup reports a missing "table": the name is no model's tool,
+                // but may be a workflow's.
+                Err(Error::NotFound { model, .. }) if model == "table" => {}
+                Err(e) => return Ok(tool_error(&span, e.to_json(), &e)),
+            }
+        }
+        let result = self
+            .dispatcher()
+            .run_workflow(name, ctx, params)
+            .instrument(span.clone())
+            .await;
+        match result {
+            Ok(out) => Ok(CallToolResult::structured(out.to_json())),
+            Err(RunFailure::Refused(Error::NotFound { model, .. })) if model == "workflow" => {
+                Err(unknown_tool(name))
+            }
+            Err(f) => Ok(tool_error(&span, f.to_json(), f.error())),
+        }
+    }
+
     fn model(&self, name: &str) -> Option<Arc<ModelInfo>> {
         self.dispatcher().routes().route(name).map(|r| r.model)
     }
@@ -198,11 +244,11 @@ async fn watch_models(inner: Arc<Inner>, generation: watch::Sender<u64>) {
 }
 
 /// A tool error carrying `object` (the error object of `e`, or of a failed run).
-fn tool_error(span: &tracing::Span, object: Value, e: &Error) -> CallToolResponse {
+fn tool_error(span: &tracing::Span, object: Value, e: &Error) -> CallToolResult {
     if let Error::Internal(detail) = e {
         span.in_scope(|| tracing::error!(error = %detail, "internal error"));
     }
-    CallToolResult::structured_error(json!({ "error": object })).into()
+    CallToolResult::structured_error(json!({ "error": object }))
 }
 
 fn unknown_tool(name: &str) -> McpError {
@@ -304,41 +350,7 @@ impl ServerHandler for McpServer {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let name = request.name.as_ref();
-        let ctx = Context {
-            channel: Channel::Mcp,
-            request_id: uuid::Uuid::now_v7().to_string(),
-            ..Context::default()
-        };
-        let span = tracing::info_span!("mcp", tool = %name, request_id = %ctx.request_id);
-        let params = Value::Object(request.arguments.unwrap_or_default());
-        let served_workflow = self.dispatcher().workflows().get(name).is_some();
-        if let Some((table, op)) = self.resolve_tool(name).filter(|_| !served_workflow) {
-            let result = self
-                .dispatcher()
-                .call(Target::Table(table), op, ctx.clone(), params.clone())
-                .instrument(span.clone())
-                .await;
-            match result {
-                Ok(value) => return Ok(CallToolResult::structured(value).into()),
-                // Only the table lookup reports a missing "table": the name is no model's tool,
-                // but may be a workflow's.
-                Err(Error::NotFound { model, .. }) if model == "table" => {}
-                Err(e) => return Ok(tool_error(&span, e.to_json(), &e)),
-            }
-        }
-        let result = self
-            .dispatcher()
-            .run_workflow(name, ctx, params)
-            .instrument(span.clone())
-            .await;
-        match result {
-            Ok(out) => Ok(CallToolResult::structured(out.to_json()).into()),
-            Err(RunFailure::Refused(Error::NotFound { model, .. })) if model == "workflow" => {
-                Err(unknown_tool(name))
-            }
-            Err(f) => Ok(tool_error(&span, f.to_json(), f.error())),
-        }
+        self.call(request).await.map(Into::into)
     }
 
     async fn list_resources(
@@ -427,7 +439,8 @@ pub fn allowed_hosts(config: &Config) -> Vec<String> {
 }
 
 /// The router of the MCP port: streamable HTTP at `/mcp`, with sessions (clients that
-/// `initialize` get an `Mcp-Session-Id`, and list changes on their standalone event stream).
+/// `initialize` get an `Mcp-Session-Id`, and list changes on their standalone event stream), and
+/// tool calls answered as JSON (`sessions`).
 /// Cancelling `stop` ends every session and stream, so that the port can shut down gracefully.
 pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> axum::Router {
     // No priming event (an empty event carrying a retry delay) before each answer: it doubles
@@ -438,12 +451,11 @@ pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> ax
         .with_allowed_hosts(allowed_hosts(config))
         .with_max_request_body_bytes(config.body_limit)
         .with_cancellation_token(stop);
-    let mut sessions = LocalSessionManager::default();
-    sessions.session_config.sse_retry = None;
-    let service = StreamableHttpService::new(
-        move || Ok(server.session()),
-        Arc::new(sessions),
-        http_config,
-    );
-    axum::Router::new().route_service("/mcp", service)
+    let mut local = LocalSessionManager::default();
+    local.session_config.sse_retry = None;
+    let sessions = Arc::new(sessions::Sessions::new(local, server.clone()));
+    let service = StreamableHttpService::new(move || Ok(server.session()), sessions, http_config);
+    axum::Router::new()
+        .route_service("/mcp", service)
+        .layer(axum::middleware::from_fn(sessions::json_answers))
 }

@@ -1,10 +1,12 @@
 //! The MCP tools of a model: names, descriptions, input and output schemas, annotations.
 //!
 //! Everything here is derived from `flowgate::schema`, the same schemas OpenAPI and the CLI use,
-//! so the channels describe one contract. Tool lists are read by language models, so the text is
-//! kept lean: one short line per tool, the model's description cut to its first sentence, the
-//! filter grammar's operator list given once in the server instructions instead of in every
-//! filter, only the read-only and destructive hints, and no output schemas (see [`tools`]).
+//! so the channels describe one contract. Tool lists are read by language models, and a model
+//! has eleven tools, so whatever one tool repeats is paid eleven times per model: the text is
+//! kept lean. One short line per tool, with the model's description (its first sentence) on
+//! `list` and `create` only; the filter grammar's operators once, in the server instructions;
+//! only the hints that differ from MCP's defaults; no output schemas (see [`tools`]); and input
+//! schemas without what only a validator or a code generator reads (see [`input_schema`]).
 
 use crate::workflows::Served;
 use flowgate::workflow::NodeKind;
@@ -40,18 +42,19 @@ pub(super) fn is_destructive(op: OpKind) -> bool {
     op.is_destructive() || matches!(op, OpKind::Update | OpKind::Upsert)
 }
 
-/// `readOnlyHint` on every tool, `destructiveHint` on the writes (MCP reads it only there).
+/// The hints that differ from MCP's defaults (not read-only, destructive): `readOnlyHint` on the
+/// reads, `destructiveHint` on the writes (false on create).
 fn annotations(op: OpKind) -> ToolAnnotations {
-    let a = ToolAnnotations::new().read_only(op.is_read_only());
     if op.is_read_only() {
-        a
+        ToolAnnotations::new().read_only(true)
     } else {
-        a.destructive(is_destructive(op))
+        ToolAnnotations::new().destructive(is_destructive(op))
     }
 }
 
 /// What a filter param says instead of the full grammar, which the server instructions carry.
-pub(super) const FILTER_NOTE: &str = "field: value, or field: {$op: value}; $and/$or take lists, $not a filter; the $ops are in the server instructions";
+pub(super) const FILTER_NOTE: &str =
+    "{field: value} or {field: {$op: value}}; the $ops are in the server instructions";
 
 /// The filter grammar, once, for the server instructions.
 pub(super) fn filter_grammar() -> String {
@@ -87,29 +90,81 @@ fn description(model: &ModelInfo, op: OpKind) -> String {
         OpKind::BulkDelete => format!("Delete every {m} matching a filter."),
         OpKind::BulkUpsert => format!("Create or update many {m} records by a unique key."),
     };
+    // The model's description on the tools an agent starts from; the other nine share their
+    // name's prefix with these two.
+    let described = matches!(op, OpKind::List | OpKind::Create);
     match model.def.description.as_deref().map(summary) {
-        Some(d) if !d.is_empty() => format!("{what} ({d})"),
+        Some(d) if described && !d.is_empty() => format!("{what} ({d})"),
         _ => what,
     }
 }
 
-/// The input schema of a tool: the operation's params schema, its filter described by
-/// [`FILTER_NOTE`].
-fn input_schema(model: &ModelInfo, op: OpKind) -> Arc<JsonObject> {
+/// The input schema of a tool: the operation's params schema, leaner.
+///
+/// - The filter is described by [`FILTER_NOTE`] (the grammar is in the server instructions).
+/// - Params that cannot change the result for this model are left out: `include_deleted`
+///   unless the model has soft delete, `conflict_on` when the id is its only unique field set
+///   (the default then is the only value it could take). The server still accepts them.
+/// - `additionalProperties: false` and the `int64` and `double` formats are left out: the
+///   properties are listed either way, and the server refuses an unknown param or a value of the
+///   wrong type with a validation error naming it. OpenAPI keeps them, for validators and code
+///   generators.
+/// - An empty `required` is left out.
+pub(super) fn input_schema(model: &ModelInfo, op: OpKind) -> Arc<JsonObject> {
     let mut schema = flowgate::schema::params_schema(model, op);
-    if let Some(filter) = schema.pointer_mut("/properties/filter")
-        && filter.get("description").is_some()
-    {
-        filter["description"] = json!(FILTER_NOTE);
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        if !model.soft_delete() {
+            props.shift_remove("include_deleted");
+        }
+        if model.unique_sets.iter().all(|set| set == &["id"]) {
+            props.shift_remove("conflict_on");
+        }
+        if let Some(filter) = props.get_mut("filter")
+            && filter.get("description").is_some()
+        {
+            filter["description"] = json!(FILTER_NOTE);
+        }
     }
-    if let Some(m) = schema.as_object_mut()
-        && m.get("required").is_some_and(|r| r == &json!([]))
-    {
-        m.remove("required");
-    }
+    lean(&mut schema);
     match schema {
-        Value::Object(m) => Arc::new(m),
+        Value::Object(mut m) => {
+            if m.get("required").is_some_and(|r| r == &json!([])) {
+                m.shift_remove("required");
+            }
+            Arc::new(m)
+        }
         _ => Arc::new(JsonObject::new()),
+    }
+}
+
+/// Removes `additionalProperties: false` and the `int64` and `double` formats from a schema
+/// and the schemas inside it.
+fn lean(schema: &mut Value) {
+    let Value::Object(m) = schema else { return };
+    if m.get("additionalProperties") == Some(&Value::Bool(false)) {
+        m.shift_remove("additionalProperties");
+    }
+    if m.get("format")
+        .is_some_and(|f| f == "int64" || f == "double")
+    {
+        m.shift_remove("format");
+    }
+    for (key, value) in m.iter_mut() {
+        match key.as_str() {
+            "properties" | "$defs" => value
+                .as_object_mut()
+                .into_iter()
+                .flat_map(|props| props.values_mut())
+                .for_each(lean),
+            "anyOf" | "oneOf" | "allOf" | "prefixItems" => value
+                .as_array_mut()
+                .into_iter()
+                .flat_map(|items| items.iter_mut())
+                .for_each(lean),
+            "items" | "not" | "additionalProperties" | "propertyNames" => lean(value),
+            // Values (`enum`, `default`, ...) and annotations are left as they are.
+            _ => {}
+        }
     }
 }
 
@@ -193,6 +248,79 @@ mod tests {
         );
         assert!(split_tool_name("_read").is_empty());
         assert!(split_tool_name("users").is_empty());
+    }
+
+    #[test]
+    fn params_that_cannot_matter_are_left_out() {
+        use flowgate::{FieldDef, ModelDef, Schema};
+        let schema = Schema::new([
+            ModelDef::new("Plain").field(FieldDef::integer("n")),
+            ModelDef::new("Kept")
+                .soft_delete()
+                .field(FieldDef::string("code").unique()),
+        ])
+        .unwrap();
+        let props = |model: &str, op: OpKind| -> Vec<String> {
+            let s = input_schema(schema.get(model).unwrap(), op);
+            s["properties"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect()
+        };
+        assert_eq!(props("Plain", OpKind::Read), ["id"]);
+        assert_eq!(props("Kept", OpKind::Read), ["id", "include_deleted"]);
+        assert_eq!(
+            props("Plain", OpKind::Upsert),
+            ["where", "create", "update"]
+        );
+        assert_eq!(
+            props("Kept", OpKind::Upsert),
+            ["where", "create", "update", "conflict_on"]
+        );
+        assert_eq!(
+            props("Plain", OpKind::BulkUpsert),
+            ["data", "on_conflict", "dry_run"]
+        );
+        let create = input_schema(schema.get("Plain").unwrap(), OpKind::Create);
+        assert_eq!(
+            Value::Object(create.as_ref().clone()),
+            json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})
+        );
+    }
+
+    #[test]
+    fn lean_schemas_keep_values_and_types() {
+        let mut s = json!({
+            "type": "object",
+            "properties": {
+                "n": {"type": "integer", "format": "int64", "default": {"format": "int64"}},
+                "d": {"type": "string", "format": "date-time"},
+                "rows": {"type": "array", "items": {
+                    "type": "object", "additionalProperties": false,
+                    "properties": {"x": {"type": ["number", "null"], "format": "double"}},
+                }},
+                "format": {"enum": ["int64"]},
+            },
+            "additionalProperties": false,
+        });
+        lean(&mut s);
+        assert_eq!(
+            s,
+            json!({
+                "type": "object",
+                "properties": {
+                    "n": {"type": "integer", "default": {"format": "int64"}},
+                    "d": {"type": "string", "format": "date-time"},
+                    "rows": {"type": "array", "items": {
+                        "type": "object",
+                        "properties": {"x": {"type": ["number", "null"]}},
+                    }},
+                    "format": {"enum": ["int64"]},
+                },
+            })
+        );
     }
 
     #[test]
