@@ -9,9 +9,9 @@
 
 mod common;
 
-use common::Backend;
+use common::{Backend, server_builder as builder};
 use flowgate::{FieldDef, ModelDef, OpKind, Schema};
-use flowgate_actors::{Handle, Supervisor};
+use flowgate_actors::Handle;
 use reqwest::{Method, StatusCode};
 use rmcp::model::{CallToolRequestParams, CallToolResult, ReadResourceRequestParams, Tool};
 use rmcp::service::{NotificationContext, RunningService};
@@ -75,14 +75,6 @@ struct Env {
     http: reqwest::Client,
     mcp: RunningService<RoleClient, Listener>,
     changes: mpsc::UnboundedReceiver<&'static str>,
-}
-
-fn builder(url: &str) -> Supervisor {
-    Supervisor::builder()
-        .database_url(url)
-        .http_port(0)
-        .mcp_port(0)
-        .set("host", "127.0.0.1")
 }
 
 async fn connect(

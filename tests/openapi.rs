@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::Backend;
+use common::{Backend, http_client as client};
 use flowgate::{FieldDef, IdType, ModelDef, OpKind};
 use flowgate_actors::{Handle, Supervisor};
 use reqwest::{Client, Method};
@@ -64,14 +64,6 @@ fn task() -> ModelDef {
         .field(FieldDef::json("labels").default(json!([])))
         .field(FieldDef::bytes("attachment").optional())
         .field(FieldDef::enumeration("state", ["open", "done"]).default("open"))
-}
-
-fn client() -> Client {
-    Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
 }
 
 struct Server {

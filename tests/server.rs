@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::Backend;
+use common::{Backend, http_client as client, server_builder as builder};
 use flowgate::registry::Registry;
 use flowgate::{FieldDef, ModelDef, Schema, Store, StoreConfig};
 use flowgate_actors::{Handle, State, Supervisor};
@@ -44,23 +44,6 @@ fn book() -> ModelDef {
 
 fn models() -> Vec<ModelDef> {
     vec![author(), book()]
-}
-
-/// A builder on `url` with a free port on the loopback interface.
-fn builder(url: &str) -> Supervisor {
-    Supervisor::builder()
-        .database_url(url)
-        .http_port(0)
-        .mcp_port(0)
-        .set("host", "127.0.0.1")
-}
-
-fn client() -> Client {
-    Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("http client")
 }
 
 /// An HTTP answer: the status, the headers and the body (JSON when it parses, else its text).

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::Backend;
+use common::{Backend, http_client as client, server_builder as builder};
 use flowgate::workflow::{self, InputType, Workflow, WorkflowBuilder};
 use flowgate::{FieldDef, ModelDef};
 use flowgate_actors::{Handle, State, Supervisor};
@@ -83,22 +83,6 @@ fn count_users() -> Workflow {
         .add_node("UserCountNode", "n", json!({}))
         .build()
         .expect("count_users builds")
-}
-
-fn builder(url: &str) -> Supervisor {
-    Supervisor::builder()
-        .database_url(url)
-        .http_port(0)
-        .mcp_port(0)
-        .set("host", "127.0.0.1")
-}
-
-fn client() -> Client {
-    Client::builder()
-        .no_proxy()
-        .timeout(WAIT)
-        .build()
-        .expect("http client")
 }
 
 fn init_logs() {

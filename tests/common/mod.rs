@@ -131,3 +131,21 @@ macro_rules! conformance {
         }
     };
 }
+
+/// A server builder on `url` with free ports on the loopback interface.
+pub fn server_builder(url: &str) -> flowgate_actors::Supervisor {
+    flowgate_actors::Supervisor::builder()
+        .database_url(url)
+        .http_port(0)
+        .mcp_port(0)
+        .set("host", "127.0.0.1")
+}
+
+/// An HTTP client for a test server: no proxy, a bounded wait.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("http client")
+}
