@@ -5,11 +5,16 @@
 //! cargo run --release --example server
 //! curl -s localhost:8000/health/ready
 //! curl -s -XPOST localhost:8000/api/users -d '{"email": "ada@example.com", "name": "Ada"}'
+//! curl -s -XPOST localhost:8000/workflows/signup/execute \
+//!   -d '{"inputs": {"email": "grace@example.com", "name": "Grace", "title": "Hello"}}'
 //! ```
+//!
+//! It also serves one workflow, `signup`: a user and their first conversation, in one
+//! transaction.
 //!
 //! `DATABASE_URL`, `FLOWGATE_HTTP_PORT` and the other `FLOWGATE_*` variables apply.
 
-use flowgate::{FieldDef, ModelDef, OnDelete};
+use flowgate::{FieldDef, ModelDef, OnDelete, Workflow, WorkflowBuilder};
 use flowgate_actors::Supervisor;
 use std::time::{Duration, Instant};
 
@@ -66,6 +71,25 @@ fn models() -> Vec<ModelDef> {
     ]
 }
 
+/// `signup`: creates a user, then a conversation of theirs; both or neither.
+fn signup() -> anyhow::Result<Workflow> {
+    Ok(WorkflowBuilder::new("signup")
+        .description("A new user and their first conversation")
+        .transactional(true)
+        .add_node(
+            "UserCreateNode",
+            "user",
+            serde_json::json!({"email": "${email}", "name": "${name}"}),
+        )
+        .add_node(
+            "ConversationCreateNode",
+            "conversation",
+            serde_json::json!({"title": "${title}"}),
+        )
+        .connect("user", "id", "conversation", "user_id")
+        .build()?)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -81,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
             std::env::var("DATABASE_URL").unwrap_or_else(|_| "sqlite://flowgate-example.db".into()),
         )
         .models(models())
+        .workflow(signup()?)
         .start()
         .await?;
     eprintln!(
