@@ -9,14 +9,13 @@
 
 mod common;
 
-use common::{Backend, server_builder as builder};
+use common::{Backend, Listener, mcp_session as connect, server_builder as builder};
 use flowgate::{FieldDef, ModelDef, OpKind, Schema};
 use flowgate_actors::Handle;
 use reqwest::{Method, StatusCode};
 use rmcp::model::{CallToolRequestParams, CallToolResult, ReadResourceRequestParams, Tool};
-use rmcp::service::{NotificationContext, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ClientHandler, RoleClient, ServiceError, ServiceExt};
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, ServiceError};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -52,22 +51,6 @@ fn models() -> Vec<ModelDef> {
     vec![author(), book()]
 }
 
-/// The client side: counts the list-changed notifications it receives.
-#[derive(Clone)]
-struct Listener {
-    changes: mpsc::UnboundedSender<&'static str>,
-}
-
-impl ClientHandler for Listener {
-    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.changes.send("tools");
-    }
-
-    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.changes.send("resources");
-    }
-}
-
 /// A running server, an HTTP client for its REST API, and an MCP session with it.
 struct Env {
     handle: Handle,
@@ -75,22 +58,6 @@ struct Env {
     http: reqwest::Client,
     mcp: RunningService<RoleClient, Listener>,
     changes: mpsc::UnboundedReceiver<&'static str>,
-}
-
-async fn connect(
-    handle: &Handle,
-) -> (
-    RunningService<RoleClient, Listener>,
-    mpsc::UnboundedReceiver<&'static str>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let transport =
-        StreamableHttpClientTransport::from_uri(format!("http://{}/mcp", handle.mcp_addr()));
-    let mcp = tokio::time::timeout(WAIT, Listener { changes: tx }.serve(transport))
-        .await
-        .expect("initialize within the wait")
-        .expect("initialize");
-    (mcp, rx)
 }
 
 impl Env {

@@ -10,15 +10,12 @@
 
 mod common;
 
-use common::{Backend, http_client as client, server_builder as builder};
+use common::{Backend, http_client as client, mcp_session, server_builder as builder};
 use flowgate::workflow::{self, InputType, Workflow, WorkflowBuilder};
 use flowgate::{FieldDef, ModelDef};
 use flowgate_actors::{Handle, State, Supervisor};
 use reqwest::{Client, Method, StatusCode};
 use rmcp::model::{CallToolRequestParams, ReadResourceRequestParams};
-use rmcp::service::{NotificationContext, RunningService};
-use rmcp::transport::StreamableHttpClientTransport;
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -638,38 +635,6 @@ conformance!(sync_and_async_runs, runs_and_workflows_outlive_a_restart);
 
 // ---------------------------------------------------------------------------------------------
 // Registration at run time, on every channel
-
-/// The client side of MCP: passes on the list-changed notifications it receives.
-#[derive(Clone)]
-struct Listener {
-    changes: mpsc::UnboundedSender<&'static str>,
-}
-
-impl ClientHandler for Listener {
-    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.changes.send("tools");
-    }
-
-    async fn on_resource_list_changed(&self, _context: NotificationContext<RoleClient>) {
-        let _ = self.changes.send("resources");
-    }
-}
-
-async fn mcp_session(
-    handle: &Handle,
-) -> (
-    RunningService<RoleClient, Listener>,
-    mpsc::UnboundedReceiver<&'static str>,
-) {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let transport =
-        StreamableHttpClientTransport::from_uri(format!("http://{}/mcp", handle.mcp_addr()));
-    let session = tokio::time::timeout(WAIT, Listener { changes: tx }.serve(transport))
-        .await
-        .expect("initialize within the wait")
-        .expect("initialize");
-    (session, rx)
-}
 
 async fn changed(changes: &mut mpsc::UnboundedReceiver<&'static str>, kind: &str) {
     tokio::time::timeout(WAIT, async {

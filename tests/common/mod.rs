@@ -149,3 +149,49 @@ pub fn http_client() -> reqwest::Client {
         .build()
         .expect("http client")
 }
+
+/// The client side of an MCP session in tests: passes on the list-changed notifications it
+/// receives (`"tools"`, `"resources"`).
+#[derive(Clone)]
+pub struct Listener {
+    changes: tokio::sync::mpsc::UnboundedSender<&'static str>,
+}
+
+impl rmcp::ClientHandler for Listener {
+    async fn on_tool_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        let _ = self.changes.send("tools");
+    }
+
+    async fn on_resource_list_changed(
+        &self,
+        _context: rmcp::service::NotificationContext<rmcp::RoleClient>,
+    ) {
+        let _ = self.changes.send("resources");
+    }
+}
+
+/// An MCP session over streamable HTTP with a running server, and the notifications it gets.
+pub async fn mcp_session(
+    handle: &flowgate_actors::Handle,
+) -> (
+    rmcp::service::RunningService<rmcp::RoleClient, Listener>,
+    tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+) {
+    use rmcp::ServiceExt;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let transport = rmcp::transport::StreamableHttpClientTransport::from_uri(format!(
+        "http://{}/mcp",
+        handle.mcp_addr()
+    ));
+    let session = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        Listener { changes: tx }.serve(transport),
+    )
+    .await
+    .expect("initialize within the wait")
+    .expect("initialize");
+    (session, rx)
+}
