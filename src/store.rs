@@ -187,19 +187,22 @@ impl Store {
         kind: OpKind,
         params: &Value,
     ) -> Result<Value> {
+        // The futures of sqlx's pool (up to 8.6 kB on PostgreSQL, as they hold a connect) and of
+        // the operation are boxed: inline, in each of the six arms below, they would make this
+        // future over 9 kB, copied whenever a caller moves it (into a task, say).
         let needs_tx = ops::needs_transaction(kind);
         let keep = !ops::is_dry_run(params);
         let echo = self.inner.echo;
         macro_rules! arm {
             ($pool:expr, $variant:ident, $begin:expr) => {{
                 if needs_tx {
-                    let mut t = $begin.await.map_err(db_error)?;
+                    let mut t = Box::pin($begin).await.map_err(db_error)?;
                     let result = {
                         let mut x = Exec {
                             conn: Conn::$variant(&mut t),
                             echo,
                         };
-                        ops::dispatch(&mut x, model, ctx, kind, params).await
+                        Box::pin(ops::dispatch(&mut x, model, ctx, kind, params)).await
                     };
                     match result {
                         Ok(v) if keep => t.commit().await.map_err(db_error).map(|_| v),
@@ -210,12 +213,12 @@ impl Store {
                         }
                     }
                 } else {
-                    let mut c = $pool.acquire().await.map_err(db_error)?;
+                    let mut c = Box::pin($pool.acquire()).await.map_err(db_error)?;
                     let mut x = Exec {
                         conn: Conn::$variant(&mut c),
                         echo,
                     };
-                    ops::dispatch(&mut x, model, ctx, kind, params).await
+                    Box::pin(ops::dispatch(&mut x, model, ctx, kind, params)).await
                 }
             }};
         }

@@ -92,7 +92,9 @@ impl Actor for Node {
                             .send(Err(Error::Unavailable("the model is shutting down".into())));
                         return;
                     };
-                    let run = AssertUnwindSafe(store.run(&ctx, &model, op, &params))
+                    // Boxed: an operation's future is several kilobytes, and a task's future
+                    // is moved (copied) as the task is built; a box moves as a pointer.
+                    let run = AssertUnwindSafe(Box::pin(store.run(&ctx, &model, op, &params)))
                         .catch_unwind()
                         .await;
                     let result = run.unwrap_or_else(|_| {

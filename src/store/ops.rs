@@ -56,11 +56,13 @@ pub(crate) async fn dispatch(
             OpKind::Delete => write::delete(x, m, p).await,
             OpKind::List => read::list(x, m, p).await,
             OpKind::Count => read::count(x, m, p).await,
-            OpKind::Upsert => write::upsert(x, m, p).await,
-            OpKind::BulkCreate => bulk::bulk_create(x, m, p).await,
+            // The largest futures, boxed so that every operation's future is not as large as
+            // theirs (a bulk write does enough work that the allocation does not show).
+            OpKind::Upsert => Box::pin(write::upsert(x, m, p)).await,
+            OpKind::BulkCreate => Box::pin(bulk::bulk_create(x, m, p)).await,
             OpKind::BulkUpdate => bulk::bulk_update(x, m, p).await,
             OpKind::BulkDelete => bulk::bulk_delete(x, m, p).await,
-            OpKind::BulkUpsert => bulk::bulk_upsert(x, m, p).await,
+            OpKind::BulkUpsert => Box::pin(bulk::bulk_upsert(x, m, p)).await,
         }
     }
     .instrument(span)
