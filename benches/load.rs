@@ -38,7 +38,12 @@
 //! connections; `FLOWGATE_LOAD_ONLY=sqlite/read/flowgate` (any part of `backend/scenario/server`)
 //! runs only the matching runs, e.g. under a profiler.
 //! `FLOWGATE_LOAD_LOG=info` installs a fmt subscriber at that filter, writing into a sink, to see
-//! what recording the request spans costs (by default no subscriber is installed). Run without `--bench` (as `cargo test --benches` does), it does a short smoke run.
+//! what recording the request spans costs (by default no subscriber is installed).
+//! `FLOWGATE_LOAD_COUNT=<flowgate|hand-written>:<n>` sends `n` reads by id over one connection
+//! to one server on SQLite, for counting instructions per request under callgrind (run with
+//! `--instr-atstart=no`, switch instrumentation on when the bench prints `count mode: set up`,
+//! and take the difference between `n` and `2n`).
+//! Run without `--bench` (as `cargo test --benches` does), it does a short smoke run.
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -889,6 +894,43 @@ struct Measured {
     figures: Figures,
 }
 
+/// `FLOWGATE_LOAD_COUNT=<server>:<n>` (`flowgate` or `hand-written`): one connection sends `n`
+/// reads by id to that server on SQLite, one after another, then the process exits. For counting
+/// instructions per request under callgrind (the difference between runs of `n` and `2n`
+/// requests), which does not depend on what else the machine is doing.
+fn count_mode(
+    servers: &tokio::runtime::Runtime,
+    client: &tokio::runtime::Runtime,
+    spec: &str,
+    rows: usize,
+) {
+    let (server, n) = spec
+        .split_once(':')
+        .and_then(|(s, n)| Some((s, n.parse::<usize>().ok()?)))
+        .expect("FLOWGATE_LOAD_COUNT=<flowgate|hand-written>:<n>");
+    let pair = servers.block_on(sqlite_pair(rows));
+    let addr = match server {
+        "flowgate" => pair.flowgate.http_addr(),
+        "hand-written" => pair.hand,
+        other => panic!("unknown server {other}"),
+    };
+    client.block_on(async {
+        let mut sender = connect(addr).await.expect("connect");
+        // The set-up above takes a varying number of instructions (seeding, the servers'
+        // start); a profiler started with instrumentation off turns it on here
+        // (`callgrind_control -i on` when this line appears).
+        eprintln!("count mode: set up; sending {n} requests in 2 s");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..n {
+            let path = format!("/api/products/{}", rng.below(rows) + 1);
+            let (status, _) = send(&mut sender, "GET", &path, None).await.expect("read");
+            assert_eq!(status, StatusCode::OK);
+        }
+    });
+    servers.block_on(pair.teardown());
+}
+
 fn main() {
     // `cargo bench` passes --bench; anything else (cargo test --benches) gets a smoke run.
     let full = std::env::args().any(|a| a == "--bench");
@@ -931,6 +973,10 @@ fn main() {
         measure,
         load_average()
     );
+    if let Ok(spec) = std::env::var("FLOWGATE_LOAD_COUNT") {
+        count_mode(&servers, &client, &spec, rows);
+        return;
+    }
     let mut results: Vec<Measured> = Vec::new();
     let mut pairs = vec![servers.block_on(sqlite_pair(rows))];
     if let Some(pg) = servers.block_on(postgres_pair(rows)) {
