@@ -185,10 +185,8 @@ impl Supervisor {
         for (wf, _) in &workflows {
             board.register(&format!("workflow:{}", wf.name()), true);
         }
-        let routes = Arc::new(Routes::default());
         for def in &declared {
             board.register(&format!("model:{}", def.name), true);
-            routes.declare(&def.name, &def.table_name());
         }
 
         let (listener, http_addr) = gateway::bind(&config.host, config.http_port)
@@ -206,6 +204,13 @@ impl Supervisor {
                     addr: format!("{}:{}", config.host, config.mcp_port),
                     source,
                 })?;
+        // Table names are declared once the ports are bound: the first one runs the pluralizer's
+        // lazy set-up (about 10 ms of regex compilation), which must not delay the bind. The
+        // router is built after, so no request is routed before its table is known.
+        let routes = Arc::new(Routes::default());
+        for def in &declared {
+            routes.declare(&def.name, &def.table_name());
+        }
         let dispatcher = Dispatcher::new(
             routes.clone(),
             board.clone(),
