@@ -12,19 +12,24 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
+/// A request for a node: the operation's context and params. Shared (`Arc`) between the
+/// dispatcher and the node, so that a request whose node died before starting it can be sent
+/// again without copying.
+pub struct Job {
+    /// The request context.
+    pub ctx: Context,
+    /// The operation's params.
+    pub params: Value,
+}
+
 /// What a node does.
-// `Run` is the message of every request and is moved once; boxing it would add an allocation
-// per request to shrink a variant that is almost never used.
-#[allow(clippy::large_enum_variant)]
 pub enum NodeMsg {
     /// Run an operation and reply with its result.
     Run {
-        /// The request context.
-        ctx: Context,
+        /// The request.
+        job: Arc<Job>,
         /// The operation.
         op: OpKind,
-        /// Its params (shared with the dispatcher, which may resend them to a restarted node).
-        params: std::sync::Arc<Value>,
         /// Where the result goes.
         reply: RpcReplyPort<flowgate::Result<Value>>,
     },
@@ -77,12 +82,7 @@ impl Actor for Node {
         state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            NodeMsg::Run {
-                ctx,
-                op,
-                params,
-                reply,
-            } => {
+            NodeMsg::Run { job, op, reply } => {
                 let store = state.store.clone();
                 let model = state.model.clone();
                 let permits = state.permits.clone();
@@ -94,11 +94,12 @@ impl Actor for Node {
                     };
                     // Boxed: an operation's future is several kilobytes, and a task's future
                     // is moved (copied) as the task is built; a box moves as a pointer.
-                    let run = AssertUnwindSafe(Box::pin(store.run(&ctx, &model, op, &params)))
-                        .catch_unwind()
-                        .await;
+                    let run =
+                        AssertUnwindSafe(Box::pin(store.run(&job.ctx, &model, op, &job.params)))
+                            .catch_unwind()
+                            .await;
                     let result = run.unwrap_or_else(|_| {
-                        tracing::error!(model = model.name(), op = op.as_str(), request_id = %ctx.request_id, "operation panicked");
+                        tracing::error!(model = model.name(), op = op.as_str(), request_id = %job.ctx.request_id, "operation panicked");
                         Err(Error::Internal("operation panicked".into()))
                     });
                     let _ = reply.send(result);

@@ -1,13 +1,14 @@
 //! The routing table every channel reads: which models exist, under which table names, and the
 //! node actor serving each one that is ready. The registry actor writes it.
 
-use crate::node::NodeMsg;
+use crate::node::{Job, NodeMsg};
 use crate::readiness::{Board, State};
 use crate::workflows::Workflows;
 use dashmap::DashMap;
 use flowgate::{Context, Error, ModelInfo, OpKind};
 use ractor::ActorRef;
 use ractor::rpc::CallResult;
+use rustc_hash::FxBuildHasher;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,12 +22,14 @@ pub struct Route {
     pub node: ActorRef<NodeMsg>,
 }
 
-/// The routing table.
+/// The routing table. Its maps are read on every request, so they hash with FxHash (the keys
+/// are model and table names, which come from model definitions, not from callers: a lookup by
+/// a caller's string only reads).
 #[derive(Default)]
 pub struct Routes {
-    serving: DashMap<String, Route>,
-    tables: DashMap<String, String>,
-    versions: DashMap<String, i64>,
+    serving: DashMap<String, Route, FxBuildHasher>,
+    tables: DashMap<String, String, FxBuildHasher>,
+    versions: DashMap<String, i64, FxBuildHasher>,
 }
 
 impl Routes {
@@ -60,6 +63,15 @@ impl Routes {
     /// The route of a served model.
     pub fn route(&self, model: &str) -> Option<Route> {
         self.serving.get(model).map(|r| r.clone())
+    }
+
+    /// The route of a target whose model is served, without allocating: the path of every
+    /// request once its model is ready.
+    pub fn route_of(&self, target: Target<'_>) -> Option<Route> {
+        match target {
+            Target::Model(name) => self.route(name),
+            Target::Table(t) => self.route(self.tables.get(t)?.value()),
+        }
     }
 
     /// Notes the registry version of a model (persisted models count from 1).
@@ -173,6 +185,29 @@ impl Dispatcher {
         ctx: Context,
         params: Value,
     ) -> flowgate::Result<Value> {
+        // Shared, so that a request whose node died before starting it can be sent again.
+        let job = Arc::new(Job { ctx, params });
+        // The common case, a served model, takes no lock but the maps' and allocates nothing
+        // but the job; everything else (waiting, errors, a restarted node) is `call_slow`.
+        let mut dead = None;
+        if let Some(route) = self.routes.route_of(target) {
+            match send(&route, op, &job).await {
+                Some(result) => return result,
+                None => dead = Some(route.node.get_id()),
+            }
+        }
+        self.call_slow(target, op, job, dead).await
+    }
+
+    /// `call` for a model that is not served yet, or whose node stopped (`dead`) with the
+    /// request in its mailbox.
+    async fn call_slow(
+        &self,
+        target: Target<'_>,
+        op: OpKind,
+        job: Arc<Job>,
+        mut dead: Option<ractor::ActorId>,
+    ) -> flowgate::Result<Value> {
         let deadline = tokio::time::Instant::now() + self.ready_wait;
         let mut changes = self.board.subscribe();
         let name = loop {
@@ -204,28 +239,13 @@ impl Dispatcher {
             }
         };
         let feature = format!("model:{name}");
-        // Shared, so that a request whose node died before starting it can be sent again.
-        let params = std::sync::Arc::new(params);
-        let mut dead: Option<ractor::ActorId> = None;
         loop {
             if let Some(route) = self
                 .routes
                 .route(&name)
                 .filter(|r| Some(r.node.get_id()) != dead)
             {
-                let sent = route
-                    .node
-                    .call(
-                        |reply| crate::node::NodeMsg::Run {
-                            ctx: ctx.clone(),
-                            op,
-                            params: params.clone(),
-                            reply,
-                        },
-                        None,
-                    )
-                    .await;
-                if let Ok(CallResult::Success(result)) = sent {
+                if let Some(result) = send(&route, op, &job).await {
                     return result;
                 }
                 // The node stopped with the request still in its mailbox: nothing ran (a node
@@ -259,5 +279,25 @@ impl Dispatcher {
                 });
             }
         }
+    }
+}
+
+/// Sends a job to a node and waits for its answer; `None` when the node stopped before
+/// answering (the job never started: see `NodeMsg::Run`).
+async fn send(route: &Route, op: OpKind, job: &Arc<Job>) -> Option<flowgate::Result<Value>> {
+    let sent = route
+        .node
+        .call(
+            |reply| NodeMsg::Run {
+                job: job.clone(),
+                op,
+                reply,
+            },
+            None,
+        )
+        .await;
+    match sent {
+        Ok(CallResult::Success(result)) => Some(result),
+        _ => None,
     }
 }

@@ -7,8 +7,9 @@
 use super::errors::{ApiError, plain};
 use crate::routes::{Dispatcher, Target};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, Path, Query, Request, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,9 +44,35 @@ impl<S: Send + Sync> FromRequest<S> for Body {
     }
 }
 
-/// The request id of a request, set by the middleware.
+/// The request id of a request, set by the middleware and taken by the `Ctx` extractor.
 #[derive(Debug, Clone)]
 struct RequestId(String);
+
+/// The operation context of an HTTP request: its request id (from the middleware) and its
+/// `Idempotency-Key` header. Reads only what it needs from the request, so a handler does not
+/// copy the whole header map.
+pub(super) struct Ctx(Context);
+
+impl<S: Send + Sync> FromRequestParts<S> for Ctx {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let request_id = match parts.extensions.remove::<RequestId>() {
+            Some(RequestId(id)) => id,
+            None => uuid::Uuid::now_v7().to_string(),
+        };
+        Ok(Ctx(Context {
+            channel: Channel::Http,
+            request_id,
+            idempotency_key: parts
+                .headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string),
+            ..Context::default()
+        }))
+    }
+}
 
 /// The HTTP router over a dispatcher. `body_limit` bounds request bodies in bytes.
 pub fn router(dispatcher: Dispatcher, body_limit: usize) -> Router {
@@ -88,25 +115,15 @@ async fn request_id(mut req: Request, next: Next) -> Response {
         .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
         .map(str::to_string);
     let id = given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    req.extensions_mut().insert(RequestId(id.clone()));
+    // Printable ASCII, checked above or made so: the header cannot fail.
+    let echo = HeaderValue::from_str(&id).ok();
     let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
+    req.extensions_mut().insert(RequestId(id));
     let mut resp = next.run(req).instrument(span).await;
-    if let Ok(v) = HeaderValue::from_str(&id) {
+    if let Some(v) = echo {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
-}
-
-fn context(headers: &HeaderMap, id: &RequestId) -> Context {
-    Context {
-        channel: Channel::Http,
-        request_id: id.0.clone(),
-        idempotency_key: headers
-            .get("idempotency-key")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string),
-        ..Context::default()
-    }
 }
 
 /// Parses a JSON body; an empty body is `null`.
@@ -142,21 +159,11 @@ async fn run(
 /// bulk writes).
 fn body_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
     let handler = move |State(d): State<Dispatcher>,
-                        headers: HeaderMap,
-                        axum::Extension(id): axum::Extension<RequestId>,
+                        Ctx(ctx): Ctx,
                         Path(table): Path<String>,
                         Body(body): Body| async move {
         match body_json(&body) {
-            Ok(params) => {
-                run(
-                    &d,
-                    Target::Table(&table),
-                    op,
-                    context(&headers, &id),
-                    params,
-                )
-                .await
-            }
+            Ok(params) => run(&d, Target::Table(&table), op, ctx, params).await,
             Err(resp) => *resp,
         }
     };
@@ -177,45 +184,28 @@ fn query_params(q: HashMap<String, String>) -> Value {
 fn query_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
     get(
         move |State(d): State<Dispatcher>,
-              h: HeaderMap,
-              axum::Extension(id): axum::Extension<RequestId>,
+              Ctx(ctx): Ctx,
               Path(table): Path<String>,
               Query(q): Query<HashMap<String, String>>| async move {
-            run(
-                &d,
-                Target::Table(&table),
-                op,
-                context(&h, &id),
-                query_params(q),
-            )
-            .await
+            run(&d, Target::Table(&table), op, ctx, query_params(q)).await
         },
     )
 }
 
 async fn read(
     State(d): State<Dispatcher>,
-    h: HeaderMap,
-    axum::Extension(id): axum::Extension<RequestId>,
+    Ctx(ctx): Ctx,
     Path((table, rid)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let mut params = query_params(q);
     params["id"] = Value::String(rid);
-    run(
-        &d,
-        Target::Table(&table),
-        OpKind::Read,
-        context(&h, &id),
-        params,
-    )
-    .await
+    run(&d, Target::Table(&table), OpKind::Read, ctx, params).await
 }
 
 async fn delete(
     State(d): State<Dispatcher>,
-    h: HeaderMap,
-    axum::Extension(id): axum::Extension<RequestId>,
+    Ctx(ctx): Ctx,
     Path((table, rid)): Path<(String, String)>,
 ) -> Response {
     let mut params = Map::new();
@@ -224,7 +214,7 @@ async fn delete(
         &d,
         Target::Table(&table),
         OpKind::Delete,
-        context(&h, &id),
+        ctx,
         Value::Object(params),
     )
     .await
@@ -235,8 +225,7 @@ async fn delete(
 /// them and answers as it does on every other channel.
 async fn update(
     State(d): State<Dispatcher>,
-    h: HeaderMap,
-    axum::Extension(id): axum::Extension<RequestId>,
+    Ctx(ctx): Ctx,
     Path((table, rid)): Path<(String, String)>,
     Body(body): Body,
 ) -> Response {
@@ -258,7 +247,7 @@ async fn update(
         &d,
         Target::Table(&table),
         OpKind::Update,
-        context(&h, &id),
+        ctx,
         Value::Object(params),
     )
     .await
@@ -268,8 +257,7 @@ async fn update(
 /// MCP tool and the CLI.
 async fn node(
     State(d): State<Dispatcher>,
-    h: HeaderMap,
-    axum::Extension(id): axum::Extension<RequestId>,
+    Ctx(ctx): Ctx,
     Path(node): Path<String>,
     Body(body): Body,
 ) -> Response {
@@ -281,7 +269,7 @@ async fn node(
         .into_response();
     };
     match body_json(&body) {
-        Ok(params) => run(&d, Target::Model(model), op, context(&h, &id), params).await,
+        Ok(params) => run(&d, Target::Model(model), op, ctx, params).await,
         Err(resp) => *resp,
     }
 }

@@ -11,7 +11,7 @@
 //!   ones answer 202 with `{run_id, workflow, status: "pending"}` and a `Location` to poll.
 //! - `GET /workflows/{name}/runs/{run_id}`: a stored run, from this process or an earlier one.
 
-use super::{Body, RequestId, body_json, context};
+use super::{Body, Ctx, body_json};
 use crate::gateway::errors::{ApiError, RunFailed, plain};
 use crate::routes::Dispatcher;
 use axum::Json;
@@ -133,8 +133,7 @@ fn execute_request(body: Value) -> Result<(Value, Mode), Error> {
 
 async fn execute(
     State(d): State<Dispatcher>,
-    headers: HeaderMap,
-    axum::Extension(id): axum::Extension<RequestId>,
+    Ctx(ctx): Ctx,
     Path(name): Path<String>,
     Body(body): Body,
 ) -> Response {
@@ -143,7 +142,6 @@ async fn execute(
         Ok(Err(e)) => return ApiError(e).into_response(),
         Err(resp) => return *resp,
     };
-    let ctx = context(&headers, &id);
     match mode {
         Mode::Sync => match d.run_workflow(&name, ctx, inputs).await {
             Ok(out) => Json(out.to_json()).into_response(),
