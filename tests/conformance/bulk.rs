@@ -3,7 +3,7 @@
 
 use crate::common::Backend;
 use crate::conformance;
-use crate::support::{Db, check_err, db, invalid, models, records};
+use crate::support::{Db, check_err, db, invalid, models, records, tx_ok, tx_run};
 use serde_json::{Value, json};
 
 fn task(i: usize) -> Value {
@@ -676,6 +676,41 @@ async fn bulk_many_rows(b: Backend) {
     );
     assert_eq!(out["ids"].as_array().unwrap().len(), n - 1);
     assert_eq!(db.count("Project", json!({})).await, 2 * n as u64 - 1);
+
+    // Atomic, with a bad record or a repeated key in the second statement: the first one has
+    // run by the time the bad record is met, and nothing is kept, even inside a caller's
+    // transaction that goes on and commits.
+    let before = db.count("Project", json!({})).await;
+    let fresh = |i: usize| json!({"name": format!("r{i:05}")});
+    let mut bad: Vec<Value> = (0..n).map(fresh).collect();
+    bad[5500] = json!({"name": 42});
+    let e = db
+        .err("Project", "bulk_create", json!({ "data": bad.clone() }))
+        .await;
+    invalid(&e, "data[5500].name");
+    let mut clash: Vec<Value> = (0..n).map(fresh).collect();
+    clash[5600] = json!({"name": "p00007"});
+    let e = db
+        .err("Project", "bulk_create", json!({ "data": clash.clone() }))
+        .await;
+    check_err(&e, "conflict", Some("name"));
+    assert_eq!(db.count("Project", json!({})).await, before);
+    let mut tx = db.store.begin().await.unwrap();
+    let e = tx_run(&mut tx, "Project", "bulk_create", json!({ "data": bad }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "validation", "{e:?}");
+    let e = tx_run(&mut tx, "Project", "bulk_create", json!({ "data": clash }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "conflict", "{e:?}");
+    tx_ok(&mut tx, "Project", "create", json!({"name": "after"})).await;
+    tx.commit().await.unwrap();
+    assert_eq!(db.count("Project", json!({})).await, before + 1);
+    assert_eq!(
+        db.count("Project", json!({"name": {"$like": "r%"}})).await,
+        0
+    );
 
     // Upserts over many keys, half of them existing.
     let data: Vec<Value> = (0..3000)

@@ -9,6 +9,7 @@ use crate::query::{Filter, parse_filter};
 use crate::sql::{self, Conflict, Dialect, SavepointAction, SelectSpec};
 use crate::store::exec::Exec;
 use crate::value::{self, Val};
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::{HashMap, HashSet};
 
@@ -68,32 +69,118 @@ async fn insert_rows(
     } else {
         insert_columns(m)
     };
-    let id_col = [m.id()];
-    let d = x.dialect();
     let mut ids = Vec::with_capacity(rows.len());
     for chunk in rows.chunks(rows_per_statement(x, cols.len())) {
-        let stmt = sql::insert(m, &cols, chunk, conflict, &id_col, d);
-        if d.has_returning() {
-            ids.extend(x.fetch_column(stmt, id_col[0]).await?);
-            continue;
-        }
-        let done = x.execute(&stmt).await?;
-        if m.auto_id() && !with_id {
-            // MySQL hands a multi-row insert consecutive ids from LAST_INSERT_ID() (the
-            // `consecutive` auto-increment lock mode, MariaDB's default).
-            let first = done.last_id.unwrap_or(0);
-            ids.extend((0..chunk.len() as i64).map(|i| json!(first + i)));
-        } else {
-            ids.extend(chunk.iter().map(|r| r[0].to_json()));
-        }
+        let stmt = sql::insert(m, &cols, chunk, conflict, &[m.id()], x.dialect());
+        ids.extend(run_insert(x, m, stmt, chunk, with_id).await?);
     }
     if with_id
         && m.auto_id()
-        && let Some(stmt) = sql::sync_sequence(m, d)
+        && let Some(stmt) = sql::sync_sequence(m, x.dialect())
     {
         x.scalar(&stmt).await?;
     }
     Ok(ids)
+}
+
+/// Runs one insert statement of `rows` (built by [`sql::insert`] returning the id); returns
+/// the ids of the inserted rows.
+async fn run_insert(
+    x: &mut Exec<'_>,
+    m: &ModelInfo,
+    stmt: sql::Stmt,
+    rows: &[Vec<Val>],
+    with_id: bool,
+) -> Result<Vec<Value>> {
+    if x.dialect().has_returning() {
+        return x.fetch_column(stmt, m.id()).await;
+    }
+    let done = x.execute(&stmt).await?;
+    Ok(if m.auto_id() && !with_id {
+        // MySQL hands a multi-row insert consecutive ids from LAST_INSERT_ID() (the
+        // `consecutive` auto-increment lock mode, MariaDB's default).
+        let first = done.last_id.unwrap_or(0);
+        (0..rows.len() as i64).map(|i| json!(first + i)).collect()
+    } else {
+        rows.iter().map(|r| r[0].to_json()).collect()
+    })
+}
+
+/// The checked row of `data[i]`, for a new record.
+fn checked_row(m: &ModelInfo, data: &[Value], i: usize, now: DateTime<Utc>) -> Result<Vec<Val>> {
+    item_object(&data[i], i)
+        .and_then(|obj| new_row(m, obj, now, false).map_err(|e| e.within(&format!("data[{i}]"))))
+}
+
+/// An atomic bulk create (one statement per `rows_per_statement` rows), pipelined: while the
+/// database runs one statement, the next chunk of records is checked and its statement built
+/// (SQLite runs statements on its own thread, PostgreSQL and MySQL in their server). The first
+/// invalid record fails the call as it does unpipelined; as statements may have run by then,
+/// a call of more than one statement runs inside a savepoint, so that even in a caller's
+/// transaction a refused call changes nothing. Returns the ids and the number of rows skipped.
+async fn create_pipelined(
+    x: &mut Exec<'_>,
+    m: &ModelInfo,
+    data: &[Value],
+    conflict: Option<Conflict<'_>>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Value>, usize)> {
+    let cols = insert_columns(m);
+    let per = rows_per_statement(x, cols.len());
+    let d = x.dialect();
+    let prepare = |start: usize| -> Result<(Vec<Vec<Val>>, sql::Stmt)> {
+        let end = (start + per).min(data.len());
+        let rows = (start..end)
+            .map(|i| checked_row(m, data, i, now))
+            .collect::<Result<Vec<_>>>()?;
+        let stmt = sql::insert(m, &cols, &rows, conflict, &[m.id()], d);
+        Ok((rows, stmt))
+    };
+    if data.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
+    let mut next = prepare(0)?;
+    if data.len() <= per {
+        let (rows, stmt) = next;
+        let ids = run_insert(x, m, stmt, &rows, false).await?;
+        let skipped = rows.len() - ids.len();
+        return Ok((ids, skipped));
+    }
+    savepoint(x, SavepointAction::Create).await?;
+    let mut ids: Vec<Value> = Vec::with_capacity(data.len());
+    let mut skipped = 0;
+    let mut start = 0;
+    let result: Result<()> = loop {
+        let (rows, stmt) = next;
+        start += rows.len();
+        // `join` polls the insert first: its first poll hands the statement to the database,
+        // then the next chunk is prepared while it runs.
+        let (got, after) = futures_util::join!(run_insert(x, m, stmt, &rows, false), async {
+            (start < data.len()).then(|| prepare(start)).transpose()
+        });
+        match (got, after) {
+            (Ok(got), Ok(after)) => {
+                skipped += rows.len() - got.len();
+                ids.extend(got);
+                match after {
+                    Some(n) => next = n,
+                    None => break Ok(()),
+                }
+            }
+            (Err(e), _) | (_, Err(e)) => break Err(e),
+        }
+    };
+    match result {
+        Ok(()) => {
+            savepoint(x, SavepointAction::Release).await?;
+            Ok((ids, skipped))
+        }
+        Err(e) => {
+            savepoint(x, SavepointAction::RollbackTo).await?;
+            savepoint(x, SavepointAction::Release).await?;
+            Err(e)
+        }
+    }
 }
 
 pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
@@ -130,15 +217,21 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     }
 
     let now = value::now();
+    let skip = mode == "skip";
+    // MySQL cannot tell which rows of a multi-row insert it skipped: it skips row by row.
+    let row_by_row = skip && x.dialect() == Dialect::MySql;
+    if atomic && !row_by_row {
+        let conflict = skip.then_some(Conflict::Nothing);
+        let (ids, skipped) = create_pipelined(x, m, data, conflict, now).await?;
+        let out = json!({"inserted": ids.len(), "skipped": skipped, "ids": ids, "errors": []});
+        return with_dry_run(out, &p);
+    }
     // The checked rows and, beside them, each one's index in `data`.
     let mut rows: Vec<Vec<Val>> = Vec::with_capacity(data.len());
     let mut index: Vec<usize> = Vec::with_capacity(data.len());
     let mut errors: Vec<(usize, Error)> = Vec::new();
-    for (i, item) in data.iter().enumerate() {
-        let checked = item_object(item, i).and_then(|obj| {
-            new_row(m, obj, now, false).map_err(|e| e.within(&format!("data[{i}]")))
-        });
-        match checked {
+    for i in 0..data.len() {
+        match checked_row(m, data, i, now) {
             Ok(row) => {
                 rows.push(row);
                 index.push(i);
@@ -147,24 +240,13 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
             Err(e) => errors.push((i, e)),
         }
     }
-    let skip = mode == "skip";
-    let d = x.dialect();
     let mut ids: Vec<Value> = Vec::with_capacity(rows.len());
     let mut skipped = 0usize;
-    let cols = insert_columns(m);
-    let per = rows_per_statement(x, cols.len());
-    // MySQL cannot tell which rows of a multi-row insert it skipped: it skips row by row.
-    let row_by_row = skip && d == Dialect::MySql;
+    let per = rows_per_statement(x, insert_columns(m).len());
     let n = if row_by_row { 1 } else { per };
     for (values, at) in rows.chunks(n).zip(index.chunks(n)) {
         // Row by row, a plain insert whose conflict error marks the row skipped.
         let conflict = (skip && !row_by_row).then_some(Conflict::Nothing);
-        if atomic && !row_by_row {
-            let got = insert_rows(x, m, values, false, conflict).await?;
-            skipped += values.len() - got.len();
-            ids.extend(got);
-            continue;
-        }
         savepoint(x, SavepointAction::Create).await?;
         match insert_rows(x, m, values, false, conflict).await {
             Ok(got) => {
