@@ -115,9 +115,10 @@ fn checked_row(m: &ModelInfo, data: &[Value], i: usize, now: DateTime<Utc>) -> R
 /// An atomic bulk create (one statement per `rows_per_statement` rows), pipelined: while the
 /// database runs one statement, the next chunk of records is checked and its statement built
 /// (SQLite runs statements on its own thread, PostgreSQL and MySQL in their server). The first
-/// invalid record fails the call as it does unpipelined; as statements may have run by then,
-/// a call of more than one statement runs inside a savepoint, so that even in a caller's
-/// transaction a refused call changes nothing. Returns the ids and the number of rows skipped.
+/// invalid record fails the call as it does unpipelined. Statements may have run by then; an
+/// operation always runs in a transaction of its own or under a savepoint of the caller's
+/// transaction (`Transaction::run`), which a failed operation is rolled back to, so a refused
+/// call changes nothing. Returns the ids and the number of rows skipped.
 async fn create_pipelined(
     x: &mut Exec<'_>,
     m: &ModelInfo,
@@ -140,17 +141,10 @@ async fn create_pipelined(
         return Ok((Vec::new(), 0));
     }
     let mut next = prepare(0)?;
-    if data.len() <= per {
-        let (rows, stmt) = next;
-        let ids = run_insert(x, m, stmt, &rows, false).await?;
-        let skipped = rows.len() - ids.len();
-        return Ok((ids, skipped));
-    }
-    savepoint(x, SavepointAction::Create).await?;
     let mut ids: Vec<Value> = Vec::with_capacity(data.len());
     let mut skipped = 0;
     let mut start = 0;
-    let result: Result<()> = loop {
+    loop {
         let (rows, stmt) = next;
         start += rows.len();
         // `join` polls the insert first: its first poll hands the statement to the database,
@@ -158,27 +152,12 @@ async fn create_pipelined(
         let (got, after) = futures_util::join!(run_insert(x, m, stmt, &rows, false), async {
             (start < data.len()).then(|| prepare(start)).transpose()
         });
-        match (got, after) {
-            (Ok(got), Ok(after)) => {
-                skipped += rows.len() - got.len();
-                ids.extend(got);
-                match after {
-                    Some(n) => next = n,
-                    None => break Ok(()),
-                }
-            }
-            (Err(e), _) | (_, Err(e)) => break Err(e),
-        }
-    };
-    match result {
-        Ok(()) => {
-            savepoint(x, SavepointAction::Release).await?;
-            Ok((ids, skipped))
-        }
-        Err(e) => {
-            savepoint(x, SavepointAction::RollbackTo).await?;
-            savepoint(x, SavepointAction::Release).await?;
-            Err(e)
+        let got = got?;
+        skipped += rows.len() - got.len();
+        ids.extend(got);
+        match after? {
+            Some(n) => next = n,
+            None => return Ok((ids, skipped)),
         }
     }
 }
