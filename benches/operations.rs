@@ -23,6 +23,12 @@
 //! the end; otherwise a note is printed and the PostgreSQL groups are skipped.
 //!
 //! `python3 benches/ratios.py` prints the Flowgate/raw throughput ratios of the last run.
+//!
+//! `FLOWGATE_BENCH_ROUNDS=<rounds> cargo bench --bench operations` measures the single-row
+//! operations in alternating rounds instead (see `rounds_mode`): criterion runs one function after
+//! the other, and a sequential SQLite read, dominated by hand-offs to sqlx's SQLite worker
+//! threads, was seen slower for whichever function ran first. `FLOWGATE_BENCH_COUNT` (see
+//! `count_mode`) counts instructions instead of time.
 
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use criterion::{BatchSize, Criterion, SamplingMode, Throughput};
@@ -36,7 +42,7 @@ use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Row, Type};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Connections per pool, the same for Flowgate and raw sqlx.
 const POOL_SIZE: u32 = 4;
@@ -702,6 +708,118 @@ fn count_mode(rt: &tokio::runtime::Runtime, spec: &str) {
     rt.block_on(s.teardown());
 }
 
+/// Runs `iters` calls of one single-row operation on one side, from input number `from`, and
+/// returns the time they took (inputs built before the clock starts).
+async fn time_calls(s: &Setup, op: &str, flowgate: bool, iters: usize, from: usize) -> Duration {
+    let ctx = &Context::internal();
+    let (store, model, raw) = (&s.store, &*s.model, &s.raw);
+    let id = |i: usize| s.ids[i % s.ids.len()];
+    match (op, flowgate) {
+        ("create", true) => {
+            let all: Vec<Value> = (from..from + iters)
+                .map(|i| sample_json(&sample(i)))
+                .collect();
+            let t = Instant::now();
+            for p in &all {
+                store
+                    .run(ctx, model, OpKind::Create, p)
+                    .await
+                    .expect("create");
+            }
+            t.elapsed()
+        }
+        ("create", false) => {
+            let all: Vec<NewProduct> = (from..from + iters).map(sample).collect();
+            let t = Instant::now();
+            for p in &all {
+                raw.create(p).await.expect("create");
+            }
+            t.elapsed()
+        }
+        ("read", true) => {
+            let all: Vec<Value> = (from..from + iters)
+                .map(|i| json!({ "id": id(i) }))
+                .collect();
+            let t = Instant::now();
+            for p in &all {
+                store.run(ctx, model, OpKind::Read, p).await.expect("read");
+            }
+            t.elapsed()
+        }
+        ("read", false) => {
+            let t = Instant::now();
+            for i in from..from + iters {
+                raw.read(id(i)).await.expect("read");
+            }
+            t.elapsed()
+        }
+        ("list", true) => {
+            let all: Vec<Value> = (0..iters).map(|_| json!({ "limit": PAGE })).collect();
+            let t = Instant::now();
+            for p in &all {
+                store.run(ctx, model, OpKind::List, p).await.expect("list");
+            }
+            t.elapsed()
+        }
+        ("list", false) => {
+            let t = Instant::now();
+            for _ in 0..iters {
+                raw.list().await.expect("list");
+            }
+            t.elapsed()
+        }
+        (other, _) => panic!("unknown op {other}"),
+    }
+}
+
+/// Alternating rounds (`FLOWGATE_BENCH_ROUNDS=<rounds>`): for each backend and single-row
+/// operation, `rounds` rounds of 500 calls per side, the sides' order swapped every round
+/// (Flowgate first, then raw first), and the ratio of the median round times. Criterion runs one
+/// function after the other, and on a sequential SQLite read whichever function runs first in its
+/// group was seen 20-60% slower, whichever side it was; alternating rounds cancel that.
+fn rounds_mode(rt: &tokio::runtime::Runtime, rounds: usize) {
+    const ITERS: usize = 500;
+    let mut setups = vec![rt.block_on(sqlite_setup())];
+    setups.extend(rt.block_on(postgres_setup()));
+    println!("alternating rounds: {rounds} x {ITERS} calls per side; median µs per call");
+    println!("backend   op      flowgate   raw sqlx  ratio (raw / flowgate)");
+    for s in &setups {
+        for op in ["create", "read", "list"] {
+            let (mut fg, mut raw) = (Vec::new(), Vec::new());
+            for r in 0..rounds {
+                let from = 100_000 + (2 * r) * ITERS;
+                let order = if r % 2 == 0 {
+                    [true, false]
+                } else {
+                    [false, true]
+                };
+                for (k, flowgate) in order.into_iter().enumerate() {
+                    let d = rt.block_on(time_calls(s, op, flowgate, ITERS, from + k * ITERS));
+                    let per = d.as_secs_f64() * 1e6 / ITERS as f64;
+                    if flowgate {
+                        fg.push(per)
+                    } else {
+                        raw.push(per)
+                    }
+                }
+            }
+            let median = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let (f, r) = (median(&mut fg), median(&mut raw));
+            println!(
+                "{:<9} {op:<7} {f:>8.1} {r:>10.1}  {:.2}",
+                s.raw.name(),
+                r / f
+            );
+        }
+    }
+    for s in setups {
+        rt.block_on(s.teardown());
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -709,6 +827,10 @@ fn main() {
         .expect("tokio runtime");
     if let Ok(spec) = std::env::var("FLOWGATE_BENCH_COUNT") {
         count_mode(&rt, &spec);
+        return;
+    }
+    if let Ok(rounds) = std::env::var("FLOWGATE_BENCH_ROUNDS") {
+        rounds_mode(&rt, rounds.parse().expect("FLOWGATE_BENCH_ROUNDS=<rounds>"));
         return;
     }
     let mut c = Criterion::default().configure_from_args();
