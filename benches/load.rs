@@ -306,9 +306,11 @@ async fn hand_create(State(pool): State<HandPool>, Json(p): Json<NewProduct>) ->
             .bind(&p.notes)
             .bind(rfc3339(&now))
             .bind(rfc3339(&now))
-            .fetch_one(pool)
+            // Not `fetch_one`, which stops SQLite's WAL auto-checkpoint (see the raw create of
+            // benches/operations.rs): it would spare this server the checkpoints Flowgate pays.
+            .fetch_all(pool)
             .await
-            .and_then(|r| row_json(&r))
+            .and_then(|rows| row_json(&rows[0]))
         }
         HandPool::Postgres(pool) => sqlx::query(AssertSqlSafe(format!(
             "{insert} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"
