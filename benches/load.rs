@@ -310,7 +310,7 @@ async fn hand_create(State(pool): State<HandPool>, Json(p): Json<NewProduct>) ->
             // benches/operations.rs): it would spare this server the checkpoints Flowgate pays.
             .fetch_all(pool)
             .await
-            .and_then(|rows| row_json(&rows[0]))
+            .and_then(|rows| rows.first().map_or(Err(sqlx::Error::RowNotFound), row_json))
         }
         HandPool::Postgres(pool) => sqlx::query(AssertSqlSafe(format!(
             "{insert} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"

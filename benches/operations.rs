@@ -189,7 +189,7 @@ impl Raw {
                 // its writes to the end.
                 .fetch_all(pool)
                 .await?;
-                row_json(&row[0])
+                row.first().map_or(Err(sqlx::Error::RowNotFound), row_json)
             }
             Raw::Postgres(pool) => {
                 let row = sqlx::query(
