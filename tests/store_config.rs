@@ -86,6 +86,56 @@ async fn sqlite_files_use_wal_and_survive_reopening() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// SQLite runs its WAL auto-checkpoint (at 1,000 frames) only when a statement steps to its end.
+/// A single-row write fetched with a row limit stops at its row (sqlx-sqlite then resets the
+/// statement), the checkpoint never runs and the log grows with every write: about 2 frames per
+/// insert and 1 per update here, so 4,000 and 2,000 frames after these writes.
+#[tokio::test]
+async fn single_row_writes_keep_the_sqlite_log_bounded() {
+    let dir = std::env::temp_dir().join(format!("flowgate-wal-bound-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notes.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::open(&url, [note()]).await.unwrap();
+    let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let frames = || async {
+        let (_, log, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&raw)
+            .await
+            .unwrap();
+        log
+    };
+    let ctx = Context::internal();
+    let mut ids = Vec::new();
+    for i in 0..2000 {
+        let rec = store
+            .execute(&ctx, &create(&format!("n{i}")))
+            .await
+            .unwrap();
+        ids.push(rec["id"].clone());
+    }
+    let log = frames().await;
+    assert!(
+        log < 1500,
+        "after creates, the write-ahead log holds {log} frames"
+    );
+    for (i, id) in ids.iter().enumerate() {
+        let update = json!({"id": id, "fields": {"body": format!("u{i}")}});
+        store
+            .execute(&ctx, &Operation::new("Note", OpKind::Update, update))
+            .await
+            .unwrap();
+    }
+    let log = frames().await;
+    assert!(
+        log < 1500,
+        "after updates, the write-ahead log holds {log} frames"
+    );
+    raw.close().await;
+    store.close().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// A writer the tracing subscriber logs into, so the test can read what `echo` printed.
 #[derive(Clone, Default)]
 struct Captured(Arc<Mutex<Vec<u8>>>);
