@@ -720,62 +720,54 @@ async fn time_calls(s: &Setup, op: &str, flowgate: bool, iters: usize, from: usi
     let ctx = &Context::internal();
     let (store, model, raw) = (&s.store, &*s.model, &s.raw);
     let id = |i: usize| s.ids[i % s.ids.len()];
-    match (op, flowgate) {
-        ("create", true) => {
-            let all: Vec<Value> = (from..from + iters)
-                .map(|i| sample_json(&sample(i)))
-                .collect();
-            let t = Instant::now();
-            for p in &all {
-                store
-                    .run(ctx, model, OpKind::Create, p)
-                    .await
-                    .expect("create");
-            }
-            t.elapsed()
+    let inputs = from..from + iters;
+    if flowgate {
+        let (kind, all): (OpKind, Vec<Value>) = match op {
+            "create" => (
+                OpKind::Create,
+                inputs.map(|i| sample_json(&sample(i))).collect(),
+            ),
+            "read" => (
+                OpKind::Read,
+                inputs.map(|i| json!({ "id": id(i) })).collect(),
+            ),
+            "list" => (
+                OpKind::List,
+                inputs.map(|_| json!({ "limit": PAGE })).collect(),
+            ),
+            other => panic!("unknown op {other}"),
+        };
+        let t = Instant::now();
+        for p in &all {
+            store.run(ctx, model, kind, p).await.expect(op);
         }
-        ("create", false) => {
-            let all: Vec<NewProduct> = (from..from + iters).map(sample).collect();
-            let t = Instant::now();
-            for p in &all {
+        return t.elapsed();
+    }
+    let new: Vec<NewProduct> = if op == "create" {
+        inputs.clone().map(sample).collect()
+    } else {
+        Vec::new()
+    };
+    let t = Instant::now();
+    match op {
+        "create" => {
+            for p in &new {
                 raw.create(p).await.expect("create");
             }
-            t.elapsed()
         }
-        ("read", true) => {
-            let all: Vec<Value> = (from..from + iters)
-                .map(|i| json!({ "id": id(i) }))
-                .collect();
-            let t = Instant::now();
-            for p in &all {
-                store.run(ctx, model, OpKind::Read, p).await.expect("read");
-            }
-            t.elapsed()
-        }
-        ("read", false) => {
-            let t = Instant::now();
-            for i in from..from + iters {
+        "read" => {
+            for i in inputs {
                 raw.read(id(i)).await.expect("read");
             }
-            t.elapsed()
         }
-        ("list", true) => {
-            let all: Vec<Value> = (0..iters).map(|_| json!({ "limit": PAGE })).collect();
-            let t = Instant::now();
-            for p in &all {
-                store.run(ctx, model, OpKind::List, p).await.expect("list");
-            }
-            t.elapsed()
-        }
-        ("list", false) => {
-            let t = Instant::now();
-            for _ in 0..iters {
+        "list" => {
+            for _ in inputs {
                 raw.list().await.expect("list");
             }
-            t.elapsed()
         }
-        (other, _) => panic!("unknown op {other}"),
+        other => panic!("unknown op {other}"),
     }
+    t.elapsed()
 }
 
 /// Alternating rounds (`FLOWGATE_BENCH_ROUNDS=<rounds>`): for each backend and single-row

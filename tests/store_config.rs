@@ -52,12 +52,17 @@ async fn memory_database_is_shared_by_every_pooled_connection() {
     assert_eq!(count, json!({ "count": 9 }));
 }
 
+/// A fresh directory for a test's SQLite file, and the file's URL.
+fn sqlite_file(test: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("flowgate-{test}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("notes.db").display());
+    (dir, url)
+}
+
 #[tokio::test]
 async fn sqlite_files_use_wal_and_survive_reopening() {
-    let dir = std::env::temp_dir().join(format!("flowgate-wal-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("notes.db");
-    let url = format!("sqlite://{}", path.display());
+    let (dir, url) = sqlite_file("wal");
     let store = Store::open(&url, [note()]).await.unwrap();
     store
         .execute(&Context::internal(), &create("kept"))
@@ -92,10 +97,7 @@ async fn sqlite_files_use_wal_and_survive_reopening() {
 /// insert and 1 per update here, so 4,000 and 2,000 frames after these writes.
 #[tokio::test]
 async fn single_row_writes_keep_the_sqlite_log_bounded() {
-    let dir = std::env::temp_dir().join(format!("flowgate-wal-bound-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("notes.db");
-    let url = format!("sqlite://{}", path.display());
+    let (dir, url) = sqlite_file("wal-bound");
     let store = Store::open(&url, [note()]).await.unwrap();
     let raw = sqlx::SqlitePool::connect(&url).await.unwrap();
     let frames = || async {
