@@ -210,6 +210,11 @@ impl Exec<'_> {
 
     /// Runs a statement that returns at most one row (a primary-key read) and decodes it, without
     /// collecting a list.
+    ///
+    /// For reads only. With a row limit sqlx-sqlite resets the statement after the row instead
+    /// of stepping it to the end, and SQLite runs its WAL auto-checkpoint only at the end of a
+    /// statement: a write (`INSERT/UPDATE ... RETURNING`) run this way would grow the log
+    /// without bound. Writes use [`Exec::fetch`].
     pub(crate) async fn fetch_optional(
         &mut self,
         stmt: &Stmt,

@@ -57,20 +57,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let request_id = match parts.extensions.remove::<RequestId>() {
-            Some(RequestId(id)) => id,
-            None => uuid::Uuid::now_v7().to_string(),
+        // The middleware always sets the id; without it, a fresh one.
+        let mut ctx = match parts.extensions.remove::<RequestId>() {
+            Some(RequestId(request_id)) => Context {
+                channel: Channel::Http,
+                request_id,
+                ..Context::default()
+            },
+            None => Context::for_channel(Channel::Http),
         };
-        Ok(Ctx(Context {
-            channel: Channel::Http,
-            request_id,
-            idempotency_key: parts
-                .headers
-                .get("idempotency-key")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string),
-            ..Context::default()
-        }))
+        ctx.idempotency_key = parts
+            .headers
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        Ok(Ctx(ctx))
     }
 }
 

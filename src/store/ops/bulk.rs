@@ -126,6 +126,9 @@ async fn create_pipelined(
     conflict: Option<Conflict<'_>>,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Value>, usize)> {
+    if data.is_empty() {
+        return Ok((Vec::new(), 0));
+    }
     let cols = insert_columns(m);
     let per = rows_per_statement(x, cols.len());
     let d = x.dialect();
@@ -137,9 +140,6 @@ async fn create_pipelined(
         let stmt = sql::insert(m, &cols, &rows, conflict, &[m.id()], d);
         Ok((rows, stmt))
     };
-    if data.is_empty() {
-        return Ok((Vec::new(), 0));
-    }
     let mut next = prepare(0)?;
     let mut ids: Vec<Value> = Vec::with_capacity(data.len());
     let mut skipped = 0;

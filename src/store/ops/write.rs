@@ -23,9 +23,7 @@ pub(crate) async fn insert_one(
     let d = x.dialect();
     let stmt = sql::insert_one(m, &cols, &row, &all, d);
     if d.has_returning() {
-        // `fetch`, not `fetch_optional`: with a row limit sqlx-sqlite resets the statement after
-        // the row instead of stepping it to the end, and SQLite runs its WAL auto-checkpoint only
-        // at the end of a statement, so the log would grow without bound.
+        // `fetch`: a write must step to its end (see `Exec::fetch_optional`).
         return x
             .fetch(&stmt, &all)
             .await?
