@@ -127,6 +127,15 @@ impl Error {
         }
     }
 
+    /// The message callers may see: an internal error's text (a driver message, a path, a
+    /// role name) stays in the logs, and the public text says only that it happened.
+    pub fn public_message(&self) -> String {
+        match self {
+            Error::Internal(_) => "internal error (the server log has the details)".to_string(),
+            other => other.to_string(),
+        }
+    }
+
     /// The error as a JSON object `{code, message, field?, details?}`: the body every channel
     /// sends. Internal errors carry a generic message; their text is for logs only.
     pub fn to_json(&self) -> Value {

@@ -133,7 +133,10 @@ async fn migrate_locked(
         let old = persisted.get(&name);
         let outcome = match migrate_one(store, registry, old, model, &tables, opts).await {
             Ok(o) => o,
-            Err(e) => Outcome::Failed(e.to_string()),
+            Err(e) => {
+                tracing::warn!(model = %name, error = %e, "migration failed");
+                Outcome::Failed(e.public_message())
+            }
         };
         if matches!(outcome, Outcome::Failed(_)) {
             failed.push(name.clone());
@@ -146,6 +149,21 @@ async fn migrate_locked(
         .filter(|d| !failed.contains(&d.name))
         .collect();
     let schema = Schema::new(served)?;
+    Ok(Report { outcomes, schema })
+}
+
+/// Without model persistence: creates the tables of the declared models that validate (a model
+/// that refers to an unknown or failed model fails alone, with the reason), recording nothing.
+pub async fn create_only(store: &Store, declared: &[ModelDef]) -> Result<Report> {
+    let mut outcomes = Vec::new();
+    let schema = valid_subset(declared.to_vec(), &mut outcomes);
+    store.set_schema(schema.clone());
+    store.create_tables().await?;
+    outcomes.extend(
+        schema
+            .models()
+            .map(|m| (m.name().to_string(), Outcome::UpToDate { version: 0 })),
+    );
     Ok(Report { outcomes, schema })
 }
 

@@ -188,10 +188,55 @@ async fn serve(args: ServerArgs) -> anyhow::Result<ExitCode> {
         handle.http_addr(),
         handle.mcp_addr()
     );
-    shutdown_signal().await;
+    let code = tokio::select! {
+        _ = shutdown_signal() => ExitCode::SUCCESS,
+        reasons = nothing_serves(handle.board()) => {
+            eprintln!("flowgate: no model can be served:");
+            for line in reasons {
+                eprintln!("  {line}");
+            }
+            ExitCode::FAILURE
+        }
+    };
     tracing::info!("shutting down");
     handle.shutdown().await;
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+/// Resolves when the migrations are done and every model failed (a configuration error: a
+/// reference to a model that does not exist, a refused migration), with each model's reason; a
+/// server that can serve nothing exits rather than answer 503 forever. A database that cannot
+/// be reached is not such an error: the server keeps retrying.
+async fn nothing_serves(board: &crate::readiness::Board) -> Vec<String> {
+    use crate::readiness::State;
+    let mut changes = board.subscribe();
+    loop {
+        let features = board.features();
+        let state = |name: &str| features.iter().find(|(n, _)| n == name).map(|(_, s)| s);
+        let mut models = features
+            .iter()
+            .filter(|(n, _)| n.starts_with("model:"))
+            .peekable();
+        let all_failed =
+            models.peek().is_some() && models.all(|(_, s)| matches!(s, State::Failed(_)));
+        let done = match state("migrations") {
+            Some(State::Failed(_)) => true,
+            Some(State::Ready) => all_failed,
+            _ => false,
+        };
+        if done {
+            return features
+                .iter()
+                .filter_map(|(name, s)| match s {
+                    State::Failed(reason) => Some(format!("{name}: {reason}")),
+                    _ => None,
+                })
+                .collect();
+        }
+        if changes.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
 }
 
 async fn shutdown_signal() {

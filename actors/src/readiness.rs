@@ -48,7 +48,8 @@ impl State {
         matches!(self, State::Ready | State::Degraded(_) | State::Failed(_))
     }
 
-    fn detail(&self) -> Option<&str> {
+    /// What the state says besides its name (a retry, a reason).
+    pub fn detail(&self) -> Option<&str> {
         match self {
             State::Starting(d) => d.as_deref(),
             State::Degraded(r) | State::Failed(r) => Some(r),
@@ -135,6 +136,16 @@ impl Board {
             .expect("board lock")
             .get(name)
             .map(|f| f.state.clone())
+    }
+
+    /// Every feature with its state, in name order.
+    pub fn features(&self) -> Vec<(String, State)> {
+        self.features
+            .read()
+            .expect("board lock")
+            .iter()
+            .map(|(name, f)| (name.clone(), f.state.clone()))
+            .collect()
     }
 
     /// Whether every required feature serves.

@@ -295,7 +295,7 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
                 return;
             }
             Err(e) => {
-                board.set("database", State::Failed(e.to_string()));
+                board.set("database", State::Failed(e.public_message()));
                 return;
             }
         }
@@ -308,9 +308,9 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
         Err(e) => {
             board.set(
                 "workflows",
-                State::Failed(format!("the models did not load: {e}")),
+                State::Failed(format!("the models did not load: {}", e.public_message())),
             );
-            board.set("migrations", State::Failed(e.to_string()));
+            board.set("migrations", State::Failed(e.public_message()));
         }
     }
 }
@@ -330,7 +330,7 @@ async fn migrate_and_serve(
             board.set("registry", State::Starting(None));
             let registry = ModelRegistry::open(store)
                 .await
-                .inspect_err(|e| board.set("registry", State::Failed(e.to_string())))?;
+                .inspect_err(|e| board.set("registry", State::Failed(e.public_message())))?;
             state.registry = Some(registry);
             board.set("registry", State::Ready);
         }
@@ -348,14 +348,7 @@ async fn migrate_and_serve(
         }
     } else {
         board.set("migrations", State::Starting(None));
-        let schema = Schema::new(declared.to_vec())?;
-        store.set_schema(schema.clone());
-        store.create_tables().await?;
-        let outcomes = schema
-            .models()
-            .map(|m| (m.name().to_string(), Outcome::UpToDate { version: 0 }))
-            .collect();
-        migrate::Report { outcomes, schema }
+        migrate::create_only(store, declared).await?
     };
     store.set_schema(report.schema.clone());
     for (name, outcome) in &report.outcomes {

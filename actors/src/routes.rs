@@ -172,6 +172,29 @@ impl Dispatcher {
         }
     }
 
+    /// Why `feature` does not serve yet: the database when it is not connected (with what is
+    /// wrong, in public words), else the feature's own state.
+    fn not_ready(&self, feature: String) -> Error {
+        let state = self.board.state(&feature).unwrap_or(State::Pending);
+        if matches!(state, State::Pending) {
+            if let Some(db) = self.board.state("database").filter(|s| !s.is_up()) {
+                return Error::NotReady {
+                    what: "database".into(),
+                    state: match db.detail() {
+                        Some(d) => format!("{}: {d}", db.name()),
+                        None => db.name().into(),
+                    },
+                    retry_after_ms: 1000,
+                };
+            }
+        }
+        Error::NotReady {
+            what: feature,
+            state: state.name().into(),
+            retry_after_ms: 1000,
+        }
+    }
+
     /// Runs an operation through the model's node.
     ///
     /// A name that is not known yet is not a 404 while the `migrations` feature is still coming
@@ -271,12 +294,7 @@ impl Dispatcher {
                 .await
                 .is_err()
             {
-                let state = self.board.state(&feature).unwrap_or(State::Pending);
-                return Err(Error::NotReady {
-                    what: feature,
-                    state: state.name().into(),
-                    retry_after_ms: 1000,
-                });
+                return Err(self.not_ready(feature));
             }
         }
     }

@@ -32,6 +32,14 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
                     field: None,
                     reason: "a database object of the same name already exists".into(),
                 },
+                _ if unavailable(db.as_ref()).is_some() => {
+                    tracing::warn!(target: "flowgate::sql", error = %message, code = ?db.code(), "database unavailable");
+                    Error::Unavailable(unavailable(db.as_ref()).unwrap_or_default().into())
+                }
+                _ if unstorable(db.as_ref()).is_some() => {
+                    tracing::info!(target: "flowgate::sql", error = %message, code = ?db.code(), "value refused by the database");
+                    Error::invalid(unstorable(db.as_ref()).unwrap_or_default())
+                }
                 _ => {
                     tracing::error!(target: "flowgate::sql", error = %message, code = ?db.code(), "database error");
                     Error::Internal(format!("database error: {message}"))
@@ -41,7 +49,9 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
         sqlx::Error::PoolTimedOut
         | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
-        | sqlx::Error::Tls(_) => {
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => {
             tracing::warn!(target: "flowgate::sql", error = %e, "database unavailable");
             Error::Unavailable("the database is unavailable".into())
         }
@@ -98,9 +108,93 @@ fn unique_field(constraint: Option<&str>, message: &str) -> Option<String> {
 /// holds a lock the busy timeout did not outwait, as when two processes switch a new database
 /// file to WAL at the same moment. Transient: callers may retry (the registry does, with backoff).
 fn is_sqlite_busy(db: &dyn sqlx::error::DatabaseError) -> bool {
+    sqlite_code(db).is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
+/// Errors that say the connection or the server went away, or the statement ran out of time:
+/// the database may serve again, so they are `Unavailable` (503), never `Internal`. The reason is
+/// public (it carries nothing of the database's own text).
+fn unavailable(db: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
+    let code = db.code();
+    let code = code.as_deref().unwrap_or("");
+    Some(match code {
+        // PostgreSQL: query_canceled (statement_timeout, a cancel request).
+        "57014" => "the statement ran longer than its time limit and was stopped",
+        // admin_shutdown (pg_terminate_backend), crash_shutdown, cannot_connect_now, and the
+        // connection_exception class, too_many_connections.
+        "57P01" | "57P02" | "57P03" | "53300" => "the database connection was lost; retry",
+        c if c.starts_with("08") => "the database connection was lost; retry",
+        // MySQL/MariaDB: max_execution_time (3024), MariaDB's max_statement_time (1969), a
+        // query killed (1317), server shutdown (1053), connection killed (1927).
+        "3024" | "1969" | "1317" => "the statement ran longer than its time limit and was stopped",
+        "1053" | "1927" | "2006" | "2013" => "the database connection was lost; retry",
+        // SQLite: SQLITE_INTERRUPT (the progress handler's time limit), SQLITE_FULL, SQLITE_IOERR,
+        // SQLITE_CANTOPEN, SQLITE_READONLY: the disk, not the request.
+        _ => match sqlite_code(db).map(|c| c & 0xff) {
+            Some(9) => "the statement ran longer than its time limit and was stopped",
+            Some(13) => "the database cannot write: the disk is full",
+            Some(10) => "the database cannot read or write its file",
+            Some(14) => "the database file cannot be opened",
+            Some(8) => "the database is read-only",
+            _ => return None,
+        },
+    })
+}
+
+/// Values a database refuses to store or evaluate that the checks before it let through: the
+/// caller's input, so a validation error (400), never `Internal`.
+fn unstorable(db: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
+    match db.code().as_deref()? {
+        // PostgreSQL: invalid_regular_expression, untranslatable_character (\u0000 in jsonb),
+        // numeric_value_out_of_range, character_not_in_repertoire, invalid_text_representation,
+        // program_limit_exceeded (a regex too complex).
+        "2201B" => Some("the regular expression is not one the database can run"),
+        "22P05" | "22021" => Some("a value holds a character the database cannot store"),
+        "22003" => Some("a number is out of the range the database can store"),
+        "22P02" => Some("a value is not in a form the database can read"),
+        "54000" | "54001" => Some("the request is too complex for the database"),
+        // MySQL/MariaDB: out of range (1264), incorrect string value (1366), regexp errors
+        // (1139, 3685-3699 on MySQL 8).
+        "1264" => Some("a number is out of the range the database can store"),
+        "1366" => Some("a value holds a character the database cannot store"),
+        "1139" => Some("the regular expression is not one the database can run"),
+        _ => None,
+    }
+}
+
+fn sqlite_code(db: &dyn sqlx::error::DatabaseError) -> Option<i32> {
     use sqlx::error::DatabaseError as _;
     db.try_downcast_ref::<sqlx::sqlite::SqliteError>()
         .and_then(|e| e.code())
         .and_then(|c| c.parse::<i32>().ok())
-        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
+/// A connect error as a public reason, and whether waiting may cure it. The driver's text (a
+/// role name, a path) goes to the log only. Only a URL that does not parse is final: a database
+/// that does not exist yet, a password not set yet or a directory not writable yet may all be
+/// fixed while the server waits.
+pub(crate) fn connect_error(e: sqlx::Error) -> Error {
+    tracing::warn!(target: "flowgate::sql", error = %e, "cannot connect to the database");
+    let reason = match &e {
+        sqlx::Error::Configuration(_) => {
+            return Error::validation("database_url", "the database url is not valid");
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("3D000") | Some("1049") => "the database does not exist",
+            Some("28P01") | Some("28000") | Some("1045") | Some("1044") => {
+                "the database refused the credentials"
+            }
+            _ => match sqlite_code(db.as_ref()).map(|c| c & 0xff) {
+                Some(14) => {
+                    "the database file cannot be opened (does its directory exist and is it writable?)"
+                }
+                _ => "the database refused the connection",
+            },
+        },
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) | sqlx::Error::PoolTimedOut => {
+            "the database cannot be reached"
+        }
+        _ => "cannot connect to the database",
+    };
+    Error::Unavailable(reason.into())
 }

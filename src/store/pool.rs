@@ -1,6 +1,6 @@
 //! Connection pools: one per database, sized by `pool_size`.
 
-use super::errors::db_error;
+use super::errors::connect_error;
 use crate::error::{Error, Result};
 use crate::sql::Dialect;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
@@ -77,11 +77,10 @@ pub fn dialect_of(url: &str) -> Result<Dialect> {
 }
 
 pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
+    // The parser's message may quote the URL, password and all: it goes to the log only.
     let bad_url = |e: sqlx::Error| {
-        Error::validation(
-            "database_url",
-            format!("cannot parse the database url: {e}"),
-        )
+        tracing::warn!(target: "flowgate::sql", error = %e, "the database url does not parse");
+        Error::validation("database_url", "the database url does not parse")
     };
     let size = cfg.pool_size.max(1);
     match dialect_of(&cfg.database_url)? {
@@ -112,7 +111,7 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
                     .max_lifetime(None);
             }
             Ok(Pool::Sqlite(
-                pool.connect_with(opts).await.map_err(db_error)?,
+                pool.connect_with(opts).await.map_err(connect_error)?,
             ))
         }
         Dialect::Postgres => {
@@ -121,7 +120,7 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
                 .max_connections(size)
                 .acquire_timeout(cfg.acquire_timeout);
             Ok(Pool::Postgres(
-                pool.connect_with(opts).await.map_err(db_error)?,
+                pool.connect_with(opts).await.map_err(connect_error)?,
             ))
         }
         Dialect::MySql => {
@@ -133,7 +132,7 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
                 .max_connections(size)
                 .acquire_timeout(cfg.acquire_timeout);
             Ok(Pool::MySql(
-                pool.connect_with(opts).await.map_err(db_error)?,
+                pool.connect_with(opts).await.map_err(connect_error)?,
             ))
         }
     }

@@ -193,7 +193,7 @@ pub(super) async fn start_or_retry(
         Err(e) => state
             .args
             .board
-            .set("workflows", State::Failed(e.to_string())),
+            .set("workflows", State::Failed(e.public_message())),
     }
 }
 
