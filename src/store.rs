@@ -180,7 +180,30 @@ impl Store {
     }
 
     /// Runs operation `kind` on `model` with JSON `params` (DESIGN section 5).
+    ///
+    /// A read whose connection broke under it (a restarted server, a terminated backend) runs
+    /// once more on a fresh connection; a write never does, as it may have committed.
     pub async fn run(
+        &self,
+        ctx: &Context,
+        model: &ModelInfo,
+        kind: OpKind,
+        params: &Value,
+    ) -> Result<Value> {
+        match self.run_once(ctx, model, kind, params).await {
+            Err(e) if kind.is_read_only() && errors::is_lost_connection(&e) => {
+                tracing::info!(
+                    model = model.name(),
+                    op = kind.as_str(),
+                    "connection lost under a read; running it again"
+                );
+                self.run_once(ctx, model, kind, params).await
+            }
+            other => other,
+        }
+    }
+
+    async fn run_once(
         &self,
         ctx: &Context,
         model: &ModelInfo,

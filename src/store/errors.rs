@@ -3,6 +3,16 @@
 
 use crate::error::Error;
 
+/// The public reason of a connection that broke under an operation (the server was restarted, the
+/// backend terminated, the network cut): the operation did not finish, and a read may be run
+/// again on a fresh connection.
+const LOST_CONNECTION: &str = "the database connection was lost; retry";
+
+/// Whether `e` says the connection broke under the operation.
+pub(crate) fn is_lost_connection(e: &Error) -> bool {
+    matches!(e, Error::Unavailable(reason) if reason == LOST_CONNECTION)
+}
+
 /// Maps a driver error to the crate's error type.
 pub(crate) fn db_error(e: sqlx::Error) -> Error {
     match e {
@@ -46,14 +56,16 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
                 }
             }
         }
-        sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Io(_)
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            tracing::warn!(target: "flowgate::sql", error = %e, "database unavailable");
+            Error::Unavailable("the database is unavailable".into())
+        }
+        sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::Protocol(_)
         | sqlx::Error::WorkerCrashed => {
-            tracing::warn!(target: "flowgate::sql", error = %e, "database unavailable");
-            Error::Unavailable("the database is unavailable".into())
+            tracing::warn!(target: "flowgate::sql", error = %e, "database connection lost");
+            Error::Unavailable(LOST_CONNECTION.into())
         }
         other => {
             tracing::error!(target: "flowgate::sql", error = %other, "database error");
@@ -122,12 +134,12 @@ fn unavailable(db: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
         "57014" => "the statement ran longer than its time limit and was stopped",
         // admin_shutdown (pg_terminate_backend), crash_shutdown, cannot_connect_now, and the
         // connection_exception class, too_many_connections.
-        "57P01" | "57P02" | "57P03" | "53300" => "the database connection was lost; retry",
-        c if c.starts_with("08") => "the database connection was lost; retry",
+        "57P01" | "57P02" | "57P03" | "53300" => LOST_CONNECTION,
+        c if c.starts_with("08") => LOST_CONNECTION,
         // MySQL/MariaDB: max_execution_time (3024), MariaDB's max_statement_time (1969), a
         // query killed (1317), server shutdown (1053), connection killed (1927).
         "3024" | "1969" | "1317" => "the statement ran longer than its time limit and was stopped",
-        "1053" | "1927" | "2006" | "2013" => "the database connection was lost; retry",
+        "1053" | "1927" | "2006" | "2013" => LOST_CONNECTION,
         // SQLite: SQLITE_INTERRUPT (the progress handler's time limit), SQLITE_FULL, SQLITE_IOERR,
         // SQLITE_CANTOPEN, SQLITE_READONLY: the disk, not the request.
         _ => match sqlite_code(db).map(|c| c & 0xff) {
