@@ -254,6 +254,13 @@ impl Store {
         }
     }
 
+    /// Whether a failed write says the database cannot take writes now (a full disk, a lost
+    /// connection, a read-only file) rather than something about the request: the runtime shows
+    /// the `database` feature degraded until a write succeeds again.
+    pub fn is_database_failure(e: &Error) -> bool {
+        matches!(e, Error::Unavailable(reason) if reason != errors::TIME_LIMIT)
+    }
+
     /// Takes one connection out of the pool until the lease is dropped.
     pub async fn lease(&self) -> Result<Lease> {
         Lease::take(self).await

@@ -301,3 +301,122 @@ async fn a_read_whose_backend_is_terminated_is_retried() {
     admin.close().await;
     handle.shutdown().await;
 }
+
+/// A small tmpfs mounted for one test (root only; CI runs as root), unmounted on drop.
+struct SmallDisk {
+    dir: std::path::PathBuf,
+}
+
+impl SmallDisk {
+    /// Mounts one, or says why it cannot: the test then fails under FLOWGATE_TEST_REQUIRE_ALL
+    /// and is skipped with a note otherwise.
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = std::env::temp_dir()
+            .join("flowgate-tests")
+            .join(common::unique_name("disk"));
+        std::fs::create_dir_all(&dir).expect("mount point");
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => Some(SmallDisk { dir }),
+            other => {
+                let why = format!("cannot mount a tmpfs (needs root): {other:?}");
+                assert!(
+                    std::env::var_os("FLOWGATE_TEST_REQUIRE_ALL").is_none(),
+                    "{why}"
+                );
+                eprintln!("note: {why}; skipping");
+                None
+            }
+        }
+    }
+
+    /// Fills what is left of the disk with a file; gives its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write;
+        let path = self.dir.join("filler");
+        let mut f = std::fs::File::create(&path).expect("filler");
+        let block = vec![0u8; 4096];
+        while f.write_all(&block).is_ok() {}
+        let _ = f.sync_all();
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.dir)
+            .status();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A full disk fails writes with 503 and turns `database` degraded; once space is freed, every
+/// operation works again (no connection went back to the pool inside a transaction) and the
+/// board recovers, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_degrades_then_recovers_by_itself() {
+    init_logs();
+    let Some(disk) = SmallDisk::mount("1M") else {
+        return;
+    };
+    let url = format!("sqlite://{}", disk.dir.join("app.db").display());
+    let handle = server_builder(&url)
+        .model(note())
+        .start()
+        .await
+        .expect("start");
+    until_status(&handle, "/api/notes", StatusCode::OK).await;
+    let http = http_client();
+    let notes = format!("{}/api/notes", base(&handle));
+    let filler = disk.fill();
+    let big = "x".repeat(20_000);
+    let mut refused = 0;
+    for _ in 0..6 {
+        let (status, body) =
+            call(http.post(&notes).json(&json!({"title": "t", "body": big}))).await;
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body:#}");
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(body["error"]["code"], "unavailable", "{body:#}");
+            refused += 1;
+        }
+    }
+    assert!(refused > 0, "the disk never filled");
+    for _ in 0..3 {
+        let (status, body) = call(
+            http.post(format!("{notes}/bulk"))
+                .json(&json!({"data": [{"title": "a"}]})),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
+    }
+    assert!(
+        matches!(handle.board().state("database"), Some(State::Degraded(_))),
+        "{:#}",
+        handle.board().to_json()
+    );
+    let (status, _) = call(http.get(&notes)).await;
+    assert_eq!(status, StatusCode::OK, "reads still serve");
+
+    std::fs::remove_file(filler).expect("free the disk");
+    for _ in 0..5 {
+        let (status, body) = call(
+            http.post(format!("{notes}/bulk"))
+                .json(&json!({"data": [{"title": "b"}]})),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "transactional writes work again: {body:#}"
+        );
+        let (status, body) = call(http.post(&notes).json(&json!({"title": "c"}))).await;
+        assert_eq!(status, StatusCode::CREATED, "{body:#}");
+    }
+    assert_eq!(handle.board().state("database"), Some(State::Ready));
+    handle.shutdown().await;
+}

@@ -4,6 +4,7 @@
 //! operation to a spawned task that first takes a permit from the model's semaphore. One model's
 //! slow queries hold only its own permits; other models keep theirs.
 
+use crate::readiness::{Board, State};
 use flowgate::{Context, Error, ModelInfo, OpKind, Store};
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
@@ -49,6 +50,9 @@ pub struct NodeArgs {
     pub model: Arc<ModelInfo>,
     /// How many operations may run at once.
     pub workers: usize,
+    /// The readiness board: a write the database cannot take turns `database` degraded, and
+    /// the next write it takes turns it ready again.
+    pub board: Board,
 }
 
 /// A node's state.
@@ -56,6 +60,7 @@ pub struct NodeState {
     store: Store,
     model: Arc<ModelInfo>,
     permits: Arc<Semaphore>,
+    board: Board,
 }
 
 impl Actor for Node {
@@ -72,6 +77,7 @@ impl Actor for Node {
             store: args.store,
             model: args.model,
             permits: Arc::new(Semaphore::new(args.workers.max(1))),
+            board: args.board,
         })
     }
 
@@ -86,6 +92,7 @@ impl Actor for Node {
                 let store = state.store.clone();
                 let model = state.model.clone();
                 let permits = state.permits.clone();
+                let board = state.board.clone();
                 tokio::spawn(async move {
                     let Ok(_permit) = permits.acquire_owned().await else {
                         let _ = reply
@@ -102,11 +109,31 @@ impl Actor for Node {
                         tracing::error!(model = model.name(), op = op.as_str(), request_id = %job.ctx.request_id, "operation panicked");
                         Err(Error::Internal("operation panicked".into()))
                     });
+                    if !op.is_read_only() {
+                        report_writes(&board, &result);
+                    }
                     let _ = reply.send(result);
                 });
                 Ok(())
             }
             NodeMsg::Panic => panic!("node of {} asked to panic (test hook)", state.model.name()),
         }
+    }
+}
+
+/// Keeps the `database` feature true to what writes meet: degraded with the reason while the
+/// database refuses writes (a full disk, a lost connection), ready again after one succeeds.
+fn report_writes(board: &Board, result: &flowgate::Result<Value>) {
+    match result {
+        Err(e) if Store::is_database_failure(e) => {
+            board.set(
+                "database",
+                State::Degraded(format!("writes fail: {}", e.public_message())),
+            );
+        }
+        Ok(_) if matches!(board.state("database"), Some(State::Degraded(_))) => {
+            board.set("database", State::Ready);
+        }
+        _ => {}
     }
 }

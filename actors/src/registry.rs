@@ -227,6 +227,7 @@ async fn spawn_node(
         store,
         model: model.clone(),
         workers: state.args.config.workers(),
+        board: state.args.board.clone(),
     };
     let (node, _) = Actor::spawn_linked(None, Node, args, myself.get_cell()).await?;
     state.nodes.insert(node.get_id(), model.name().to_string());

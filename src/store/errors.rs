@@ -8,6 +8,9 @@ use crate::error::Error;
 /// again on a fresh connection.
 const LOST_CONNECTION: &str = "the database connection was lost; retry";
 
+/// The public reason of a statement stopped by the statement time limit (or a cancellation).
+pub(crate) const TIME_LIMIT: &str = "the statement ran longer than its time limit and was stopped";
+
 /// Whether `e` says the connection broke under the operation.
 pub(crate) fn is_lost_connection(e: &Error) -> bool {
     matches!(e, Error::Unavailable(reason) if reason == LOST_CONNECTION)
@@ -131,19 +134,19 @@ fn unavailable(db: &dyn sqlx::error::DatabaseError) -> Option<&'static str> {
     let code = code.as_deref().unwrap_or("");
     Some(match code {
         // PostgreSQL: query_canceled (statement_timeout, a cancel request).
-        "57014" => "the statement ran longer than its time limit and was stopped",
+        "57014" => TIME_LIMIT,
         // admin_shutdown (pg_terminate_backend), crash_shutdown, cannot_connect_now, and the
         // connection_exception class, too_many_connections.
         "57P01" | "57P02" | "57P03" | "53300" => LOST_CONNECTION,
         c if c.starts_with("08") => LOST_CONNECTION,
         // MySQL/MariaDB: max_execution_time (3024), MariaDB's max_statement_time (1969), a
         // query killed (1317), server shutdown (1053), connection killed (1927).
-        "3024" | "1969" | "1317" => "the statement ran longer than its time limit and was stopped",
+        "3024" | "1969" | "1317" => TIME_LIMIT,
         "1053" | "1927" | "2006" | "2013" => LOST_CONNECTION,
         // SQLite: SQLITE_INTERRUPT (the progress handler's time limit), SQLITE_FULL, SQLITE_IOERR,
         // SQLITE_CANTOPEN, SQLITE_READONLY: the disk, not the request.
         _ => match sqlite_code(db).map(|c| c & 0xff) {
-            Some(9) => "the statement ran longer than its time limit and was stopped",
+            Some(9) => TIME_LIMIT,
             Some(13) => "the database cannot write: the disk is full",
             Some(10) => "the database cannot read or write its file",
             Some(14) => "the database file cannot be opened",

@@ -76,6 +76,21 @@ pub fn dialect_of(url: &str) -> Result<Dialect> {
     }
 }
 
+/// Whether a connection given back to the pool may serve again. One still inside a transaction
+/// (a commit that failed, as on a full disk, and a rollback that failed after it because SQLite
+/// had already rolled back by itself; a transaction dropped mid-way whose rollback is still
+/// queued) is closed instead: its state is not known, and the next `BEGIN` on it would fail.
+fn reusable<C: sqlx::Connection>(
+    conn: &mut C,
+    _: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, std::result::Result<bool, sqlx::Error>> {
+    let keep = !conn.is_in_transaction();
+    if !keep {
+        tracing::warn!(target: "flowgate::sql", "closing a connection given back inside a transaction");
+    }
+    Box::pin(std::future::ready(Ok(keep)))
+}
+
 pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
     // The parser's message may quote the URL, password and all: it goes to the log only.
     let bad_url = |e: sqlx::Error| {
@@ -101,7 +116,8 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
             }
             let mut pool = SqlitePoolOptions::new()
                 .max_connections(size)
-                .acquire_timeout(cfg.acquire_timeout);
+                .acquire_timeout(cfg.acquire_timeout)
+                .after_release(reusable);
             if in_memory {
                 // sqlx names each `sqlite::memory:` database uniquely and shares it between the
                 // pool's connections; it lives while one connection stays open.
@@ -118,7 +134,8 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
             let opts = PgConnectOptions::from_str(&cfg.database_url).map_err(bad_url)?;
             let pool = PgPoolOptions::new()
                 .max_connections(size)
-                .acquire_timeout(cfg.acquire_timeout);
+                .acquire_timeout(cfg.acquire_timeout)
+                .after_release(reusable);
             Ok(Pool::Postgres(
                 pool.connect_with(opts).await.map_err(connect_error)?,
             ))
@@ -130,7 +147,8 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
                 .timezone(Some("+00:00".into()));
             let pool = MySqlPoolOptions::new()
                 .max_connections(size)
-                .acquire_timeout(cfg.acquire_timeout);
+                .acquire_timeout(cfg.acquire_timeout)
+                .after_release(reusable);
             Ok(Pool::MySql(
                 pool.connect_with(opts).await.map_err(connect_error)?,
             ))
