@@ -252,7 +252,8 @@ async fn apply(store: &Store, stmts: &[Stmt]) -> Result<()> {
         return Ok(());
     }
     let mut tx = store.begin().await?;
-    for stmt in stmts {
+    let unlimited = crate::sql::alter::no_time_limit_in_transaction(store.dialect());
+    for stmt in unlimited.iter().chain(stmts) {
         if let Err(e) = tx.execute_raw(stmt).await {
             let _ = tx.rollback().await;
             return Err(e);

@@ -13,6 +13,9 @@ pub struct Config {
     pub database_url: String,
     /// The most database connections.
     pub pool_size: u32,
+    /// The longest one statement of an operation may run, in milliseconds, before the database
+    /// stops it and the operation answers 503 (0: no limit). Schema changes are not limited.
+    pub statement_timeout_ms: u64,
     /// Concurrent operations per model node (default: the pool size).
     pub node_workers: Option<usize>,
     /// Apply safe migrations at start; when off, a model whose table differs fails with the
@@ -67,6 +70,7 @@ impl Default for Config {
         Config {
             database_url: "sqlite://flowgate.db".into(),
             pool_size: 10,
+            statement_timeout_ms: 5000,
             node_workers: None,
             auto_migrate: true,
             model_persistence: true,
@@ -212,9 +216,17 @@ impl Config {
         Ok(())
     }
 
-    /// The concurrent operations each model node runs.
+    /// The concurrent operations each model node runs: by default three quarters of the pool
+    /// (rounded up), so that one model's slow queries always leave connections to the others.
     pub fn workers(&self) -> usize {
-        self.node_workers.unwrap_or(self.pool_size as usize).max(1)
+        let share = (self.pool_size as usize * 3).div_ceil(4);
+        self.node_workers.unwrap_or(share).max(1)
+    }
+
+    /// The statement time limit, `None` when off.
+    pub fn statement_timeout(&self) -> Option<std::time::Duration> {
+        (self.statement_timeout_ms > 0)
+            .then(|| std::time::Duration::from_millis(self.statement_timeout_ms))
     }
 }
 

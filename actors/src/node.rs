@@ -94,21 +94,32 @@ impl Actor for Node {
                 let permits = state.permits.clone();
                 let board = state.board.clone();
                 tokio::spawn(async move {
-                    let Ok(_permit) = permits.acquire_owned().await else {
-                        let _ = reply
-                            .send(Err(Error::Unavailable("the model is shutting down".into())));
-                        return;
-                    };
-                    // Boxed: an operation's future is several kilobytes, and a task's future
-                    // is moved (copied) as the task is built; a box moves as a pointer.
-                    let run =
+                    let work = async {
+                        let Ok(_permit) = permits.acquire_owned().await else {
+                            return Err(Error::Unavailable("the model is shutting down".into()));
+                        };
+                        // Boxed: an operation's future is several kilobytes, and a task's
+                        // future is moved (copied) as the task is built; a box moves as a
+                        // pointer.
                         AssertUnwindSafe(Box::pin(store.run(&job.ctx, &model, op, &job.params)))
                             .catch_unwind()
-                            .await;
-                    let result = run.unwrap_or_else(|_| {
-                        tracing::error!(model = model.name(), op = op.as_str(), request_id = %job.ctx.request_id, "operation panicked");
-                        Err(Error::Internal("operation panicked".into()))
-                    });
+                            .await
+                            .unwrap_or_else(|_| {
+                                tracing::error!(model = model.name(), op = op.as_str(), request_id = %job.ctx.request_id, "operation panicked");
+                                Err(Error::Internal("operation panicked".into()))
+                            })
+                    };
+                    // A caller that went away (its client hung up) no longer waits for the
+                    // answer: the operation is dropped, waiting for a permit or running, which
+                    // stops its statement (see `Store::run`).
+                    let result = tokio::select! {
+                        biased;
+                        result = work => result,
+                        () = hung_up(&reply) => {
+                            tracing::info!(model = model.name(), op = op.as_str(), request_id = %job.ctx.request_id, "caller went away; operation dropped");
+                            return;
+                        }
+                    };
                     if !op.is_read_only() {
                         report_writes(&board, &result);
                     }
@@ -135,5 +146,19 @@ fn report_writes(board: &Board, result: &flowgate::Result<Value>) {
             board.set("database", State::Ready);
         }
         _ => {}
+    }
+}
+
+/// Resolves once nobody waits for the reply any more. Polled every 100 ms: ractor's reply port
+/// tells whether it is closed but has no future for it, and an operation that ends within the
+/// first 100 ms never looks.
+async fn hung_up<T>(reply: &RpcReplyPort<T>) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if reply.is_closed() {
+            return;
+        }
     }
 }

@@ -274,6 +274,7 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
         let mut store_cfg = StoreConfig::new(cfg.database_url.clone());
         store_cfg.pool_size = cfg.pool_size;
         store_cfg.echo = cfg.echo;
+        store_cfg.statement_timeout = cfg.statement_timeout();
         match Store::connect(&store_cfg, Schema::default()).await {
             Ok(store) => {
                 state.args.workflows.set_store(store.clone());

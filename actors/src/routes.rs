@@ -176,17 +176,17 @@ impl Dispatcher {
     /// wrong, in public words), else the feature's own state.
     fn not_ready(&self, feature: String) -> Error {
         let state = self.board.state(&feature).unwrap_or(State::Pending);
-        if matches!(state, State::Pending) {
-            if let Some(db) = self.board.state("database").filter(|s| !s.is_up()) {
-                return Error::NotReady {
-                    what: "database".into(),
-                    state: match db.detail() {
-                        Some(d) => format!("{}: {d}", db.name()),
-                        None => db.name().into(),
-                    },
-                    retry_after_ms: 1000,
-                };
-            }
+        if matches!(state, State::Pending)
+            && let Some(db) = self.board.state("database").filter(|s| !s.is_up())
+        {
+            return Error::NotReady {
+                what: "database".into(),
+                state: match db.detail() {
+                    Some(d) => format!("{}: {d}", db.name()),
+                    None => db.name().into(),
+                },
+                retry_after_ms: 1000,
+            };
         }
         Error::NotReady {
             what: feature,

@@ -185,3 +185,35 @@ pub fn unlock(d: Dialect) -> Option<Stmt> {
 
 /// The advisory-lock key: "flowgate" in ASCII, as a number.
 const LOCK_KEY: i64 = 0x666c_6f77_6761_7465;
+
+/// The statements that set a connection's time limit per statement to `ms` milliseconds (0: no
+/// limit), each to be tried in turn, ignoring the ones the server does not know: PostgreSQL's
+/// `statement_timeout`; MariaDB's `max_statement_time` (seconds, every statement); MySQL's
+/// `max_execution_time` (milliseconds, `SELECT` only). SQLite has no such setting (a progress
+/// handler stops its statements instead).
+pub fn statement_time_limit(d: Dialect, ms: u64) -> Vec<Stmt> {
+    match d {
+        Dialect::Sqlite => Vec::new(),
+        Dialect::Postgres => vec![Stmt::raw(format!("SET statement_timeout = {ms}"))],
+        Dialect::MySql => vec![
+            Stmt::raw(format!(
+                "SET SESSION max_statement_time = {}.{:03}",
+                ms / 1000,
+                ms % 1000
+            )),
+            Stmt::raw(format!("SET SESSION max_execution_time = {ms}")),
+        ],
+    }
+}
+
+/// PostgreSQL: the server checks every second, while a statement runs, that the client is
+/// still there, and stops the statement when it is not (PostgreSQL 14 and later).
+pub fn check_client_connection(d: Dialect) -> Option<Stmt> {
+    (d == Dialect::Postgres).then(|| Stmt::raw("SET client_connection_check_interval = 1000"))
+}
+
+/// PostgreSQL: lifts the statement time limit until the end of the transaction (a migration's
+/// DDL is not an operation and may take as long as it needs).
+pub fn no_time_limit_in_transaction(d: Dialect) -> Option<Stmt> {
+    (d == Dialect::Postgres).then(|| Stmt::raw("SET LOCAL statement_timeout = 0"))
+}

@@ -9,6 +9,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How to reach the database.
@@ -22,16 +23,21 @@ pub struct StoreConfig {
     pub acquire_timeout: Duration,
     /// Log every statement with its duration (`flowgate::sql` target, info level).
     pub echo: bool,
+    /// The longest one statement of an operation may run before the database stops it (`None`:
+    /// no limit). Schema changes are not limited.
+    pub statement_timeout: Option<Duration>,
 }
 
 impl StoreConfig {
-    /// Defaults for a URL: 10 connections, a 5 s acquire timeout, no echo.
+    /// Defaults for a URL: 10 connections, a 5 s acquire timeout, a 5 s statement time limit,
+    /// no echo.
     pub fn new(database_url: impl Into<String>) -> Self {
         StoreConfig {
             database_url: database_url.into(),
             pool_size: 10,
             acquire_timeout: Duration::from_secs(5),
             echo: false,
+            statement_timeout: Some(Duration::from_secs(5)),
         }
     }
 }
@@ -91,6 +97,35 @@ fn reusable<C: sqlx::Connection>(
     Box::pin(std::future::ready(Ok(keep)))
 }
 
+/// Runs session settings on a connection: each statement is tried, and one the server does not
+/// know (a MySQL variable on MariaDB, a PostgreSQL 14 setting on 13) is passed over. Gives how
+/// many applied.
+macro_rules! session_settings {
+    ($conn:expr, $stmts:expr) => {{
+        let mut applied = 0usize;
+        for stmt in $stmts {
+            match sqlx::raw_sql(sqlx::AssertSqlSafe(stmt.sql.clone()))
+                .execute(&mut *$conn)
+                .await
+            {
+                Ok(_) => applied += 1,
+                Err(e) => tracing::debug!(target: "flowgate::sql", sql = %stmt.sql, error = %e, "session setting passed over"),
+            }
+        }
+        applied
+    }};
+}
+pub(crate) use session_settings;
+
+/// The statements that set a new connection's statement time limit (and, on PostgreSQL, the
+/// check that stops a statement whose client closed the connection).
+fn limit_settings(d: Dialect, limit: Option<Duration>) -> Vec<crate::sql::Stmt> {
+    let ms = limit.map_or(0, |l| l.as_millis().max(1) as u64);
+    let mut stmts = crate::sql::alter::statement_time_limit(d, ms);
+    stmts.extend(crate::sql::alter::check_client_connection(d));
+    stmts
+}
+
 pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
     // The parser's message may quote the URL, password and all: it goes to the log only.
     let bad_url = |e: sqlx::Error| {
@@ -132,10 +167,18 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
         }
         Dialect::Postgres => {
             let opts = PgConnectOptions::from_str(&cfg.database_url).map_err(bad_url)?;
+            let settings = Arc::new(limit_settings(Dialect::Postgres, cfg.statement_timeout));
             let pool = PgPoolOptions::new()
                 .max_connections(size)
                 .acquire_timeout(cfg.acquire_timeout)
-                .after_release(reusable);
+                .after_release(reusable)
+                .after_connect(move |conn, _| {
+                    let settings = settings.clone();
+                    Box::pin(async move {
+                        session_settings!(conn, settings.iter());
+                        Ok(())
+                    })
+                });
             Ok(Pool::Postgres(
                 pool.connect_with(opts).await.map_err(connect_error)?,
             ))
@@ -145,10 +188,20 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
             let opts = MySqlConnectOptions::from_str(&url)
                 .map_err(bad_url)?
                 .timezone(Some("+00:00".into()));
+            let settings = Arc::new(limit_settings(Dialect::MySql, cfg.statement_timeout));
             let pool = MySqlPoolOptions::new()
                 .max_connections(size)
                 .acquire_timeout(cfg.acquire_timeout)
-                .after_release(reusable);
+                .after_release(reusable)
+                .after_connect(move |conn, _| {
+                    let settings = settings.clone();
+                    Box::pin(async move {
+                        if session_settings!(conn, settings.iter()) == 0 && !settings.is_empty() {
+                            tracing::warn!(target: "flowgate::sql", "the server takes no statement time limit");
+                        }
+                        Ok(())
+                    })
+                });
             Ok(Pool::MySql(
                 pool.connect_with(opts).await.map_err(connect_error)?,
             ))

@@ -63,6 +63,7 @@ async fn connect(config: &Config) -> Result<Store, Failure> {
     let mut cfg = StoreConfig::new(config.database_url.clone());
     cfg.pool_size = config.pool_size.clamp(1, 4);
     cfg.echo = config.echo;
+    cfg.statement_timeout = config.statement_timeout();
     Ok(Store::connect(&cfg, Schema::default()).await?)
 }
 
