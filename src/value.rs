@@ -11,7 +11,6 @@ use chrono::{
 };
 use rust_decimal::Decimal;
 use serde_json::Value;
-use std::str::FromStr;
 
 /// A value checked against a field type.
 #[derive(Debug, Clone, PartialEq)]
@@ -163,16 +162,25 @@ pub fn coerce(shape: Shape<'_>, value: &Value) -> Result<Val, String> {
             .map(Val::Float)
             .ok_or_else(|| want("a number")),
         FieldType::Decimal => {
-            let d = match value {
-                Value::Number(n) => Decimal::from_str(&n.to_string())
-                    .or_else(|_| Decimal::from_scientific(&n.to_string())),
-                Value::String(s) => {
-                    Decimal::from_str(s.trim()).or_else(|_| Decimal::from_scientific(s.trim()))
-                }
+            let text = match value {
+                Value::Number(n) => n.to_string(),
+                Value::String(s) => s.trim().to_string(),
                 _ => return Err(want("a decimal number or string")),
             };
-            d.map(|d| Val::Decimal(d.normalize()))
-                .map_err(|_| want("a decimal number or string"))
+            let d = Decimal::from_str_exact(&text)
+                .or_else(|_| Decimal::from_scientific(&text))
+                .map_err(|_| {
+                    if looks_numeric(&text) {
+                        inexact_decimal(&text)
+                    } else {
+                        want("a decimal number or string")
+                    }
+                })?
+                .normalize();
+            if !same_decimal(&text, &d) {
+                return Err(inexact_decimal(&text));
+            }
+            Ok(Val::Decimal(d))
         }
         FieldType::Boolean => value
             .as_bool()
@@ -203,7 +211,10 @@ pub fn coerce(shape: Shape<'_>, value: &Value) -> Result<Val, String> {
                 .map(Val::Uuid)
                 .map_err(|_| format!("`{s}` is not a UUID"))
         }
-        FieldType::Json => Ok(Val::Json(value.clone())),
+        FieldType::Json => {
+            check_json(value)?;
+            Ok(Val::Json(value.clone()))
+        }
         FieldType::Bytes => {
             let s = value.as_str().ok_or_else(|| want("a base64 string"))?;
             base64::engine::general_purpose::STANDARD
@@ -248,6 +259,77 @@ pub(crate) fn shown(value: &Value) -> String {
         Some((i, _)) => format!("{}…", &text[..i]),
         None => text,
     }
+}
+
+/// What a JSON value may hold to come back from every database exactly as it went in: no NUL
+/// character in a string or a key (PostgreSQL's `jsonb` cannot store one, so no database takes
+/// one). Numbers are kept as the `f64` or 64-bit integer they were read as, which every database
+/// gives back unchanged (serde_json's `float_roundtrip` reads back the long decimal expansion
+/// PostgreSQL returns for a large float).
+fn check_json(value: &Value) -> Result<(), String> {
+    let nul = || Err("text in a JSON value must not contain NUL characters".to_string());
+    match value {
+        Value::String(s) if s.contains('\0') => nul(),
+        Value::Array(items) => items.iter().try_for_each(check_json),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            if k.contains('\0') {
+                return nul();
+            }
+            check_json(v)
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a text is a number in some notation (so a decimal that cannot hold it is refused as
+/// inexact, not as the wrong kind of value).
+fn looks_numeric(text: &str) -> bool {
+    !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '.' | '-' | '+' | 'e' | 'E'))
+        && text.chars().any(|c| c.is_ascii_digit())
+}
+
+fn inexact_decimal(text: &str) -> String {
+    format!(
+        "`{}` cannot be stored exactly as a decimal (at most 28 digits after the point and 28 \
+         significant digits)",
+        shown(&Value::String(text.to_string()))
+    )
+}
+
+/// Whether `d` holds exactly the number `text` wrote (plain or scientific notation): a decimal
+/// that would be rounded on the way in is refused rather than stored as something else (`1e-40`
+/// as `0`).
+fn same_decimal(text: &str, d: &Decimal) -> bool {
+    /// Sign, significant digits and the power of ten of the last one: `-0.0120` is
+    /// (true, "12", -3).
+    fn parts(text: &str) -> Option<(bool, String, i64)> {
+        let t = text.trim();
+        let (neg, t) = match t.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, t.strip_prefix('+').unwrap_or(t)),
+        };
+        let (mantissa, exp) = match t.split_once(['e', 'E']) {
+            Some((m, e)) => (m, e.parse::<i64>().ok()?),
+            None => (t, 0),
+        };
+        let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+        if !(int.chars().chain(frac.chars())).all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+        let digits = format!("{int}{frac}");
+        let mut power = exp - frac.len() as i64;
+        let trimmed = digits.trim_end_matches('0');
+        power += (digits.len() - trimmed.len()) as i64;
+        let significant = trimmed.trim_start_matches('0').to_string();
+        if significant.is_empty() {
+            return Some((false, String::new(), 0));
+        }
+        Some((neg, significant, power))
+    }
+    parts(text).is_some_and(|p| parts(&d.to_string()) == Some(p))
 }
 
 fn check_text(s: &str) -> Result<(), String> {

@@ -27,7 +27,43 @@ pub(crate) fn check_regex(pattern: &str) -> Result<(), String> {
             .to_string();
         format!("not a valid regular expression: {last}")
     })?;
-    check_portable(pattern)
+    check_portable(pattern)?;
+    check_repetitions(pattern)
+}
+
+/// PostgreSQL refuses a counted repetition above 255 (`a{1000}`: "invalid repetition count"), so
+/// every engine gets the same bound.
+const MAX_REPEAT: u32 = 255;
+
+fn check_repetitions(pattern: &str) -> Result<(), String> {
+    use regex_syntax::ast::{Ast, RepetitionKind, RepetitionRange};
+    fn walk(ast: &Ast) -> Result<(), String> {
+        match ast {
+            Ast::Repetition(rep) => {
+                if let RepetitionKind::Range(range) = &rep.op.kind {
+                    let most = match *range {
+                        RepetitionRange::Exactly(n) | RepetitionRange::AtLeast(n) => n,
+                        RepetitionRange::Bounded(m, n) => m.max(n),
+                    };
+                    if most > MAX_REPEAT {
+                        return Err(format!(
+                            "a counted repetition is at most {{{MAX_REPEAT}}} (got {most})"
+                        ));
+                    }
+                }
+                walk(&rep.ast)
+            }
+            Ast::Group(g) => walk(&g.ast),
+            Ast::Alternation(a) => a.asts.iter().try_for_each(walk),
+            Ast::Concat(c) => c.asts.iter().try_for_each(walk),
+            _ => Ok(()),
+        }
+    }
+    match regex_syntax::ast::parse::Parser::new().parse(pattern) {
+        Ok(ast) => walk(&ast),
+        // It compiled above; a parse failure here is a difference between the two parsers.
+        Err(e) => Err(format!("not a valid regular expression: {e}")),
+    }
 }
 
 /// Refuses the syntax the engines read differently (see the module docs). The pattern compiles,
@@ -110,6 +146,7 @@ mod tests {
             "[]a]",
             "[[:digit:]x]+",
             r"\(\)\[\]\{\}\\\$\^\|\?\*\+",
+            "a{255}",
             "a|b",
             "[(?]",
         ] {
@@ -132,6 +169,9 @@ mod tests {
             "(?i:a)b",
             "(?P<n>a)",
             "(?x)a b",
+            "a{1000}",
+            "a{2,256}",
+            "(ab{300,})c",
         ] {
             assert!(check_regex(bad).is_err(), "{bad}");
         }

@@ -434,7 +434,90 @@ async fn bad_input_changes_nothing(b: Backend) {
     assert_eq!(db.table("Task").await, tasks);
 }
 
+/// Values a database cannot store or evaluate are refused up front, naming the field, on every
+/// database alike; JSON numbers at the edges of `f64` come back exactly as they went in.
+async fn values_at_the_edges(b: Backend) {
+    let Some(db) = seeded(b).await else {
+        return;
+    };
+    let edges = json!([
+        1.7976931348623157e308,
+        -1.7976931348623157e308,
+        5e-324,
+        0.1,
+        9007199254740993i64,
+        u64::MAX
+    ]);
+    let created = db
+        .ok(
+            "Task",
+            "create",
+            json!({"title": "edges", "ref": "E-1", "labels": edges}),
+        )
+        .await;
+    assert_eq!(created["labels"], edges, "{b:?}");
+    let read = db.ok("Task", "read", json!({"id": created["id"]})).await;
+    assert_eq!(read["labels"], edges, "{b:?}");
+    let listed = db
+        .ok("Task", "list", json!({"filter": {"ref": "E-1"}}))
+        .await;
+    assert_eq!(listed["records"][0]["labels"], edges, "{b:?}");
+
+    for nul in [json!(["a\u{0}b"]), json!({"k\u{0}": 1})] {
+        invalid(
+            &db.err(
+                "Task",
+                "create",
+                json!({"title": "t", "ref": "N-1", "labels": nul}),
+            )
+            .await,
+            "labels",
+        );
+    }
+    for inexact in [
+        json!("1e-40"),
+        json!(1e-40),
+        json!("0.00000000000000000000000000001"),
+        json!("123456789012345678901234567890123"),
+    ] {
+        invalid(
+            &db.err(
+                "Task",
+                "create",
+                json!({"title": "t", "ref": "D-1", "budget": inexact}),
+            )
+            .await,
+            "budget",
+        );
+    }
+    let kept = db
+        .ok(
+            "Task",
+            "create",
+            json!({"title": "t", "ref": "D-2", "budget": "1e3"}),
+        )
+        .await;
+    assert_eq!(kept["budget"], "1000");
+    for pattern in ["a{1000}", "(ab){2,300}"] {
+        invalid(
+            &db.err(
+                "Task",
+                "list",
+                json!({"filter": {"title": {"$regex": pattern}}}),
+            )
+            .await,
+            "filter.title.$regex",
+        );
+    }
+    let count = db.ok("Task", "count", json!({})).await;
+    assert_eq!(
+        count["count"], 6,
+        "only the two good creates changed anything"
+    );
+}
+
 conformance!(
+    values_at_the_edges,
     unknown_fields,
     unknown_operators,
     wrong_value_types,
