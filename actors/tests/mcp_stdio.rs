@@ -275,12 +275,13 @@ fn listening_sockets(pid: u32) -> Vec<String> {
     out
 }
 
-/// Issue 10 item 13: `mcp --stdio` opens no network listener unless a port flag asks for one;
-/// with `--http-port 0` it opens exactly that one (which also shows the check sees listeners).
+/// Issue 10 item 13: `mcp --stdio` opens no network listener unless a port flag asks for one
+/// (`FLOWGATE_HTTP_PORT`, meant for `serve`, does not); with `--http-port 0` it opens exactly
+/// that one (which also shows the check sees listeners).
 #[cfg(target_os = "linux")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stdio_opens_no_listener_unless_asked() {
-    let child = Child::start(SCHEMA, &[], &[("FLOWGATE_HTTP_PORT", "18399")]).await;
+    let child = Child::start(SCHEMA, &[], &[("FLOWGATE_HTTP_PORT", "0")]).await;
     // The server is up and serving (the list waits for the model).
     let tools = child.client.list_all_tools().await.expect("tools/list");
     assert_eq!(tools.len(), 11, "{}", child.logs());
