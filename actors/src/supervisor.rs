@@ -57,6 +57,8 @@ pub struct Supervisor {
     model_files: Vec<PathBuf>,
     workflows: Vec<Workflow>,
     workflow_files: Vec<PathBuf>,
+    /// Listeners left unbound (`without_listeners`): HTTP, MCP.
+    unbound: (bool, bool),
 }
 
 impl Supervisor {
@@ -96,6 +98,15 @@ impl Supervisor {
     /// Sets the MCP port (0 picks a free one).
     pub fn mcp_port(self, port: u16) -> Self {
         self.set("mcp_port", port)
+    }
+
+    /// Which network listeners to open (both by default): `flowgate mcp --stdio` opens none
+    /// unless a port is asked for. Without the HTTP listener there is no `http` feature on the
+    /// board and [`Handle::http_listener`] is `None`; without the MCP one, MCP is served only
+    /// where the application serves [`Handle::mcp`] itself (stdio).
+    pub fn listeners(mut self, http: bool, mcp: bool) -> Self {
+        self.unbound = (!http, !mcp);
+        self
     }
 
     /// Declares a model.
@@ -177,6 +188,9 @@ impl Supervisor {
             "migrations",
             "workflows",
         ] {
+            if feature == "http" && self.unbound.0 {
+                continue;
+            }
             board.register(feature, feature != "registry" || config.model_persistence);
         }
         if !config.discover.is_empty() {
@@ -189,21 +203,28 @@ impl Supervisor {
             board.register(&format!("model:{}", def.name), true);
         }
 
-        let (listener, http_addr) = gateway::bind(&config.host, config.http_port)
-            .await
-            .map_err(|source| StartError::Bind {
-                what: "http",
-                addr: format!("{}:{}", config.host, config.http_port),
-                source,
-            })?;
-        let (mcp_listener, mcp_addr) =
-            gateway::bind(&config.host, config.mcp_port)
-                .await
-                .map_err(|source| StartError::Bind {
+        let http_listener = match self.unbound.0 {
+            true => None,
+            false => Some(
+                gateway::bind(&config.host, config.http_port)
+                    .await
+                    .map_err(|source| StartError::Bind {
+                        what: "http",
+                        addr: format!("{}:{}", config.host, config.http_port),
+                        source,
+                    })?,
+            ),
+        };
+        let mcp_listener = match self.unbound.1 {
+            true => None,
+            false => Some(gateway::bind(&config.host, config.mcp_port).await.map_err(
+                |source| StartError::Bind {
                     what: "mcp",
                     addr: format!("{}:{}", config.host, config.mcp_port),
                     source,
-                })?;
+                },
+            )?),
+        };
         // Table names are declared once the ports are bound: the first one runs the pluralizer's
         // lazy set-up (about 10 ms of regex compilation), which must not delay the bind. The
         // router is built after, so no request is routed before its table is known.
@@ -217,13 +238,26 @@ impl Supervisor {
             Duration::from_millis(config.ready_wait_ms),
         );
         let (stop_tx, stop_rx) = watch::channel(false);
-        let router = gateway::http::router(dispatcher.clone(), config.body_limit);
-        let http = tokio::spawn(gateway::serve(listener, router, stop_rx.clone()));
-        board.set("http", State::Ready);
+        let http_addr = http_listener.as_ref().map(|(_, addr)| *addr);
+        let http = match http_listener {
+            Some((listener, _)) => {
+                let router = gateway::http::router(dispatcher.clone(), config.body_limit);
+                let http = tokio::spawn(gateway::serve(listener, router, stop_rx.clone()));
+                board.set("http", State::Ready);
+                http
+            }
+            None => tokio::spawn(async { Ok(()) }),
+        };
         let mcp_stop = CancellationToken::new();
         let mcp_server = McpServer::new(dispatcher.clone(), mcp_stop.clone());
-        let mcp_router = gateway::mcp::router(mcp_server.clone(), &config, mcp_stop.clone());
-        let mcp = tokio::spawn(gateway::serve(mcp_listener, mcp_router, stop_rx));
+        let mcp_addr = mcp_listener.as_ref().map(|(_, addr)| *addr);
+        let mcp = match mcp_listener {
+            Some((listener, _)) => {
+                let router = gateway::mcp::router(mcp_server.clone(), &config, mcp_stop.clone());
+                tokio::spawn(gateway::serve(listener, router, stop_rx))
+            }
+            None => tokio::spawn(async { Ok(()) }),
+        };
         board.set("mcp", State::Ready);
 
         let args = RootArgs {
@@ -259,8 +293,8 @@ impl Supervisor {
 /// A running server.
 pub struct Handle {
     board: Board,
-    http_addr: SocketAddr,
-    mcp_addr: SocketAddr,
+    http_addr: Option<SocketAddr>,
+    mcp_addr: Option<SocketAddr>,
     dispatcher: Dispatcher,
     mcp_server: McpServer,
     root: ActorRef<RootMsg>,
@@ -279,12 +313,30 @@ impl Handle {
     }
 
     /// The bound HTTP address.
+    ///
+    /// # Panics
+    /// When the server was started without its HTTP listener ([`Supervisor::listeners`]).
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+            .expect("the server was started without its HTTP listener")
     }
 
     /// The bound MCP address (streamable HTTP at `/mcp`).
+    ///
+    /// # Panics
+    /// When the server was started without its MCP listener ([`Supervisor::listeners`]).
     pub fn mcp_addr(&self) -> SocketAddr {
+        self.mcp_addr
+            .expect("the server was started without its MCP listener")
+    }
+
+    /// The bound HTTP address, if the HTTP listener was opened.
+    pub fn http_listener(&self) -> Option<SocketAddr> {
+        self.http_addr
+    }
+
+    /// The bound MCP address, if the streamable HTTP MCP listener was opened.
+    pub fn mcp_listener(&self) -> Option<SocketAddr> {
         self.mcp_addr
     }
 

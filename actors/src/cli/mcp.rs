@@ -1,10 +1,13 @@
 //! `flowgate mcp --stdio`: the MCP server on standard input and output, for desktop MCP clients
 //! that start the server as a child process.
 //!
-//! It runs the same supervisor as `serve` (same options), so the REST API and streamable HTTP
-//! MCP listen too; their ports default to 0 (free ports) here unless given on the command line,
-//! so that several clients can each start their own server. Standard output carries only MCP
-//! messages; logs and the listening line go to standard error.
+//! It runs the same supervisor as `serve` (same options) but opens no network listener unless
+//! asked: the REST API listens only with `--http-port`, streamable HTTP MCP only with
+//! `--mcp-port` (a client that starts the server for itself has no use for ports, and several
+//! clients can each start their own). The port variables and the config file do not open them,
+//! so that a `FLOWGATE_HTTP_PORT` meant for `serve` does not make every desktop client's server
+//! bind it. Standard output carries only MCP messages; logs and the listening line go to
+//! standard error.
 
 use super::{ServerArgs, shutdown_signal};
 use rmcp::ServiceExt;
@@ -16,18 +19,16 @@ pub(super) async fn stdio(stdio: bool, args: ServerArgs) -> anyhow::Result<ExitC
             "`flowgate mcp` needs --stdio; streamable HTTP MCP is served by `flowgate serve` at /mcp"
         );
     }
-    let mut sup = args.supervisor();
-    if args.http_port.is_none() {
-        sup = sup.http_port(0);
-    }
-    if args.mcp_port.is_none() {
-        sup = sup.mcp_port(0);
-    }
-    let handle = sup.start().await?;
+    let handle = args
+        .supervisor()
+        .listeners(args.http_port.is_some(), args.mcp_port.is_some())
+        .start()
+        .await?;
+    let addr = |a: Option<std::net::SocketAddr>| a.map_or("none".to_string(), |a| a.to_string());
     eprintln!(
-        "flowgate listening http={} mcp=stdio (and {})",
-        handle.http_addr(),
-        handle.mcp_addr()
+        "flowgate listening http={} mcp=stdio streamable-http={}",
+        addr(handle.http_listener()),
+        addr(handle.mcp_listener())
     );
     let server = handle.mcp().session();
     let outcome = tokio::select! {

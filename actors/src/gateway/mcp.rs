@@ -12,9 +12,10 @@
 //! workflows is the resource `flowgate://workflows`. The registry refuses a workflow named like a
 //! model's tool, so the two kinds of names cannot collide.
 //!
-//! Only models and workflows that are served (ready) are listed; a call to a model that is
-//! declared but not ready yet waits like a REST request and then answers `not_ready` as a tool
-//! error. When the set of served models or workflows changes, connected sessions get
+//! Only models and workflows that are served (ready) are listed, but a list first waits for
+//! the declared ones to settle (ready or failed, within `ready_wait_ms`: `settle`), as many
+//! clients list once right after `initialize`; a call to a model that is declared but not
+//! ready yet waits like a REST request and then answers `not_ready` as a tool error. When the set of served models or workflows changes, connected sessions get
 //! `notifications/tools/list_changed` and `notifications/resources/list_changed`.
 //!
 //! Over streamable HTTP, a tool call in a session is answered in its HTTP request's own task, as
@@ -78,9 +79,22 @@ struct Inner {
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// Bumped whenever the set of served models changes.
     generation: watch::Receiver<u64>,
-    /// The tool list of one generation.
-    tools: Mutex<Option<(u64, Arc<Vec<Tool>>)>>,
+    /// The tool list of one served set.
+    tools: Mutex<Option<ToolCache>>,
     stop: CancellationToken,
+}
+
+/// The tools of the models and workflows they were made of (held, so that their identity
+/// cannot be taken by new ones).
+struct ToolCache {
+    models: Vec<Arc<ModelInfo>>,
+    workflows: Vec<Arc<crate::workflows::Served>>,
+    tools: Arc<Vec<Tool>>,
+}
+
+/// Whether two lists hold the same `Arc`s in the same order.
+fn same_arcs<T>(a: &[Arc<T>], b: &[Arc<T>]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| Arc::ptr_eq(x, y))
 }
 
 /// The served models and workflows, by name and identity: a model or workflow whose definition
@@ -127,17 +141,37 @@ impl McpServer {
         &self.inner.dispatcher
     }
 
-    /// The tools of every served model, built once per generation of the served set.
-    fn tools(&self) -> Arc<Vec<Tool>> {
-        let generation = *self.inner.generation.borrow();
-        let mut cache = self.inner.tools.lock().expect("tools lock");
-        if let Some((g, tools)) = cache.as_ref()
-            && *g == generation
-        {
-            return tools.clone();
+    /// Waits until what the server declared has settled, so that a list answers what serves
+    /// rather than what happens to be up yet: the loading of the models (`migrations`, which
+    /// also brings the persisted ones), the `discover` directories, the workflows, and every
+    /// `model:*` and `workflow:*` on the board, each ready or failed. Bounded by `ready_wait_ms`
+    /// from the call, like a `tools/call` for a model that is not ready; after that, the list
+    /// is what serves then (and `list_changed` follows when more comes up).
+    async fn settle(&self) {
+        let board = self.dispatcher().board();
+        let deadline = tokio::time::Instant::now() + self.dispatcher().ready_wait();
+        while let Some(feature) = first_unsettled(board) {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            board.wait_for(&feature, left).await;
         }
+    }
+
+    /// The tools of every served model, built once per served set. The cache is keyed by the
+    /// served set itself, not by the watcher's generation: a list that follows a model's coming
+    /// up (`settle`) must not get the tools of before because the watcher has not run yet.
+    fn tools(&self) -> Arc<Vec<Tool>> {
         let served = self.dispatcher().routes().served();
         let workflows = self.dispatcher().workflows().served();
+        let mut cache = self.inner.tools.lock().expect("tools lock");
+        if let Some(cached) = cache.as_ref()
+            && same_arcs(&cached.models, &served)
+            && same_arcs(&cached.workflows, &workflows)
+        {
+            return cached.tools.clone();
+        }
         let tools: Arc<Vec<Tool>> = Arc::new(
             served
                 .iter()
@@ -145,7 +179,11 @@ impl McpServer {
                 .chain(workflows.iter().map(|w| tools::workflow_tool(w)))
                 .collect(),
         );
-        *cache = Some((generation, tools.clone()));
+        *cache = Some(ToolCache {
+            models: served,
+            workflows,
+            tools: tools.clone(),
+        });
         tools
     }
 
@@ -205,6 +243,22 @@ impl McpServer {
     fn model(&self, name: &str) -> Option<Arc<ModelInfo>> {
         self.dispatcher().routes().route(name).map(|r| r.model)
     }
+}
+
+/// The first feature of the board that decides what the lists hold and has not settled (is
+/// neither up nor failed).
+fn first_unsettled(board: &crate::readiness::Board) -> Option<String> {
+    let json = board.to_json();
+    let features = json["features"].as_object()?;
+    features
+        .iter()
+        .filter(|(name, _)| {
+            matches!(name.as_str(), "migrations" | "discover" | "workflows")
+                || name.starts_with("model:")
+                || name.starts_with("workflow:")
+        })
+        .find(|(_, f)| !matches!(f["state"].as_str(), Some("ready" | "degraded" | "failed")))
+        .map(|(name, _)| name.clone())
 }
 
 /// Notifies every session when the served set changes, until the server stops.
@@ -340,6 +394,7 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        self.settle().await;
         Ok(ListToolsResult::with_all_items(
             self.tools().as_ref().clone(),
         ))
@@ -358,6 +413,7 @@ impl ServerHandler for McpServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
+        self.settle().await;
         let mut resources = vec![
             Resource::new(READINESS_URI, "readiness")
                 .with_description("The readiness board: every feature and its state")

@@ -50,7 +50,21 @@ pub(super) struct JsonAnswer(Arc<Mutex<Option<ServerJsonRpcMessage>>>);
 /// The layer around the streamable HTTP service: a POST whose answer the fast path left in its
 /// [`JsonAnswer`] slot is answered with that message as `application/json`; everything else
 /// passes through unchanged.
+///
+/// A `DELETE` that closed a session answers 204 No Content where rmcp answers 202 Accepted:
+/// the session is gone when the answer leaves (not merely queued to go), and clients such as
+/// the Python SDK take anything but 200 or 204 as a failed termination.
 pub(super) async fn json_answers(mut request: Request, next: Next) -> Response {
+    if request.method() == Method::DELETE {
+        let mut response = next.run(request).await;
+        if response.status() == StatusCode::ACCEPTED {
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            *response.body_mut() = axum::body::Body::empty();
+            response.headers_mut().remove(header::CONTENT_LENGTH);
+            response.headers_mut().remove(header::CONTENT_TYPE);
+        }
+        return response;
+    }
     if request.method() != Method::POST {
         return next.run(request).await;
     }
