@@ -217,13 +217,23 @@ impl Supervisor {
             Duration::from_millis(config.ready_wait_ms),
         );
         let (stop_tx, stop_rx) = watch::channel(false);
-        let router = gateway::http::router(dispatcher.clone(), config.body_limit);
-        let http = tokio::spawn(gateway::serve(listener, router, stop_rx.clone()));
+        let router = gateway::http::router(dispatcher.clone(), &config);
+        let http = tokio::spawn(gateway::serve(
+            listener,
+            router,
+            stop_rx.clone(),
+            gateway::Limits::of(&config),
+        ));
         board.set("http", State::Ready);
         let mcp_stop = CancellationToken::new();
         let mcp_server = McpServer::new(dispatcher.clone(), mcp_stop.clone());
         let mcp_router = gateway::mcp::router(mcp_server.clone(), &config, mcp_stop.clone());
-        let mcp = tokio::spawn(gateway::serve(mcp_listener, mcp_router, stop_rx));
+        let mcp = tokio::spawn(gateway::serve(
+            mcp_listener,
+            mcp_router,
+            stop_rx,
+            gateway::Limits::of(&config),
+        ));
         board.set("mcp", State::Ready);
 
         let args = RootArgs {

@@ -10,11 +10,12 @@
 //! the document with `oas3` and with `openapi-spec-validator`.
 
 use super::errors::plain;
+use super::http::Path;
 use crate::routes::Dispatcher;
 use crate::workflows::Served;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -185,7 +186,13 @@ pub fn document(models: &[Arc<ModelInfo>], workflows: &[Arc<Served>]) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The HTTP API of the models and workflows this server serves, generated from them at request time. \
                 Errors answer `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`; every answer \
-                carries `X-Request-ID` (the request's, when it sent a valid one).",
+                carries `X-Request-ID` (the request's, when it sent a valid one). Bodies are JSON \
+                (`Content-Type: application/json`; 415 otherwise). Any request may also be refused \
+                before it reaches an operation, in the same format: 400 `bad_request` (a malformed \
+                request), 403 `forbidden` (a `Host` or browser `Origin` that is not allowed), 408 \
+                `request_timeout` (the head did not arrive in time), 414 `uri_too_long` and 431 \
+                `headers_too_large` (a head over 16 KiB), 503 `unavailable` (the port is at its \
+                connection limit).",
         },
         "tags": tags,
         "paths": paths,
@@ -235,6 +242,14 @@ fn error_responses() -> Value {
             "A unique key or a reference refuses the change (`conflict`).",
             json!({ "code": "conflict", "message": "a record with the same unique value already exists", "field": "isbn" }),
         ),
+        "Forbidden": error(
+            "The `Host` is not one of the allowed hosts, or the browser `Origin` is neither the server's own nor one of `cors_origins` (`forbidden`).",
+            json!({ "code": "forbidden", "message": "origin `https://evil.example` is not allowed (add it to `cors_origins`)" }),
+        ),
+        "UnsupportedMediaType": error(
+            "A body sent without a JSON `Content-Type` (`application/json` or `application/*+json`) (`unsupported_media_type`).",
+            json!({ "code": "unsupported_media_type", "message": "the body must be sent with Content-Type: application/json" }),
+        ),
         "PayloadTooLarge": error(
             "The body is larger than `body_limit` (`payload_too_large`).",
             json!({ "code": "payload_too_large", "message": "Failed to buffer the request body: length limit exceeded" }),
@@ -252,7 +267,18 @@ fn error_responses() -> Value {
 fn error_object() -> Value {
     let mut s = error_object_schema();
     if let Some(codes) = s["properties"]["code"]["enum"].as_array_mut() {
-        codes.extend([json!("payload_too_large"), json!("method_not_allowed")]);
+        codes.extend(
+            [
+                "payload_too_large",
+                "method_not_allowed",
+                "unsupported_media_type",
+                "bad_request",
+                "request_timeout",
+                "uri_too_long",
+                "headers_too_large",
+            ]
+            .map(|c| json!(c)),
+        );
     }
     s
 }
@@ -562,6 +588,7 @@ impl<'a> ModelDoc<'a> {
             }),
         );
         responses.insert("400".into(), response_ref("BadRequest"));
+        responses.insert("403".into(), response_ref("Forbidden"));
         if answers.not_found {
             responses.insert("404".into(), response_ref("NotFound"));
         }
@@ -570,6 +597,7 @@ impl<'a> ModelDoc<'a> {
         }
         if answers.body {
             responses.insert("413".into(), response_ref("PayloadTooLarge"));
+            responses.insert("415".into(), response_ref("UnsupportedMediaType"));
         }
         responses.insert("500".into(), response_ref("Internal"));
         responses.insert("503".into(), response_ref("NotReady"));
