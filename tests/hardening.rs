@@ -29,6 +29,7 @@ fn book() -> ModelDef {
     ModelDef::new("Book")
         .field(FieldDef::string("title").max_length(200))
         .field(FieldDef::integer("pages").optional())
+        .field(FieldDef::decimal("price").optional())
 }
 
 async fn start(settings: &[(&str, Value)]) -> Handle {
@@ -470,6 +471,109 @@ async fn browsers_on_other_origins_cannot_write() {
         .await
         .unwrap();
     assert_eq!(r.status(), 415);
+    h.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 12: the OpenAPI document describes what the server does (Schemathesis checks the rest in
+// `.ci/run`).
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_describes_what_the_server_does() {
+    let h = start(&[]).await;
+    let base = format!("http://{}", h.http_addr());
+    let c = client();
+    let doc: Value = c
+        .get(format!("{base}/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let schemas = &doc["components"]["schemas"];
+
+    // X-Request-ID: the documented maximum holds; a longer one is refused, not echoed.
+    let list = &doc["paths"]["/api/books"]["get"];
+    let request_id = doc["paths"]["/api/books"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "X-Request-ID")
+        .unwrap()["schema"]
+        .clone();
+    assert_eq!(request_id["maxLength"], 128);
+    let r = c
+        .get(format!("{base}/api/books"))
+        .header("x-request-id", "r".repeat(129))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_ne!(
+        r.headers().get("x-request-id").unwrap().len(),
+        129,
+        "the refused id was echoed"
+    );
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["field"], "X-Request-ID", "{v}");
+    let r = c
+        .get(format!("{base}/api/books"))
+        .header("x-request-id", "r".repeat(128))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers().get("x-request-id").unwrap().len(), 128);
+
+    // Decimals: documented as decimal text with a pattern; such text is taken.
+    let price = &schemas["Book.Create"]["properties"]["price"];
+    assert!(price["pattern"].is_string(), "{price}");
+    let r = c
+        .post(format!("{base}/api/books"))
+        .json(&json!({"title": "Dune", "price": "12.50"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+
+    // `fields=` answers partial records: the list's records are `Book.Fields`, which requires
+    // only the id, and every key answered is a documented property.
+    let items = &list["responses"]["200"]["content"]["application/json"]["schema"]["properties"]["records"]
+        ["items"];
+    assert_eq!(items["$ref"], "#/components/schemas/Book.Fields", "{items}");
+    assert_eq!(schemas["Book.Fields"]["required"], json!(["id"]));
+    let page: Value = c
+        .get(format!("{base}/api/books?fields=title"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let record = page["records"][0].as_object().unwrap();
+    assert_eq!(record.len(), 2, "{page}");
+    for key in record.keys() {
+        assert!(
+            schemas["Book.Fields"]["properties"].get(key).is_some(),
+            "{key}"
+        );
+    }
+
+    // `cursor` is never empty, as documented; the server refuses an empty one.
+    let cursor = list["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "cursor")
+        .unwrap();
+    assert_eq!(cursor["schema"]["minLength"], 1, "{cursor}");
+    let r = c
+        .get(format!("{base}/api/books?cursor="))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
     h.shutdown().await;
 }
 

@@ -278,20 +278,33 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
         .max_age(std::time::Duration::from_secs(600))
 }
 
-/// Refuses a foreign `Host` or `Origin` (`origin.rs`); honours `X-Request-ID` (when it is short
-/// printable ASCII) or makes one, echoes it, and runs the request inside a span that carries it.
+/// Refuses a foreign `Host` or `Origin` (`origin.rs`) and an invalid `X-Request-ID`; honours a
+/// valid `X-Request-ID` or makes one, echoes it, and runs the request inside a span that
+/// carries it.
 async fn request_id(
     State(guard): State<Arc<origin::Guard>>,
     mut req: Request,
     next: Next,
 ) -> Response {
-    let refused = guard.refusal(req.headers(), req.uri());
-    let given = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string);
+    let mut refused = guard.refusal(req.headers(), req.uri());
+    let given = match req.headers().get("x-request-id") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(s) if valid_request_id(s) => Some(s.to_string()),
+            _ => {
+                refused = refused.or_else(|| {
+                    Some(
+                        ApiError(Error::validation(
+                            "X-Request-ID",
+                            "X-Request-ID must be 1 to 128 printable ASCII characters without spaces",
+                        ))
+                        .into_response(),
+                    )
+                });
+                None
+            }
+        },
+    };
     let id = given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     // Printable ASCII, checked above or made so: the header cannot fail.
     let echo = HeaderValue::from_str(&id).ok();
@@ -305,6 +318,12 @@ async fn request_id(
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// Whether a client's `X-Request-ID` is used as the request id: 1 to 128 printable ASCII
+/// characters without spaces (as OpenAPI documents it); another value is refused (400).
+fn valid_request_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Parses a JSON body; an empty body is `null`.
