@@ -602,6 +602,16 @@ impl<'a> ModelDoc<'a> {
     /// server reads them.
     fn body_params(&self, op: OpKind) -> Value {
         let mut p = self.params(op);
+        if op == OpKind::BulkCreate {
+            // Not atomic, a record that does not pass is reported in `errors`, not refused.
+            let record = p["properties"]["data"]["items"].take();
+            p["properties"]["data"]["items"] = json!({ "type": "object" });
+            p["if"] = json!({
+                "properties": { "atomic": { "enum": [false, "false"] } },
+                "required": ["atomic"],
+            });
+            p["else"] = json!({ "properties": { "data": { "items": record } } });
+        }
         let required: Vec<Value> = p["required"].as_array().cloned().unwrap_or_default();
         let Some(props) = p.get_mut("properties").and_then(Value::as_object_mut) else {
             return p;
