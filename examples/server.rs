@@ -6,9 +6,9 @@
 //! ```sh
 //! cargo run --release --example server
 //! curl -s localhost:8000/health/ready
-//! curl -s -XPOST localhost:8000/api/users -d '{"email": "ada@example.com", "name": "Ada"}'
-//! curl -s -XPOST localhost:8000/workflows/signup/execute \
-//!   -d '{"inputs": {"email": "grace@example.com", "name": "Grace", "title": "Hello"}}'
+//! curl -s localhost:8000/api/users --json '{"email": "ada@example.com", "name": "Ada"}'
+//! curl -s localhost:8000/workflows/signup/execute \
+//!   --json '{"inputs": {"email": "grace@example.com", "name": "Grace", "title": "Hello"}}'
 //! ```
 //!
 //! The workflow `signup` makes a user and their first conversation, in one transaction.

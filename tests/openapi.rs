@@ -304,12 +304,20 @@ fn assert_model_routes(doc: &Value, model: &str, table: &str) {
         create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"],
         format!("#/components/schemas/{model}")
     );
-    assert_eq!(statuses(create), ["201", "400", "409", "413", "500", "503"]);
-    assert_eq!(statuses(&by_id["get"]), ["200", "400", "404", "500", "503"]);
-    assert_eq!(statuses(list), ["200", "400", "500", "503"]);
+    assert_eq!(
+        statuses(create),
+        ["201", "400", "403", "409", "413", "415", "500", "503"]
+    );
+    assert_eq!(
+        statuses(&by_id["get"]),
+        ["200", "400", "403", "404", "500", "503"]
+    );
+    assert_eq!(statuses(list), ["200", "400", "403", "500", "503"]);
     assert_eq!(
         statuses(&doc["paths"][format!("/nodes/{model}UpdateNode")]["post"]),
-        ["200", "400", "404", "409", "413", "500", "503"]
+        [
+            "200", "400", "403", "404", "409", "413", "415", "500", "503"
+        ]
     );
 }
 
@@ -340,7 +348,7 @@ fn assert_common(doc: &Value) {
     assert_eq!(methods(doc, "/health/ready"), ["get"]);
     assert_eq!(
         statuses(&doc["paths"]["/health/ready"]["get"]),
-        ["200", "503"]
+        ["200", "400", "403", "503"]
     );
 }
 
@@ -487,7 +495,9 @@ async fn document_lists_workflows() {
     let execute = &doc["paths"]["/workflows/add_book/execute"]["post"];
     assert_eq!(
         statuses(execute),
-        ["200", "202", "400", "404", "409", "413", "500", "503"]
+        [
+            "200", "202", "400", "403", "404", "409", "413", "415", "500", "503"
+        ]
     );
     let body = &execute["requestBody"]["content"]["application/json"]["schema"];
     assert_eq!(execute["requestBody"]["required"], true);

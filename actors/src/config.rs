@@ -44,6 +44,21 @@ pub struct Config {
     pub models: Vec<PathBuf>,
     /// Host names MCP accepts besides localhost.
     pub allowed_hosts: Vec<String>,
+    /// How long a request head may take to arrive, in milliseconds, from its first byte (from
+    /// the accept for a connection's first request); then 408 and the connection closes.
+    #[serde(deserialize_with = "crate::gateway::config_keys::header_timeout_ms")]
+    pub header_timeout_ms: u64,
+    /// How long a keep-alive connection may wait for its next request, in milliseconds.
+    #[serde(deserialize_with = "crate::gateway::config_keys::idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
+    /// The most open connections per port (HTTP and MCP each); when full, the connection that
+    /// has waited longest for a request head is closed to make room.
+    #[serde(deserialize_with = "crate::gateway::config_keys::max_connections")]
+    pub max_connections: usize,
+    /// Browser origins (`https://app.example.com`, `http://localhost:5173`) allowed to call the
+    /// REST API across origins; empty: none. Other cross-origin requests are refused (403).
+    #[serde(deserialize_with = "crate::gateway::config_keys::cors_origins")]
+    pub cors_origins: Vec<String>,
     /// Directories of schema files and workflow files, read in the background once the ports
     /// are bound (a file that does not read fails only what it declares).
     pub discover: Vec<PathBuf>,
@@ -84,6 +99,10 @@ impl Default for Config {
             connect_retry_max_ms: 2000,
             models: Vec::new(),
             allowed_hosts: Vec::new(),
+            header_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 4096,
+            cors_origins: Vec::new(),
             discover: Vec::new(),
             cache: false,
             cache_ttl: 60,

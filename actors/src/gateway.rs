@@ -17,26 +17,58 @@ pub async fn bind(host: &str, port: u16) -> std::io::Result<(TcpListener, Socket
     Ok((listener, addr))
 }
 
+pub use http::conn::{Limits, MAX_HEAD_BYTES};
+
 /// Serves `router` on `listener` until `shutdown` turns true, then stops accepting and lets
-/// in-flight requests finish.
-///
-/// Connections are `TCP_NODELAY`: a streamed response (an MCP event stream) ends with a small
-/// chunk of its own, which Nagle's algorithm would hold until the client's delayed ACK, tens of
-/// milliseconds later, before the connection can serve the next request.
+/// in-flight requests finish. Both ports go through it: the connection cap, the header and idle
+/// timeouts, the head limit and `TCP_NODELAY` are in [`http::conn`].
 pub async fn serve(
     listener: TcpListener,
     router: axum::Router,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
+    limits: Limits,
 ) -> std::io::Result<()> {
-    use axum::serve::ListenerExt;
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+    http::conn::serve(listener, router, shutdown, limits).await
+}
+
+/// The checks of the gateway's configuration keys, each error naming its key.
+pub(crate) mod config_keys {
+    use serde::de::{Deserialize, Deserializer, Error};
+
+    fn at_least_one<'de, D: Deserializer<'de>>(d: D, key: &str) -> Result<u64, D::Error> {
+        let v = u64::deserialize(d).map_err(|e| D::Error::custom(format!("`{key}`: {e}")))?;
+        if v == 0 {
+            return Err(D::Error::custom(format!("`{key}` must be at least 1")));
         }
-    });
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+        Ok(v)
+    }
+
+    pub(crate) fn header_timeout_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        at_least_one(d, "header_timeout_ms")
+    }
+
+    pub(crate) fn idle_timeout_ms<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        at_least_one(d, "idle_timeout_ms")
+    }
+
+    pub(crate) fn max_connections<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+        let v = at_least_one(d, "max_connections")?;
+        usize::try_from(v).map_err(|_| D::Error::custom("`max_connections` is too large"))
+    }
+
+    /// Each origin is `scheme://host[:port]`, `http` or `https`, with nothing after; kept in its
+    /// normalized form (lower case, no default port).
+    pub(crate) fn cors_origins<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        let list = Vec::<String>::deserialize(d)
+            .map_err(|e| D::Error::custom(format!("`cors_origins`: {e}")))?;
+        list.iter()
+            .map(|o| {
+                super::http::origin::normalize(o).ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "`cors_origins`: `{o}` is not an origin (expected scheme://host[:port], http or https)"
+                    ))
+                })
+            })
+            .collect()
+    }
 }

@@ -241,8 +241,13 @@ impl Supervisor {
         let http_addr = http_listener.as_ref().map(|(_, addr)| *addr);
         let http = match http_listener {
             Some((listener, _)) => {
-                let router = gateway::http::router(dispatcher.clone(), config.body_limit);
-                let http = tokio::spawn(gateway::serve(listener, router, stop_rx.clone()));
+                let router = gateway::http::router(dispatcher.clone(), &config);
+                let http = tokio::spawn(gateway::serve(
+                    listener,
+                    router,
+                    stop_rx.clone(),
+                    gateway::Limits::of(&config),
+                ));
                 board.set("http", State::Ready);
                 http
             }
@@ -254,7 +259,12 @@ impl Supervisor {
         let mcp = match mcp_listener {
             Some((listener, _)) => {
                 let router = gateway::mcp::router(mcp_server.clone(), &config, mcp_stop.clone());
-                tokio::spawn(gateway::serve(listener, router, stop_rx))
+                tokio::spawn(gateway::serve(
+                    listener,
+                    router,
+                    stop_rx,
+                    gateway::Limits::of(&config),
+                ))
             }
             None => tokio::spawn(async { Ok(()) }),
         };

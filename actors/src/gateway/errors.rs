@@ -78,3 +78,19 @@ pub fn plain(status: StatusCode, code: &str, message: impl Into<String>) -> Resp
     )
         .into_response()
 }
+
+/// A whole HTTP/1.1 answer carrying the error object, as bytes, for the connection layer
+/// (`http/conn.rs`), which answers before (or without) a request reaching the router: a head
+/// that is too long or malformed, a head that did not arrive in time, a full port. It closes the
+/// connection and carries a fresh `X-Request-ID` like every answer.
+pub fn raw_error_response(status: StatusCode, code: &str, message: &str) -> Vec<u8> {
+    let body = json!({ "error": { "code": code, "message": message } }).to_string();
+    format!(
+        "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\nx-request-id: {}\r\n\r\n{body}",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        body.len(),
+        uuid::Uuid::now_v7(),
+    )
+    .into_bytes()
+}

@@ -7,41 +7,178 @@
 use super::errors::{ApiError, plain};
 use crate::routes::{Dispatcher, Target};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use flowgate::{Channel, Context, Error, OpKind};
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
+use std::sync::Arc;
 use tracing::Instrument;
 
+pub(crate) mod conn;
+pub(crate) mod origin;
 mod workflows;
 
-/// A request body. A body over `body_limit`, or one that cannot be read, is refused in the
-/// JSON error format (413 `payload_too_large`, else 400) rather than with axum's plain text.
+/// A request body that must be JSON: a body that is not empty needs `Content-Type:
+/// application/json` (or `application/<anything>+json`), else 415 `unsupported_media_type`, so
+/// that a browser's "simple" request (`text/plain`, a form) cannot write. A body over
+/// `body_limit`, or one that cannot be read, is refused in the JSON error format (413
+/// `payload_too_large`, else 400) rather than with axum's plain text.
 struct Body(Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
-        Bytes::from_request(req, state)
-            .await
-            .map(Body)
-            .map_err(|e| {
-                let status = e.status();
-                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "payload_too_large"
-                } else {
-                    "validation"
-                };
-                plain(status, code, e.body_text())
-            })
+        let json = is_json(req.headers());
+        let body = read_body(req, state).await?;
+        if !json && !body.is_empty() {
+            return Err(unsupported_media_type("application/json"));
+        }
+        Ok(Body(body))
     }
+}
+
+/// A file body (`POST /workflows`): JSON, or YAML or TOML by `Content-Type`; anything else is 415.
+struct FileBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for FileBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Response> {
+        let ok = is_json(req.headers()) || {
+            let ct = content_type(req.headers());
+            ct.contains("yaml") || ct.contains("toml")
+        };
+        let body = read_body(req, state).await?;
+        if !ok && !body.is_empty() {
+            return Err(unsupported_media_type(
+                "application/json, application/yaml or application/toml",
+            ));
+        }
+        Ok(FileBody(body))
+    }
+}
+
+/// The media type of a request (lower case, without parameters), empty when none.
+fn content_type(headers: &HeaderMap) -> String {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// Whether a request says its body is JSON.
+fn is_json(headers: &HeaderMap) -> bool {
+    let ct = content_type(headers);
+    ct == "application/json" || (ct.starts_with("application/") && ct.ends_with("+json"))
+}
+
+fn unsupported_media_type(expected: &str) -> Response {
+    plain(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("the body must be sent with Content-Type: {expected}"),
+    )
+}
+
+async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Response> {
+    Bytes::from_request(req, state).await.map_err(|e| {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "payload_too_large"
+        } else {
+            "validation"
+        };
+        plain(status, code, e.body_text())
+    })
+}
+
+/// Path parameters; a path that does not decode (invalid UTF-8 in a segment) is 400
+/// `validation` naming the parameter, in the JSON error format.
+pub(crate) struct Path<T>(pub(crate) T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
+        use axum::extract::path::ErrorKind;
+        use axum::extract::rejection::PathRejection;
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(t)) => Ok(Path(t)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                let field = match e.kind() {
+                    ErrorKind::InvalidUtf8InPathParam { key }
+                    | ErrorKind::ParseErrorAtKey { key, .. }
+                    | ErrorKind::DeserializeError { key, .. } => Some(key.clone()),
+                    _ => None,
+                };
+                let message = format!("invalid path: {}", e.body_text());
+                Err(match field {
+                    Some(f) => ApiError(Error::validation(f, message)).into_response(),
+                    None => plain(StatusCode::BAD_REQUEST, "validation", message),
+                })
+            }
+            Err(e) => Err(plain(e.status(), "validation", e.body_text())),
+        }
+    }
+}
+
+/// The query string as params, decoded strictly: every value is text (the operations read
+/// numbers, booleans, lists and JSON filters from text); `+` is a space; a value or name whose
+/// percent-encoding is not UTF-8, or a parameter given twice, is 400 `validation` naming it.
+struct Query(Map<String, Value>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Query {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        parse_query(parts.uri.query().unwrap_or(""))
+            .map(Query)
+            .map_err(|e| ApiError(e).into_response())
+    }
+}
+
+fn parse_query(query: &str) -> Result<Map<String, Value>, Error> {
+    fn decode(raw: &str) -> Result<String, String> {
+        let spaced = raw.replace('+', " ");
+        percent_encoding::percent_decode_str(&spaced)
+            .decode_utf8()
+            .map(|s| s.into_owned())
+            .map_err(|_| raw.to_string())
+    }
+    let mut params = Map::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));
+        let name = decode(raw_name).map_err(|raw| {
+            Error::validation(
+                raw.clone(),
+                format!("query parameter name `{raw}` is not UTF-8 once percent-decoded"),
+            )
+        })?;
+        let value = decode(raw_value).map_err(|_| {
+            Error::validation(
+                name.clone(),
+                format!("query parameter `{name}` is not UTF-8 once percent-decoded"),
+            )
+        })?;
+        if params.contains_key(&name) {
+            return Err(Error::validation(
+                name.clone(),
+                format!("query parameter `{name}` is given more than once"),
+            ));
+        }
+        params.insert(name, Value::String(value));
+    }
+    Ok(params)
 }
 
 /// The request id of a request, set by the middleware and taken by the `Ctx` extractor.
@@ -75,9 +212,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     }
 }
 
-/// The HTTP router over a dispatcher. `body_limit` bounds request bodies in bytes.
-pub fn router(dispatcher: Dispatcher, body_limit: usize) -> Router {
-    Router::new()
+/// The HTTP router over a dispatcher, with the limits and rules of `config`: `body_limit`
+/// bounds request bodies in bytes; `Host` and `Origin` are checked (`origin.rs`), and
+/// `cors_origins` get CORS answers.
+pub fn router(dispatcher: Dispatcher, config: &crate::Config) -> Router {
+    let guard = Arc::new(origin::Guard::new(config));
+    let cors = (!guard.cors_origins().is_empty()).then(|| cors_layer(guard.cors_origins()));
+    let router = Router::new()
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
         .route("/models", get(models))
@@ -101,30 +242,88 @@ pub fn router(dispatcher: Dispatcher, body_limit: usize) -> Router {
         .merge(super::openapi::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn(request_id))
+        .layer(DefaultBodyLimit::max(config.body_limit));
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router
+        .layer(middleware::from_fn_with_state(guard, request_id))
         .with_state(dispatcher)
 }
 
-/// Honours `X-Request-ID` (when it is short printable ASCII) or makes one, echoes it, and runs
-/// the request inside a span that carries it.
-async fn request_id(mut req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|s| !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic()))
-        .map(str::to_string);
+/// CORS answers for the allowed cross-origin browsers (preflights included): every method of
+/// the API, any request header, and the headers a client reads exposed.
+fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins))
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(AllowHeaders::mirror_request())
+        .expose_headers([
+            header::HeaderName::from_static("x-request-id"),
+            header::RETRY_AFTER,
+            header::LOCATION,
+        ])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// Refuses a foreign `Host` or `Origin` (`origin.rs`) and an invalid `X-Request-ID`; honours a
+/// valid `X-Request-ID` or makes one, echoes it, and runs the request inside a span that
+/// carries it.
+async fn request_id(
+    State(guard): State<Arc<origin::Guard>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let mut refused = guard.refusal(req.headers(), req.uri());
+    let given = match req.headers().get("x-request-id") {
+        None => None,
+        Some(v) => match v.to_str() {
+            Ok(s) if valid_request_id(s) => Some(s.to_string()),
+            _ => {
+                refused = refused.or_else(|| {
+                    Some(
+                        ApiError(Error::validation(
+                            "X-Request-ID",
+                            "X-Request-ID must be 1 to 128 printable ASCII characters without spaces",
+                        ))
+                        .into_response(),
+                    )
+                });
+                None
+            }
+        },
+    };
     let id = given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
     // Printable ASCII, checked above or made so: the header cannot fail.
     let echo = HeaderValue::from_str(&id).ok();
     let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
     req.extensions_mut().insert(RequestId(id));
-    let mut resp = next.run(req).instrument(span).await;
+    let mut resp = match refused {
+        Some(resp) => resp,
+        None => next.run(req).instrument(span).await,
+    };
     if let Some(v) = echo {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp
+}
+
+/// Whether a client's `X-Request-ID` is used as the request id: 1 to 128 printable ASCII
+/// characters without spaces (as OpenAPI documents it); another value is refused (400).
+fn valid_request_id(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Parses a JSON body; an empty body is `null`.
@@ -175,20 +374,14 @@ fn body_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
     }
 }
 
-/// Query-string params: every value is text; the operations read numbers, booleans, lists and
-/// JSON filters from text.
-fn query_params(q: HashMap<String, String>) -> Value {
-    Value::Object(q.into_iter().map(|(k, v)| (k, Value::String(v))).collect())
-}
-
 /// The handler of a route whose query string is the operation's params (list, count).
 fn query_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
     get(
         move |State(d): State<Dispatcher>,
               Ctx(ctx): Ctx,
               Path(table): Path<String>,
-              Query(q): Query<HashMap<String, String>>| async move {
-            run(&d, Target::Table(&table), op, ctx, query_params(q)).await
+              Query(q): Query| async move {
+            run(&d, Target::Table(&table), op, ctx, Value::Object(q)).await
         },
     )
 }
@@ -197,11 +390,17 @@ async fn read(
     State(d): State<Dispatcher>,
     Ctx(ctx): Ctx,
     Path((table, rid)): Path<(String, String)>,
-    Query(q): Query<HashMap<String, String>>,
+    Query(mut params): Query,
 ) -> Response {
-    let mut params = query_params(q);
-    params["id"] = Value::String(rid);
-    run(&d, Target::Table(&table), OpKind::Read, ctx, params).await
+    params.insert("id".into(), Value::String(rid));
+    run(
+        &d,
+        Target::Table(&table),
+        OpKind::Read,
+        ctx,
+        Value::Object(params),
+    )
+    .await
 }
 
 async fn delete(

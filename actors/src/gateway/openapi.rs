@@ -10,11 +10,12 @@
 //! the document with `oas3` and with `openapi-spec-validator`.
 
 use super::errors::plain;
+use super::http::Path;
 use crate::routes::Dispatcher;
 use crate::workflows::Served;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -22,7 +23,7 @@ use flowgate::schema::{
     create_schema, error_object_schema, filter_schema, params_schema, record_schema, result_schema,
     update_schema,
 };
-use flowgate::{ModelInfo, OpKind};
+use flowgate::{FieldType, ModelInfo, OpKind};
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, LazyLock};
 
@@ -123,6 +124,21 @@ fn response_ref(name: &str) -> Value {
     json!({ "$ref": format!("#/components/responses/{name}") })
 }
 
+/// Decimal text as the server reads it: digits, an optional fraction, no exponent.
+const DECIMAL_PATTERN: &str = "^-?[0-9]{1,20}(\\.[0-9]{1,10})?$";
+
+/// An id param: a database-generated integer id is an integer or its digits as text (the
+/// server parses the text), nothing else.
+fn id_param(m: &ModelInfo, schema: Value) -> Value {
+    if !m.auto_id() {
+        return schema;
+    }
+    json!({ "anyOf": [
+        { "type": "integer", "format": "int64" },
+        { "type": "string", "pattern": "^-?[0-9]{1,18}$" },
+    ] })
+}
+
 /// The parameters every path item has: `X-Request-ID`. Inline, not a reference: Swagger UI shows
 /// a referenced path-level parameter as a nameless one.
 fn common_params() -> Value {
@@ -130,8 +146,8 @@ fn common_params() -> Value {
         "name": "X-Request-ID",
         "in": "header",
         "required": false,
-        "description": "Echoed in the answer and logged; one is made when absent (at most 128 printable ASCII characters).",
-        "schema": { "type": "string", "maxLength": 128 },
+        "description": "Echoed in the answer and logged; one is made when absent. 1 to 128 printable ASCII characters without spaces; any other value is refused (400).",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$" },
     }])
 }
 
@@ -178,6 +194,29 @@ pub fn document(models: &[Arc<ModelInfo>], workflows: &[Arc<Served>]) -> Value {
     workflows::execute_paths(&mut paths, &common_params(), workflows);
     health_paths(&mut paths);
     meta_paths(&mut paths);
+    // Every operation may be refused before it runs: a malformed request or `X-Request-ID`
+    // (400), a foreign `Host` or `Origin` (403).
+    for item in paths.values_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            if method == "parameters" {
+                continue;
+            }
+            if let Some(responses) = op["responses"].as_object_mut() {
+                for (status, name) in [("400", "BadRequest"), ("403", "Forbidden")] {
+                    if !responses.contains_key(status) {
+                        responses.insert(status.into(), response_ref(name));
+                    }
+                }
+                let mut sorted: Vec<(String, Value)> =
+                    std::mem::take(responses).into_iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(&b.0));
+                responses.extend(sorted);
+            }
+        }
+    }
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -185,7 +224,13 @@ pub fn document(models: &[Arc<ModelInfo>], workflows: &[Arc<Served>]) -> Value {
             "version": env!("CARGO_PKG_VERSION"),
             "description": "The HTTP API of the models and workflows this server serves, generated from them at request time. \
                 Errors answer `{\"error\": {\"code\", \"message\", \"field\"?, \"details\"?}}`; every answer \
-                carries `X-Request-ID` (the request's, when it sent a valid one).",
+                carries `X-Request-ID` (the request's, when it sent a valid one). Bodies are JSON \
+                (`Content-Type: application/json`; 415 otherwise). Any request may also be refused \
+                before it reaches an operation, in the same format: 400 `bad_request` (a malformed \
+                request), 403 `forbidden` (a `Host` or browser `Origin` that is not allowed), 408 \
+                `request_timeout` (the head did not arrive in time), 414 `uri_too_long` and 431 \
+                `headers_too_large` (a head over 16 KiB), 503 `unavailable` (the port is at its \
+                connection limit).",
         },
         "tags": tags,
         "paths": paths,
@@ -235,6 +280,14 @@ fn error_responses() -> Value {
             "A unique key or a reference refuses the change (`conflict`).",
             json!({ "code": "conflict", "message": "a record with the same unique value already exists", "field": "isbn" }),
         ),
+        "Forbidden": error(
+            "The `Host` is not one of the allowed hosts, or the browser `Origin` is neither the server's own nor one of `cors_origins` (`forbidden`).",
+            json!({ "code": "forbidden", "message": "origin `https://evil.example` is not allowed (add it to `cors_origins`)" }),
+        ),
+        "UnsupportedMediaType": error(
+            "A body sent without a JSON `Content-Type` (`application/json` or `application/*+json`) (`unsupported_media_type`).",
+            json!({ "code": "unsupported_media_type", "message": "the body must be sent with Content-Type: application/json" }),
+        ),
         "PayloadTooLarge": error(
             "The body is larger than `body_limit` (`payload_too_large`).",
             json!({ "code": "payload_too_large", "message": "Failed to buffer the request body: length limit exceeded" }),
@@ -252,7 +305,18 @@ fn error_responses() -> Value {
 fn error_object() -> Value {
     let mut s = error_object_schema();
     if let Some(codes) = s["properties"]["code"]["enum"].as_array_mut() {
-        codes.extend([json!("payload_too_large"), json!("method_not_allowed")]);
+        codes.extend(
+            [
+                "payload_too_large",
+                "method_not_allowed",
+                "unsupported_media_type",
+                "bad_request",
+                "request_timeout",
+                "uri_too_long",
+                "headers_too_large",
+            ]
+            .map(|c| json!(c)),
+        );
     }
     s
 }
@@ -446,12 +510,50 @@ impl<'a> ModelDoc<'a> {
         create["description"] = json!(format!("The fields of a new {name}."));
         let mut update = update_schema(self.m);
         update["description"] = json!(format!("The fields of a {name} to change."));
-        vec![
+        let mut fields = record.clone();
+        fields["required"] = json!(["id"]);
+        fields["description"] = json!(format!(
+            "A {name} in a list: every field, or, with `fields`, the id and the fields asked for."
+        ));
+        let mut out = vec![
             (name.to_string(), record),
             (format!("{name}.Create"), create),
             (format!("{name}.Update"), update),
+            (format!("{name}.Fields"), fields),
             (format!("{name}.Filter"), filter_schema(self.m)),
-        ]
+        ];
+        for (component, schema) in &mut out {
+            if !component.ends_with(".Filter") {
+                self.tighten(schema);
+            }
+        }
+        out
+    }
+
+    /// What the server refuses that the library's schemas leave open, said in the schema: text
+    /// without NUL characters, decimals as decimal text, `json` fields that are not optional
+    /// never null.
+    fn tighten(&self, schema: &mut Value) {
+        let Some(props) = schema["properties"].as_object_mut() else {
+            return;
+        };
+        for col in &self.m.columns {
+            let Some(p) = props.get_mut(col.name()) else {
+                continue;
+            };
+            match col.def.ty {
+                FieldType::String | FieldType::Text => {
+                    p["pattern"] = json!("^[^\\x00]*$");
+                }
+                FieldType::Decimal => {
+                    p["pattern"] = json!(DECIMAL_PATTERN);
+                }
+                FieldType::Json if !col.def.optional => {
+                    p["not"] = json!({ "type": "null" });
+                }
+                _ => {}
+            }
+        }
     }
 
     /// A schema with the model's component schemas replaced by references to them.
@@ -478,12 +580,69 @@ impl<'a> ModelDoc<'a> {
         }
     }
 
+    /// An operation's params as the query string carries them.
     fn params(&self, op: OpKind) -> Value {
-        self.refs(params_schema(self.m, op))
+        let mut p = self.refs(params_schema(self.m, op));
+        if op == OpKind::List {
+            // A cursor is a `next_cursor`, never empty; an offset is an unsigned 64-bit count.
+            p["properties"]["cursor"]["minLength"] = json!(1);
+            p["properties"]["offset"]["maximum"] = json!(u64::MAX);
+        }
+        if let Some(id) = p
+            .get_mut("properties")
+            .and_then(|props| props.get_mut("id"))
+        {
+            *id = id_param(self.m, id.clone());
+        }
+        p
+    }
+
+    /// An operation's params as a JSON body carries them: an optional param may also be null
+    /// (the same as leaving it out), and flags may also be the text `true` or `false`, as the
+    /// server reads them.
+    fn body_params(&self, op: OpKind) -> Value {
+        let mut p = self.params(op);
+        if op == OpKind::BulkCreate {
+            // Not atomic, a record that does not pass is reported in `errors`, not refused.
+            let record = p["properties"]["data"]["items"].take();
+            p["properties"]["data"]["items"] = json!({ "type": "object" });
+            p["if"] = json!({
+                "properties": { "atomic": { "enum": [false, "false"] } },
+                "required": ["atomic"],
+            });
+            p["else"] = json!({ "properties": { "data": { "items": record } } });
+        }
+        let required: Vec<Value> = p["required"].as_array().cloned().unwrap_or_default();
+        let Some(props) = p.get_mut("properties").and_then(Value::as_object_mut) else {
+            return p;
+        };
+        for (name, prop) in props.iter_mut() {
+            if name == "id" || required.iter().any(|r| r == name.as_str()) {
+                continue;
+            }
+            let mut inner = prop.take();
+            let description = inner.as_object_mut().and_then(|o| o.remove("description"));
+            let mut any = vec![];
+            if inner["type"] == "boolean" {
+                any.push(json!({ "enum": ["true", "false"] }));
+            }
+            any.insert(0, inner);
+            any.push(json!({ "type": "null" }));
+            *prop = json!({ "anyOf": any });
+            if let Some(d) = description {
+                prop["description"] = d;
+            }
+        }
+        p
     }
 
     fn result(&self, op: OpKind) -> Value {
-        self.refs(result_schema(op, schema_ref(self.m.name())))
+        let mut r = self.refs(result_schema(op, schema_ref(self.m.name())));
+        if op == OpKind::List {
+            // `fields` makes records partial.
+            r["properties"]["records"]["items"] = schema_ref(&format!("{}.Fields", self.m.name()));
+        }
+        r
     }
 
     /// One property of an operation's params schema.
@@ -562,6 +721,7 @@ impl<'a> ModelDoc<'a> {
             }),
         );
         responses.insert("400".into(), response_ref("BadRequest"));
+        responses.insert("403".into(), response_ref("Forbidden"));
         if answers.not_found {
             responses.insert("404".into(), response_ref("NotFound"));
         }
@@ -570,6 +730,7 @@ impl<'a> ModelDoc<'a> {
         }
         if answers.body {
             responses.insert("413".into(), response_ref("PayloadTooLarge"));
+            responses.insert("415".into(), response_ref("UnsupportedMediaType"));
         }
         responses.insert("500".into(), response_ref("Internal"));
         responses.insert("503".into(), response_ref("NotReady"));
@@ -587,6 +748,12 @@ impl<'a> ModelDoc<'a> {
                 .is_some_and(|r| !r.is_empty())
                 || schema.get("$ref").is_some()
                 || schema.get("anyOf").is_some();
+            // A body that may be left out may also be `null`: the same as none.
+            let schema = if required {
+                schema
+            } else {
+                json!({ "anyOf": [schema, { "type": "null" }] })
+            };
             o.insert(
                 "requestBody".into(),
                 json!({
@@ -660,7 +827,11 @@ impl<'a> ModelDoc<'a> {
             item(vec![
                 (
                     "post",
-                    rest(OpKind::Create, Some(self.params(OpKind::Create)), vec![]),
+                    rest(
+                        OpKind::Create,
+                        Some(self.body_params(OpKind::Create)),
+                        vec![],
+                    ),
                 ),
                 (
                     "get",
@@ -668,7 +839,11 @@ impl<'a> ModelDoc<'a> {
                 ),
                 (
                     "put",
-                    rest(OpKind::Upsert, Some(self.params(OpKind::Upsert)), vec![]),
+                    rest(
+                        OpKind::Upsert,
+                        Some(self.body_params(OpKind::Upsert)),
+                        vec![],
+                    ),
                 ),
             ]),
         );
@@ -686,7 +861,7 @@ impl<'a> ModelDoc<'a> {
                     "post",
                     rest(
                         OpKind::BulkCreate,
-                        Some(self.params(OpKind::BulkCreate)),
+                        Some(self.body_params(OpKind::BulkCreate)),
                         vec![],
                     ),
                 ),
@@ -694,7 +869,7 @@ impl<'a> ModelDoc<'a> {
                     "patch",
                     rest(
                         OpKind::BulkUpdate,
-                        Some(self.params(OpKind::BulkUpdate)),
+                        Some(self.body_params(OpKind::BulkUpdate)),
                         vec![],
                     ),
                 ),
@@ -702,7 +877,7 @@ impl<'a> ModelDoc<'a> {
                     "put",
                     rest(
                         OpKind::BulkUpsert,
-                        Some(self.params(OpKind::BulkUpsert)),
+                        Some(self.body_params(OpKind::BulkUpsert)),
                         vec![],
                     ),
                 ),
@@ -714,7 +889,7 @@ impl<'a> ModelDoc<'a> {
                 "post",
                 rest(
                     OpKind::BulkDelete,
-                    Some(self.params(OpKind::BulkDelete)),
+                    Some(self.body_params(OpKind::BulkDelete)),
                     vec![],
                 ),
             )]),
@@ -747,6 +922,10 @@ impl<'a> ModelDoc<'a> {
             ("delete", rest(OpKind::Delete, None, vec![])),
         ]);
         let mut id = self.param_prop(OpKind::Read, "id");
+        if self.m.auto_id() {
+            // In the path, an integer id is its digits.
+            id = json!({ "type": "integer", "format": "int64" });
+        }
         if let Some(obj) = id.as_object_mut() {
             obj.remove("description");
         }
@@ -764,7 +943,13 @@ impl<'a> ModelDoc<'a> {
 
         for op in OpKind::ALL {
             let node = op.node_name(tag);
-            let mut o = self.operation(op, "nodes", node.clone(), Some(self.params(op)), vec![]);
+            let mut o = self.operation(
+                op,
+                "nodes",
+                node.clone(),
+                Some(self.body_params(op)),
+                vec![],
+            );
             o["description"] = json!(format!(
                 "The {op} operation on {tag} through the uniform door: the same params and result as the MCP tool `{t}_{op}`."
             ));

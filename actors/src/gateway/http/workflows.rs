@@ -11,12 +11,12 @@
 //!   ones answer 202 with `{run_id, workflow, status: "pending"}` and a `Location` to poll.
 //! - `GET /workflows/{name}/runs/{run_id}`: a stored run, from this process or an earlier one.
 
-use super::{Body, Ctx, body_json};
+use super::{Body, Ctx, FileBody, Path, body_json};
 use crate::gateway::errors::{ApiError, RunFailed, plain};
 use crate::routes::Dispatcher;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -53,7 +53,11 @@ fn format_of(headers: &HeaderMap) -> FileFormat {
     }
 }
 
-async fn apply(State(d): State<Dispatcher>, headers: HeaderMap, Body(body): Body) -> Response {
+async fn apply(
+    State(d): State<Dispatcher>,
+    headers: HeaderMap,
+    FileBody(body): FileBody,
+) -> Response {
     let Ok(text) = std::str::from_utf8(&body) else {
         return plain(
             StatusCode::BAD_REQUEST,

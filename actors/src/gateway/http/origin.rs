@@ -1,0 +1,182 @@
+//! Who may send a request to the REST port: the `Host` it names and the browser `Origin` it
+//! comes from. A web page on another origin must not drive a server on this machine (DNS
+//! rebinding names a foreign host; a cross-origin `fetch` carries its `Origin`).
+//!
+//! - `Host` must be one of the hosts MCP accepts ([`crate::gateway::mcp::allowed_hosts`]: the
+//!   loopback names, the bound `host` unless it is a wildcard, and `allowed_hosts`), with any
+//!   port unless the entry names one; else 403 `forbidden`. A request without `Host` is 400.
+//! - `Origin`, when present, must be the request's own origin (its host and port are those of
+//!   `Host`) or one of `cors_origins`; else 403 `forbidden`. Browsers send `Origin` on every
+//!   cross-origin request that can write (even `mode: 'no-cors'`), and on same-origin ones that
+//!   are not GET or HEAD (Swagger UI on `/docs`).
+
+use crate::Config;
+use crate::gateway::errors::plain;
+use axum::http::uri::Authority;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::Response;
+
+/// A `host[:port]` as compared: lower case, without IPv6 brackets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct HostPort {
+    host: String,
+    port: Option<u16>,
+}
+
+impl HostPort {
+    fn of(authority: &Authority) -> HostPort {
+        HostPort {
+            host: authority
+                .host()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase(),
+            port: authority.port_u16(),
+        }
+    }
+
+    fn parse(s: &str) -> Option<HostPort> {
+        Authority::try_from(s.trim())
+            .ok()
+            .filter(|a| !a.as_str().contains('@'))
+            .map(|a| HostPort::of(&a))
+    }
+}
+
+/// Normalizes a browser origin (`scheme://host[:port]`, http or https, nothing after) to lower
+/// case without its scheme's default port; `None` when it is not one.
+pub(crate) fn normalize(origin: &str) -> Option<String> {
+    let (scheme, host, port) = parse_origin(origin)?;
+    Some(match port {
+        Some(p) if p != default_port(&scheme) => format!("{scheme}://{host}:{p}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
+
+fn default_port(scheme: &str) -> u16 {
+    if scheme == "https" { 443 } else { 80 }
+}
+
+/// The scheme, host (as in a URL, IPv6 in brackets) and explicit port of an origin.
+fn parse_origin(origin: &str) -> Option<(String, String, Option<u16>)> {
+    let origin = origin.trim();
+    let uri = Uri::try_from(origin).ok()?;
+    let scheme = uri.scheme_str()?.to_ascii_lowercase();
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let authority = uri.authority()?;
+    if authority.as_str().contains('@') || authority.host().is_empty() {
+        return None;
+    }
+    // Nothing after the authority: no path (a bare `/` is what `Uri` reports for none), no query.
+    let rest = &origin[origin.find("://")? + 3 + authority.as_str().len()..];
+    if !rest.is_empty() {
+        return None;
+    }
+    Some((
+        scheme,
+        authority.host().to_ascii_lowercase(),
+        authority.port_u16(),
+    ))
+}
+
+/// The `Host` and `Origin` rules of one server.
+#[derive(Debug, Clone)]
+pub(crate) struct Guard {
+    hosts: Vec<HostPort>,
+    cors: Vec<String>,
+}
+
+impl Guard {
+    pub(crate) fn new(config: &Config) -> Guard {
+        Guard {
+            hosts: crate::gateway::mcp::allowed_hosts(config)
+                .iter()
+                .filter_map(|h| HostPort::parse(h).or_else(|| HostPort::parse(&format!("[{h}]"))))
+                .collect(),
+            cors: config.cors_origins.clone(),
+        }
+    }
+
+    /// Whether cross-origin requests from some origins are allowed (then CORS headers are
+    /// answered for them).
+    pub(crate) fn cors_origins(&self) -> &[String] {
+        &self.cors
+    }
+
+    /// The answer refusing a foreign `Host` or a foreign `Origin` (the error object), if any.
+    pub(crate) fn refusal(&self, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
+        let host = match headers.get(header::HOST) {
+            Some(v) => v.to_str().ok().and_then(HostPort::parse),
+            None => uri.authority().map(HostPort::of),
+        };
+        let Some(host) = host else {
+            return Some(plain(
+                StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the request has no valid Host header",
+            ));
+        };
+        let known = self.hosts.iter().any(|allowed| {
+            allowed.host == host.host && allowed.port.is_none_or(|p| host.port == Some(p))
+        });
+        if !known {
+            return Some(plain(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!(
+                    "host `{}` is not allowed (add it to `allowed_hosts`)",
+                    host.host
+                ),
+            ));
+        }
+        // No `Origin`: not a browser's cross-origin request.
+        let origin = headers.get(header::ORIGIN)?;
+        let text = origin.to_str().unwrap_or("");
+        if let Some((scheme, ohost, oport)) = parse_origin(text) {
+            let same = ohost.trim_start_matches('[').trim_end_matches(']') == host.host
+                && oport.unwrap_or(default_port(&scheme)) == host.port.unwrap_or(80);
+            if same || normalize(text).is_some_and(|o| self.cors.contains(&o)) {
+                return None;
+            }
+        }
+        Some(plain(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("origin `{text}` is not allowed (add it to `cors_origins`)"),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_normalize_or_are_refused() {
+        assert_eq!(
+            normalize("HTTP://Example.com:80").as_deref(),
+            Some("http://example.com")
+        );
+        assert_eq!(
+            normalize("https://a.b:8443").as_deref(),
+            Some("https://a.b:8443")
+        );
+        assert_eq!(
+            normalize("http://[::1]:3000").as_deref(),
+            Some("http://[::1]:3000")
+        );
+        for bad in [
+            "null",
+            "*",
+            "example.com",
+            "ftp://a.b",
+            "http://a.b/",
+            "http://a.b/x",
+            "http://u@a.b",
+        ] {
+            assert_eq!(normalize(bad), None, "{bad}");
+        }
+    }
+}
