@@ -933,6 +933,51 @@ mod hostile {
     }
 
     #[test]
+    fn natives_driven_by_numbers_answer() {
+        // Natives whose work a number in the program drives: each answers (a value or an
+        // error; a panic inside jaq is caught as an error), within the fuel.
+        for code in [
+            "100000000000000000 | gmtime",
+            "1e300 | todate",
+            "-1e300 | todate",
+            "[1e300, 1, 1, 0, 0, 0, 0, 0] | mktime",
+            "\"9999999-01-01T00:00:00Z\" | fromdate",
+            "[1114112] | implode",
+            "[-1e18] | implode",
+            "[range(1000)] | .[1e18:]",
+            "[range(1000)] | .[-1e18:1e18] | length",
+            "\"abc\" | .[1e18:]",
+            "[1, 2] | .[1e18]",
+            "[1, 2] | .[1e18] = 1",
+            "null | .[1e9] = 1",
+            "[limit(-1; 1, 2)]",
+            "[limit(1e18; 1, 2)]",
+            "nth(1e18; 1, 2)",
+            "[skip(1e18; range(10))]",
+            "pow(2; 1e10)",
+            "ldexp(1; 1e10)",
+            "1e300 | floor",
+            "\"abc\" | [splits(\"\")] | length",
+            "\"abc\" | indices(\"\")",
+            "\"a\" | test(\"a{100000}{100000}\")",
+            "\"===\" | @base64d",
+            "\"abc\" | ltrimstr(1e18)",
+            "[1, 2] | combinations(1e18) | length",
+            "[[1, 2], [3]] | [combinations] | length",
+            "[range(10)] | [paths] | length",
+            "{} | getpath([range(1e5)] | map(\"a\"))",
+            "[range(1e5)] as $p | {} | try setpath($p; 1) catch \"refused\"",
+            "[range(5)] | tostream? // 1",
+            "1e18 | tostring | length",
+            "[range(30)] | transpose? // 1",
+            "\"x\" | ascii_downcase | utf8bytelength",
+            "\"abc\" | sub(\"(?<x>b)\"; \"\\(.x)\" * 3)?",
+        ] {
+            let _ = run_with(code, small());
+        }
+    }
+
+    #[test]
     fn too_many_values() {
         fails_with("range(20000)", small(), &["more than 10000 values"]);
     }
