@@ -685,6 +685,20 @@ mod tests {
             vec![json!(["AB"])]
         );
         assert_eq!(run("empty", json!(1)).unwrap(), Vec::<Value>::new());
+        // Our `range` and `fromjson` behave as jaq's.
+        for (code, expected) in [
+            ("[range(4)]", json!([0, 1, 2, 3])),
+            ("[range(0; 10; 3)]", json!([0, 3, 6, 9])),
+            ("[range(5; 0; -2)]", json!([5, 3, 1])),
+            ("[range(1; 0)]", json!([])),
+            ("[range(0; 1; 0.25)]", json!([0, 0.25, 0.5, 0.75])),
+            (
+                "[\"[1, {\\\"a\\\": 2}]\" | fromjson]",
+                json!([[1, {"a": 2}]]),
+            ),
+        ] {
+            assert_eq!(run(code, json!(null)).unwrap(), vec![expected], "{code}");
+        }
     }
 
     #[test]
