@@ -47,6 +47,11 @@ const COMPILE_STACK: usize = 1 << 30;
 /// rest for natives that recurse on values without evaluating terms (the stack is reserved, not
 /// used: only the pages a run touches take memory, and they go when the thread ends).
 const EVAL_STACK: usize = 1 << 30;
+/// The longest text `tojson` and `tostring` may make (a value that shares parts can be
+/// exponentially larger than its memory; the writer also steps the run every 256 bytes).
+const MAX_TEXT: usize = 64 << 20;
+/// The longest value text an error message quotes.
+const MAX_QUOTE: usize = 1000;
 /// How deep the JSON text `fromjson` parses may nest (jaq's JSON parser is recursive).
 const MAX_JSON_DEPTH: usize = 1000;
 
@@ -93,9 +98,11 @@ const DENIED_FUNS: [&str; 5] = [
 ];
 /// Natives replaced by ours (they loop without evaluating terms, so they must charge fuel).
 /// `fromjson` is replaced by ours, which refuses JSON nested deeper than [`MAX_JSON_DEPTH`].
-const REPLACED_FUNS: [&str; 2] = ["range", "fromjson"];
+const REPLACED_FUNS: [&str; 3] = ["range", "fromjson", "tojson"];
 /// Definitions left out, for the same reasons.
 const DENIED_DEFS: [&str; 5] = ["debug", "stderr", "halt", "halt_error", "input"];
+/// Definitions replaced by our natives: `tostring` (`"\(.)"` in jaq) writes JSON unbounded.
+const REPLACED_DEFS: [&str; 1] = ["tostring"];
 
 type D = Guarded;
 
@@ -230,7 +237,7 @@ fn fromjson_fun() -> Fun<D> {
                     Err(e) => {
                         out.push(Err(Exn::from(jaq_core::Error::str(format_args!(
                             "cannot parse {} as JSON: {e}",
-                            cv.1
+                            quote(&cv.1)
                         )))));
                         break;
                     }
@@ -243,6 +250,94 @@ fn fromjson_fun() -> Fun<D> {
             Err(e) => Box::new(std::iter::once(Err(Exn::from(e)))),
         }
     }))
+}
+
+/// `tojson`, as jaq-json's, within [`MAX_TEXT`] and stepping the run as it writes.
+fn tojson_fun() -> Fun<D> {
+    jaq_core::native::run(("tojson", v(0), |cv| {
+        let guard = cv.0.data().guard;
+        Box::new(std::iter::once(
+            bounded_json(&cv.1, guard)
+                .map(Val::utf8_str)
+                .map_err(Exn::from),
+        ))
+    }))
+}
+
+/// `tostring`: a string as it is (as text), anything else as `tojson`.
+fn tostring_fun() -> Fun<D> {
+    jaq_core::native::run(("tostring", v(0), |cv| {
+        let guard = cv.0.data().guard;
+        Box::new(std::iter::once(match &cv.1 {
+            Val::TStr(b) | Val::BStr(b) => Ok(Val::TStr(b.clone())),
+            v => bounded_json(v, guard).map(Val::utf8_str).map_err(Exn::from),
+        }))
+    }))
+}
+
+/// A writer that refuses to grow past a bound, and steps the run every 256 bytes.
+struct BoundedText<'g> {
+    out: Vec<u8>,
+    charged: usize,
+    guard: &'g Guard,
+}
+
+impl std::io::Write for BoundedText<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if self.out.len() + bytes.len() > MAX_TEXT {
+            return Err(std::io::Error::other("too long"));
+        }
+        self.out.extend_from_slice(bytes);
+        while self.charged + 256 <= self.out.len() {
+            self.charged += 256;
+            self.guard.step();
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// `v` as JSON text (as jaq-json's `to_json`), or an error past [`MAX_TEXT`].
+fn bounded_json(v: &Val, guard: &Guard) -> Result<Vec<u8>, jaq_core::Error<Val>> {
+    let mut w = BoundedText {
+        out: Vec::new(),
+        charged: 0,
+        guard,
+    };
+    match jaq_json::write::write(&mut w, &jaq_json::write::Pp::default(), 0, v) {
+        Ok(()) => Ok(w.out),
+        Err(_) => Err(jaq_core::Error::str(format_args!(
+            "the JSON text would be longer than {MAX_TEXT} bytes"
+        ))),
+    }
+}
+
+/// `x` as text, cut at [`MAX_QUOTE`] bytes (formatting stops there, however large `x` is).
+fn quote(x: &dyn std::fmt::Display) -> String {
+    struct Capped(String);
+    impl std::fmt::Write for Capped {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            let room = MAX_QUOTE.saturating_sub(self.0.len());
+            if s.len() <= room {
+                self.0.push_str(s);
+                return Ok(());
+            }
+            let mut end = room;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            self.0.push_str(&s[..end]);
+            Err(std::fmt::Error)
+        }
+    }
+    let mut w = Capped(String::new());
+    if std::fmt::write(&mut w, format_args!("{x}")).is_err() {
+        w.0.push('…');
+    }
+    w.0
 }
 
 /// How deep `[` and `{` nest in JSON text (strings skipped).
@@ -436,7 +531,7 @@ impl Program {
                     Ok(v) => out.push(from_val(&v, limits.output_depth, &guard)?),
                     Err(exn) => {
                         return Err(match exn.get_err() {
-                            Ok(e) => format!("the program failed: {e}"),
+                            Ok(e) => format!("the program failed: {}", quote(&e)),
                             Err(_) => "the program stopped".to_string(),
                         });
                     }
@@ -548,12 +643,12 @@ fn compile_here(code: &str) -> Result<jaq_core::compile::Filter<Native<D>>, Stri
     let defs = jaq_core::defs()
         .chain(jaq_std::defs())
         .chain(jaq_json::defs())
-        .filter(|d| !DENIED_DEFS.contains(&d.name));
+        .filter(|d| !DENIED_DEFS.contains(&d.name) && !REPLACED_DEFS.contains(&d.name));
     let funs = jaq_core::funs::<D>()
         .chain(jaq_std::funs::<D>())
         .chain(jaq_json::funs::<D>())
         .filter(|(name, _, _)| !DENIED_FUNS.contains(name) && !REPLACED_FUNS.contains(name))
-        .chain([range_fun(), fromjson_fun()]);
+        .chain([range_fun(), fromjson_fun(), tojson_fun(), tostring_fun()]);
     let arena = Arena::default();
     let modules = Loader::new(defs)
         .load(&arena, File { code, path: () })
@@ -642,7 +737,8 @@ fn from_val(v: &Val, depth: usize, guard: &Guard) -> Result<Value, String> {
                     Val::TStr(b) | Val::BStr(b) => String::from_utf8_lossy(b).into_owned(),
                     other => {
                         return Err(format!(
-                            "the program gave an object key that is not a string: {other}"
+                            "the program gave an object key that is not a string: {}",
+                            quote(other)
                         ));
                     }
                 };
@@ -992,6 +1088,23 @@ mod hostile {
     }
 
     #[test]
+    fn shared_values_are_written_within_bounds() {
+        for code in [
+            // 2^26 leaves: about 200 MB of text, past the bound (safe to run without it).
+            "reduce range(26) as $i (0; [., .]) | tojson | length",
+            "reduce range(60) as $i (0; [., .]) | tojson | length",
+            "reduce range(60) as $i (0; [., .]) | tostring | length",
+            "reduce range(60) as $i (0; [., .]) | @json | length",
+            "reduce range(60) as $i (0; {a: ., b: .}) | tojson | length",
+        ] {
+            fails_with(code, small(), &["steps", "longer than"]);
+        }
+        // An error quoting such a value: its message is cut short.
+        let e = run_with("reduce range(60) as $i (0; [., .]) | error(.)", small()).unwrap_err();
+        assert!(e.len() < 1200 && e.ends_with('…'), "{e}");
+    }
+
+    #[test]
     fn too_many_values() {
         fails_with("range(20000)", small(), &["more than 10000 values"]);
     }
@@ -1006,9 +1119,8 @@ mod props {
     //! a loop that does not step) and never by killing the process.
     //!
     //! Left out on purpose, as known gaps (see ARCHITECTURE.md): `*` (`"x" * <huge integer>`
-    //! aborts in jaq-json), `A + A` (doubling), and the natives that walk shared values in Rust
-    //! (`tojson`, `tostring`, string interpolation, `..`, `flatten`, sorting, `==` between
-    //! computed values).
+    //! aborts in jaq-json), `A + A` (doubling), and what walks shared values in Rust without
+    //! stepping (string interpolation, `..`, sorting, `==` between computed values).
     //!
     //! `FLOWGATE_FUZZ_CASES` sets the number of cases (default 64).
     use super::*;
@@ -1102,6 +1214,8 @@ mod props {
                     .prop_map(|x| format!("label $out | {x} | ., break $out")),
                 a.clone().prop_map(|x| format!("({x} | splits(\"a\"))?")),
                 a.clone().prop_map(|x| format!("({x} | ltrimstr(\"a\"))")),
+                a.clone().prop_map(|x| format!("({x} | tojson)")),
+                a.clone().prop_map(|x| format!("({x} | tostring | length)")),
                 a.clone().prop_map(|x| format!("({x} | test(\"a+\"))?")),
                 a.clone()
                     .prop_map(|x| format!("getpath([\"a\", 0])? // {x}")),
