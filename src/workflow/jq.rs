@@ -50,6 +50,8 @@ const EVAL_STACK: usize = 1 << 30;
 /// The longest text `tojson` and `tostring` may make (a value that shares parts can be
 /// exponentially larger than its memory; the writer also steps the run every 256 bytes).
 const MAX_TEXT: usize = 64 << 20;
+/// How deep a value `tojson` and `tostring` write (the writer recurses once per level).
+const MAX_WRITE_DEPTH: usize = 10_000;
 /// The longest value text an error message quotes.
 const MAX_QUOTE: usize = 1000;
 /// How deep the JSON text `fromjson` parses may nest (jaq's JSON parser is recursive).
@@ -302,6 +304,7 @@ impl std::io::Write for BoundedText<'_> {
 
 /// `v` as JSON text (as jaq-json's `to_json`), or an error past [`MAX_TEXT`].
 fn bounded_json(v: &Val, guard: &Guard) -> Result<Vec<u8>, jaq_core::Error<Val>> {
+    check_depth(v, MAX_WRITE_DEPTH, guard)?;
     let mut w = BoundedText {
         out: Vec::new(),
         charged: 0,
@@ -313,6 +316,38 @@ fn bounded_json(v: &Val, guard: &Guard) -> Result<Vec<u8>, jaq_core::Error<Val>>
             "the JSON text would be longer than {MAX_TEXT} bytes"
         ))),
     }
+}
+
+/// Refuses a value nested deeper than `max`, walking it without recursion, a step per element.
+fn check_depth(v: &Val, max: usize, guard: &Guard) -> Result<(), jaq_core::Error<Val>> {
+    let too_deep =
+        || jaq_core::Error::str(format_args!("the value is nested more than {max} deep"));
+    let mut todo = vec![(v, 0usize)];
+    while let Some((v, depth)) = todo.pop() {
+        match v {
+            Val::Arr(items) if !items.is_empty() => {
+                if depth >= max {
+                    return Err(too_deep());
+                }
+                for item in items.iter() {
+                    guard.step();
+                    todo.push((item, depth + 1));
+                }
+            }
+            Val::Obj(map) if !map.is_empty() => {
+                if depth >= max {
+                    return Err(too_deep());
+                }
+                for (k, item) in map.iter() {
+                    guard.step();
+                    todo.push((k, depth + 1));
+                    todo.push((item, depth + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// `x` as text, cut at [`MAX_QUOTE`] bytes (formatting stops there, however large `x` is).
@@ -1102,6 +1137,29 @@ mod hostile {
         // An error quoting such a value: its message is cut short.
         let e = run_with("reduce range(60) as $i (0; [., .]) | error(.)", small()).unwrap_err();
         assert!(e.len() < 1200 && e.ends_with('…'), "{e}");
+    }
+
+    #[test]
+    fn deep_values_are_not_written() {
+        // As deep as the default fuel allows: `tojson` would recurse once per level.
+        let default_fuel = Limits {
+            time: Duration::from_secs(120),
+            ..Limits::default()
+        };
+        for code in [
+            "reduce range(1e6) as $i (null; [.]) | tojson | length",
+            "reduce range(1e6) as $i (null; {a: .}) | tostring | length",
+        ] {
+            fails_with(code, default_fuel, &["nested more than 10000 deep"]);
+        }
+        assert_eq!(
+            run_with(
+                "reduce range(1000) as $i (null; [.]) | tojson | length",
+                small()
+            )
+            .unwrap(),
+            vec![json!(2004)]
+        );
     }
 
     #[test]
