@@ -45,6 +45,8 @@ mod template;
 pub use builder::WorkflowBuilder;
 pub use file::{FileFormat, load, parse, top_level};
 pub use inputs::{InputDef, InputType};
+#[doc(hidden)]
+pub use jq::live_evaluations as live_jq_evaluations;
 pub use run::{OpExecutor, RunError, RunOutput};
 pub use runs::{RunRecord, RunStatus, RunStore, RunStoreConfig, StartedRun};
 pub use saved::{SavedWorkflow, WorkflowRegistry, checksum};
