@@ -995,7 +995,7 @@ mod tests {
             ["schema"];
         assert_eq!(
             list["properties"]["records"]["items"]["$ref"],
-            "#/components/schemas/Task"
+            "#/components/schemas/Task.Fields"
         );
     }
 }
