@@ -154,7 +154,11 @@ pub fn coerce(shape: Shape<'_>, value: &Value) -> Result<Val, String> {
             Ok(Val::Text(s.to_string()))
         }
         FieldType::Integer => match value {
-            Value::Number(n) => n.as_i64().map(Val::Int).ok_or_else(|| want("an integer")),
+            Value::Number(n) => n
+                .as_i64()
+                .or_else(|| n.as_f64().and_then(whole))
+                .map(Val::Int)
+                .ok_or_else(|| want("an integer")),
             _ => Err(want("an integer")),
         },
         FieldType::Float => value
@@ -225,6 +229,14 @@ pub fn coerce(shape: Shape<'_>, value: &Value) -> Result<Val, String> {
     }
 }
 
+/// A float that is a whole number within `i64` (`527.0`, as some JSON writers print every
+/// number): JSON Schema's `integer` admits it, so the server takes it too.
+fn whole(f: f64) -> Option<i64> {
+    // 2^63 is exactly representable; every whole float below it in magnitude fits an i64.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    (f.fract() == 0.0 && f > -LIMIT - 1.0 && f < LIMIT).then_some(f as i64)
+}
+
 /// Like [`coerce`] for an id: integer ids also accept a string of digits (ids arrive as path
 /// segments and CLI arguments).
 ///
@@ -236,7 +248,7 @@ pub fn coerce_id(ty: FieldType, value: &Value) -> Result<Val, String> {
     }
     if ty == FieldType::Integer {
         let parsed = match value {
-            Value::Number(n) => n.as_i64(),
+            Value::Number(n) => n.as_i64().or_else(|| n.as_f64().and_then(whole)),
             Value::String(s) => s.trim().parse::<i64>().ok(),
             _ => None,
         };
@@ -444,6 +456,10 @@ mod tests {
     fn round_trips_every_type() {
         assert_eq!(check(FieldType::Integer, json!(5)), Ok(json!(5)));
         assert_eq!(check(FieldType::Decimal, json!("12.50")), Ok(json!("12.5")));
+        assert_eq!(check(FieldType::Integer, json!(527.0)), Ok(json!(527)));
+        assert_eq!(check(FieldType::Integer, json!(-0.0)), Ok(json!(0)));
+        assert!(check(FieldType::Integer, json!(527.5)).is_err());
+        assert!(check(FieldType::Integer, json!(9.3e18)).is_err());
         assert_eq!(check(FieldType::Decimal, json!(0.1)), Ok(json!("0.1")));
         assert_eq!(
             check(

@@ -362,7 +362,10 @@ fn body_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
                         Ctx(ctx): Ctx,
                         Path(table): Path<String>,
                         Body(body): Body| async move {
-        match body_json(&body) {
+        let params = body_json(&body);
+        // The parsed params replace the body: a large bulk call does not hold both while it runs.
+        drop(body);
+        match params {
             Ok(params) => run(&d, Target::Table(&table), op, ctx, params).await,
             Err(resp) => *resp,
         }
