@@ -63,6 +63,14 @@ async fn until_status(handle: &Handle, path: &str, want: StatusCode) -> Value {
     }
 }
 
+/// A fresh PostgreSQL schema's URL whose connections carry an application name of their own
+/// (so that `pg_stat_activity` tells this test's server apart), and that name.
+async fn named_postgres() -> Option<(String, String)> {
+    let url = common::fresh_url(Backend::Postgres).await?;
+    let app = common::unique_name("fgt_app");
+    Some((format!("{url}&application_name={app}"), app))
+}
+
 fn postgres_base() -> Option<String> {
     match std::env::var(common::POSTGRES_ENV) {
         Ok(url) => Some(url),
@@ -250,11 +258,9 @@ async fn a_reference_to_an_unknown_model_fails_that_model_at_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_read_whose_backend_is_terminated_is_retried() {
     init_logs();
-    let Some(url) = common::fresh_url(Backend::Postgres).await else {
+    let Some((url, app)) = named_postgres().await else {
         return;
     };
-    let app = common::unique_name("fgt_app");
-    let url = format!("{url}&application_name={app}");
     let handle = server_builder(&url)
         .model(note())
         .start()
@@ -496,11 +502,9 @@ async fn a_statement_past_its_time_limit_is_stopped() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abandoned_requests_stop_their_statements() {
     init_logs();
-    let Some(url) = common::fresh_url(Backend::Postgres).await else {
+    let Some((url, app)) = named_postgres().await else {
         return;
     };
-    let app = common::unique_name("fgt_app");
-    let url = format!("{url}&application_name={app}");
     let handle = server_builder(&url)
         .model(note())
         .set("pool_size", 4)
