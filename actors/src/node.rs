@@ -11,7 +11,8 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::sync::{Notify, Semaphore};
 
 /// A request for a node: the operation's context and params. Shared (`Arc`) between the
 /// dispatcher and the node, so that a request whose node died before starting it can be sent
@@ -21,6 +22,39 @@ pub struct Job {
     pub ctx: Context,
     /// The operation's params.
     pub params: Value,
+    /// Set when the caller stops waiting (its client hung up): the node drops the operation.
+    gone: AtomicBool,
+    hangup: Notify,
+}
+
+impl Job {
+    /// A request.
+    pub fn new(ctx: Context, params: Value) -> Job {
+        Job {
+            ctx,
+            params,
+            gone: AtomicBool::new(false),
+            hangup: Notify::new(),
+        }
+    }
+
+    /// The caller no longer waits for the answer (called when its future is dropped; after an
+    /// answer nobody listens, so it changes nothing).
+    pub fn hang_up(&self) {
+        self.gone.store(true, Ordering::Release);
+        self.hangup.notify_waiters();
+    }
+
+    /// Resolves once the caller has hung up.
+    async fn hung_up(&self) {
+        let notified = self.hangup.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.gone.load(Ordering::Acquire) {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// What a node does.
@@ -115,7 +149,7 @@ impl Actor for Node {
                     let result = tokio::select! {
                         biased;
                         result = work => result,
-                        () = hung_up(&reply) => {
+                        () = job.hung_up() => {
                             tracing::info!(model = model.name(), op = op.as_str(), request_id = %job.ctx.request_id, "caller went away; operation dropped");
                             return;
                         }
@@ -146,19 +180,5 @@ fn report_writes(board: &Board, result: &flowgate::Result<Value>) {
             board.set("database", State::Ready);
         }
         _ => {}
-    }
-}
-
-/// Resolves once nobody waits for the reply any more. Polled every 100 ms: ractor's reply port
-/// tells whether it is closed but has no future for it, and an operation that ends within the
-/// first 100 ms never looks.
-async fn hung_up<T>(reply: &RpcReplyPort<T>) {
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(100));
-    tick.tick().await;
-    loop {
-        tick.tick().await;
-        if reply.is_closed() {
-            return;
-        }
     }
 }

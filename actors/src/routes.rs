@@ -209,7 +209,9 @@ impl Dispatcher {
         params: Value,
     ) -> flowgate::Result<Value> {
         // Shared, so that a request whose node died before starting it can be sent again.
-        let job = Arc::new(Job { ctx, params });
+        let job = Arc::new(Job::new(ctx, params));
+        // Dropped with the call (its client went away): the node drops the operation too.
+        let _hang_up = HangUp(job.clone());
         // The common case, a served model, takes no lock but the maps' and allocates nothing
         // but the job; everything else (waiting, errors, a restarted node) is `call_slow`.
         let mut dead = None;
@@ -297,6 +299,15 @@ impl Dispatcher {
                 return Err(self.not_ready(feature));
             }
         }
+    }
+}
+
+/// Tells the node that the caller stopped waiting, when the caller's future is dropped.
+struct HangUp(Arc<Job>);
+
+impl Drop for HangUp {
+    fn drop(&mut self) {
+        self.0.hang_up();
     }
 }
 
