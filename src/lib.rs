@@ -6,12 +6,12 @@
 
 pub mod context;
 pub mod error;
+pub mod json_schema;
 pub mod migrate;
 pub mod model;
 pub mod operation;
 pub mod query;
 pub mod registry;
-pub mod schema;
 pub mod sql;
 pub mod store;
 pub mod value;

@@ -263,7 +263,7 @@ async fn tools_describe_every_operation(b: Backend) {
 
     // The filter grammar is said once, in the instructions; filter params refer to it.
     let instructions = info.instructions.clone().unwrap_or_default();
-    for op in flowgate::schema::OPERATORS {
+    for op in flowgate::json_schema::OPERATORS {
         assert!(instructions.contains(op), "{op} in {instructions}");
     }
 
@@ -275,7 +275,7 @@ async fn tools_describe_every_operation(b: Backend) {
         // The input schema is the operation's params schema, leaner: the filter described
         // briefly, no `include_deleted` (Book has no soft delete), and none of what only
         // validators read.
-        let mut expected = flowgate::schema::params_schema(book, op);
+        let mut expected = flowgate::json_schema::params_schema(book, op);
         if let Some(filter) = expected.pointer_mut("/properties/filter") {
             let note = tool.input_schema["properties"]["filter"]["description"].clone();
             assert!(
@@ -620,11 +620,11 @@ async fn resources_describe_models_and_readiness(b: Backend) {
     assert_eq!(resource["table"], "books");
     assert_eq!(
         resource["record_schema"],
-        flowgate::schema::record_schema(book)
+        flowgate::json_schema::record_schema(book)
     );
     assert_eq!(
         resource["create_schema"],
-        flowgate::schema::create_schema(book)
+        flowgate::json_schema::create_schema(book)
     );
     assert_eq!(
         resource["definition"],

@@ -156,7 +156,7 @@ impl Workflow {
                 && let Some(m) = schema.get(model)
                 && let Some(col) = fed_column(m, *op, site)
             {
-                return crate::schema::column_schema(col);
+                return crate::json_schema::column_schema(col);
             }
         }
         if sites().all(|(_, s)| !s.whole) {

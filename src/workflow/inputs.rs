@@ -87,7 +87,7 @@ impl InputType {
     pub fn json_schema(self) -> Value {
         match self {
             InputType::Any => json!({}),
-            InputType::Field(ty) => crate::schema::column_schema(&Column {
+            InputType::Field(ty) => crate::json_schema::column_schema(&Column {
                 def: FieldDef::new("input", ty),
                 role: Role::Field,
             }),

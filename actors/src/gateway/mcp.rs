@@ -322,8 +322,8 @@ pub fn model_resource(m: &ModelInfo) -> Value {
     json!({
         "name": m.name(),
         "table": m.table,
-        "record_schema": flowgate::schema::record_schema(m),
-        "create_schema": flowgate::schema::create_schema(m),
+        "record_schema": flowgate::json_schema::record_schema(m),
+        "create_schema": flowgate::json_schema::create_schema(m),
         "definition": flowgate::model::to_json(std::slice::from_ref(&m.def)),
     })
 }

@@ -19,7 +19,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use flowgate::schema::{
+use flowgate::json_schema::{
     create_schema, error_object_schema, filter_schema, params_schema, record_schema, result_schema,
     update_schema,
 };

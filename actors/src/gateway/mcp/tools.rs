@@ -61,7 +61,7 @@ pub(super) fn filter_grammar() -> String {
     format!(
         "Filters: {{\"field\": value}} tests equality; {{\"field\": {{\"$op\": value}}}} applies an \
          operator: {}; \"$and\"/\"$or\" take lists of filters, \"$not\" a filter.",
-        flowgate::schema::OPERATORS.join(" ")
+        flowgate::json_schema::OPERATORS.join(" ")
     )
 }
 
@@ -111,7 +111,7 @@ fn description(model: &ModelInfo, op: OpKind) -> String {
 ///   generators.
 /// - An empty `required` is left out.
 pub(super) fn input_schema(model: &ModelInfo, op: OpKind) -> Arc<JsonObject> {
-    let mut schema = flowgate::schema::params_schema(model, op);
+    let mut schema = flowgate::json_schema::params_schema(model, op);
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
         if !model.soft_delete() {
             props.shift_remove("include_deleted");
