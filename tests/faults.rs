@@ -9,7 +9,7 @@ mod common;
 
 use common::{Backend, http_client, server_builder};
 use flowgate::{FieldDef, ModelDef};
-use flowgate_actors::{Handle, State};
+use flowgate_actors::{Feature, Handle, State};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -203,7 +203,7 @@ async fn the_board_never_shows_database_error_text() {
         .expect("start");
     let deadline = Instant::now() + WAIT;
     let reason = loop {
-        if let Some(State::Starting(Some(reason))) = handle.board().state("database") {
+        if let Some(State::Starting(Some(reason))) = handle.board().state(&Feature::Database) {
             break reason;
         }
         assert!(Instant::now() < deadline, "{:#}", handle.board().to_json());
@@ -246,7 +246,7 @@ async fn a_reference_to_an_unknown_model_fails_that_model_at_once() {
         // Failed, not waiting: well before the 60 s ready wait.
         assert!(started.elapsed() < WAIT, "the request waited");
         assert!(matches!(
-            handle.board().state("model:Task"),
+            handle.board().state(&Feature::model("Task")),
             Some(State::Failed(_))
         ));
         handle.shutdown().await;
@@ -409,7 +409,10 @@ async fn a_full_disk_degrades_then_recovers_by_itself() {
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body:#}");
     }
     assert!(
-        matches!(handle.board().state("database"), Some(State::Degraded(_))),
+        matches!(
+            handle.board().state(&Feature::Database),
+            Some(State::Degraded(_))
+        ),
         "{:#}",
         handle.board().to_json()
     );
@@ -431,7 +434,7 @@ async fn a_full_disk_degrades_then_recovers_by_itself() {
         let (status, body) = call(http.post(&notes).json(&json!({"title": "c"}))).await;
         assert_eq!(status, StatusCode::CREATED, "{body:#}");
     }
-    assert_eq!(handle.board().state("database"), Some(State::Ready));
+    assert_eq!(handle.board().state(&Feature::Database), Some(State::Ready));
     handle.shutdown().await;
 }
 

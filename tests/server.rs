@@ -12,7 +12,7 @@ mod common;
 use common::{Backend, http_client as client, server_builder as builder};
 use flowgate::registry::Registry;
 use flowgate::{FieldDef, ModelDef, Schema, Store, StoreConfig};
-use flowgate_actors::{Handle, State, Supervisor};
+use flowgate_actors::{Feature, Handle, State, Supervisor};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, Method, StatusCode};
 use serde_json::{Value, json};
@@ -175,7 +175,8 @@ impl Server {
 
 /// Waits until a board feature settles (ready, degraded or failed) and gives its state.
 async fn settled(handle: &Handle, feature: &str) -> State {
-    match handle.board().wait_for(feature, WAIT).await {
+    let name = Feature::parse(feature).expect("a feature of the board");
+    match handle.board().wait_settled(&name, WAIT).await {
         Some(s) if s.is_settled() => s,
         other => panic!(
             "{feature} did not settle within {WAIT:?}: {other:?}; board {:#}",
@@ -838,7 +839,10 @@ async fn register_model_at_run_time(b: Backend) {
         .field(FieldDef::integer("book_id").references("Book"))
         .field(FieldDef::integer("stars"));
     s.handle.register_model(review).await.expect("register");
-    assert_eq!(s.handle.board().state("model:Review"), Some(State::Ready));
+    assert_eq!(
+        s.handle.board().state(&Feature::model("Review")),
+        Some(State::Ready)
+    );
 
     let book = s
         .post("/api/books", json!({"title": "Reviewed"}))
@@ -974,7 +978,10 @@ async fn comes_up_when_the_database_does(b: Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(fwd.accepted.load(Ordering::SeqCst) >= 1);
-    assert_eq!(s.handle.board().state("model:Book"), Some(State::Pending));
+    assert_eq!(
+        s.handle.board().state(&Feature::model("Book")),
+        Some(State::Pending)
+    );
 
     // The database comes up: the server gets ready by itself.
     fwd.open();
@@ -1098,8 +1105,14 @@ async fn node_panic_is_recovered(b: Backend) {
     stop.store(true, Ordering::SeqCst);
     let served = watcher.await.expect("Book kept serving");
     assert!(served >= 1);
-    assert_eq!(s.handle.board().state("model:Author"), Some(State::Ready));
-    assert_eq!(s.handle.board().state("model:Book"), Some(State::Ready));
+    assert_eq!(
+        s.handle.board().state(&Feature::model("Author")),
+        Some(State::Ready)
+    );
+    assert_eq!(
+        s.handle.board().state(&Feature::model("Book")),
+        Some(State::Ready)
+    );
     let s = Arc::into_inner(s).expect("the watcher is done");
     s.shutdown().await;
 }

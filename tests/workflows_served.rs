@@ -13,7 +13,7 @@ mod common;
 use common::{Backend, http_client as client, mcp_session, server_builder as builder};
 use flowgate::workflow::{self, InputType, Workflow, WorkflowBuilder};
 use flowgate::{FieldDef, ModelDef};
-use flowgate_actors::{Handle, State, Supervisor};
+use flowgate_actors::{Feature, Handle, State, Supervisor};
 use reqwest::{Client, Method, StatusCode};
 use rmcp::model::{CallToolRequestParams, ReadResourceRequestParams};
 use serde_json::{Value, json};
@@ -280,7 +280,7 @@ async fn discover_serves_good_files_and_fails_bad_ones_alone() {
 
     let board = s.handle.board();
     assert_eq!(
-        board.wait_for("workflows", WAIT).await,
+        board.wait_settled(&Feature::Workflows, WAIT).await,
         Some(State::Ready),
         "{:#}",
         board.to_json()
@@ -407,8 +407,11 @@ async fn a_bad_schema_file_in_discover_fails_discover_only() {
     )
     .await;
     let board = s.handle.board();
-    assert_eq!(board.wait_for("workflows", WAIT).await, Some(State::Ready));
-    match board.state("discover") {
+    assert_eq!(
+        board.wait_settled(&Feature::Workflows, WAIT).await,
+        Some(State::Ready)
+    );
+    match board.state(&Feature::Discover) {
         Some(State::Failed(reason)) => {
             assert!(
                 reason.contains("models.toml") && reason.contains("huge"),
@@ -417,8 +420,14 @@ async fn a_bad_schema_file_in_discover_fails_discover_only() {
         }
         other => panic!("discover: {other:?}"),
     }
-    assert_eq!(board.state("workflow:count_users"), Some(State::Ready));
-    assert_eq!(board.state("workflow:create_user"), Some(State::Ready));
+    assert_eq!(
+        board.state(&Feature::workflow("count_users")),
+        Some(State::Ready)
+    );
+    assert_eq!(
+        board.state(&Feature::workflow("create_user")),
+        Some(State::Ready)
+    );
     let out = s.execute("count_users", json!({})).await.expect(200);
     assert_eq!(out["results"]["n"], json!({"count": 0}));
     s.stop().await;

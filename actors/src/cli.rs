@@ -208,34 +208,39 @@ async fn serve(args: ServerArgs) -> anyhow::Result<ExitCode> {
 /// server that can serve nothing exits rather than answer 503 forever. A database that cannot
 /// be reached is not such an error: the server keeps retrying.
 async fn nothing_serves(board: &crate::readiness::Board) -> Vec<String> {
-    use crate::readiness::State;
-    let mut changes = board.subscribe();
-    loop {
-        let features = board.features();
-        let state = |name: &str| features.iter().find(|(n, _)| n == name).map(|(_, s)| s);
-        let mut models = features
-            .iter()
-            .filter(|(n, _)| n.starts_with("model:"))
-            .peekable();
-        let all_failed =
-            models.peek().is_some() && models.all(|(_, s)| matches!(s, State::Failed(_)));
-        let done = match state("migrations") {
-            Some(State::Failed(_)) => true,
-            Some(State::Ready) => all_failed,
-            _ => false,
-        };
-        if done {
-            return features
+    use crate::readiness::{Feature, Look, State};
+    let failed = board
+        .wait_for(None, |board| {
+            let features = board.features();
+            let mut models = features
                 .iter()
-                .filter_map(|(name, s)| match s {
-                    State::Failed(reason) => Some(format!("{name}: {reason}")),
-                    _ => None,
-                })
-                .collect();
-        }
-        if changes.changed().await.is_err() {
-            return std::future::pending().await;
-        }
+                .filter(|(f, _)| matches!(f, Feature::Model(_)))
+                .peekable();
+            let all_failed =
+                models.peek().is_some() && models.all(|(_, s)| matches!(s, State::Failed(_)));
+            let migrations = features.iter().find(|(f, _)| *f == Feature::Migrations);
+            let done = match migrations.map(|(_, s)| s) {
+                Some(State::Failed(_)) => true,
+                Some(State::Ready) => all_failed,
+                _ => false,
+            };
+            if !done {
+                return Look::Wait(());
+            }
+            Look::<_, ()>::Ready(
+                features
+                    .iter()
+                    .filter_map(|(f, s)| match s {
+                        State::Failed(reason) => Some(format!("{f}: {reason}")),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        })
+        .await;
+    match failed {
+        Ok(reasons) => reasons,
+        Err(()) => std::future::pending().await,
     }
 }
 

@@ -23,6 +23,7 @@
 pub mod cli;
 pub mod config;
 pub mod discover;
+pub mod dispatch;
 pub mod gateway;
 pub mod node;
 pub mod readiness;
@@ -33,5 +34,5 @@ pub mod workflows;
 
 pub use config::Config;
 pub use flowgate;
-pub use readiness::{Board, State};
+pub use readiness::{Board, Feature, State};
 pub use supervisor::{Handle, StartError, Supervisor};

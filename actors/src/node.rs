@@ -1,75 +1,89 @@
-//! Node actors: one per model, each with a bounded pool of workers sharing the database pool.
+//! Node actors: one per model, each owning its model's share of the pool.
 //!
-//! An actor handles one message at a time, so a node never runs a query inline: it hands each
-//! operation to a spawned task that first takes a permit from the model's semaphore. One model's
-//! slow queries hold only its own permits; other models keep theirs.
+//! A node does not relay requests. Its [`Runner`] (the store, the model and a semaphore of
+//! `workers` permits) sits in the model's route, and every operation runs in the caller's own
+//! task under a permit: one model's slow queries hold only its own permits, other models keep
+//! theirs, and no request pays for a message to an actor and a task of its own. A caller that
+//! goes away (its client hung up) drops its operation where it stands, waiting for a permit or
+//! running, which stops its statement (see `Store::run`).
+//!
+//! The actor owns the runner's lifecycle: it is spawned (and restarted when it fails) by the
+//! registry actor, and when it stops it closes the runner, so that no new operation starts on it
+//! while those running finish.
 
-use crate::readiness::{Board, State};
+use crate::readiness::{Board, Feature, State};
 use flowgate::{Context, Error, ModelInfo, OpKind, Store};
 use futures_util::FutureExt;
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 
-/// A request for a node: the operation's context and params. Shared (`Arc`) between the
-/// dispatcher and the node, so that a request whose node died before starting it can be sent
-/// again without copying.
-pub struct Job {
-    /// The request context.
-    pub ctx: Context,
-    /// The operation's params.
-    pub params: Value,
-    /// Set when the caller stops waiting (its client hung up): the node drops the operation.
-    gone: AtomicBool,
-    hangup: Notify,
+/// What runs a model's operations: its store, its share of the pool, the board to report writes
+/// that fail on.
+pub struct Runner {
+    store: Store,
+    model: Arc<ModelInfo>,
+    permits: Semaphore,
+    board: Board,
 }
 
-impl Job {
-    /// A request.
-    pub fn new(ctx: Context, params: Value) -> Job {
-        Job {
-            ctx,
-            params,
-            gone: AtomicBool::new(false),
-            hangup: Notify::new(),
+/// The runner was closed (its node stopped) before the operation started: nothing ran, and the
+/// operation may go to the model's next runner.
+#[derive(Debug)]
+pub struct Closed;
+
+impl Runner {
+    /// A runner of `model` on `store`, running at most `workers` operations at once.
+    pub fn new(store: Store, model: Arc<ModelInfo>, workers: usize, board: Board) -> Runner {
+        Runner {
+            store,
+            model,
+            permits: Semaphore::new(workers.max(1)),
+            board,
         }
     }
 
-    /// The caller no longer waits for the answer (called when its future is dropped; after an
-    /// answer nobody listens, so it changes nothing).
-    pub fn hang_up(&self) {
-        self.gone.store(true, Ordering::Release);
-        self.hangup.notify_waiters();
+    /// The model served.
+    pub fn model(&self) -> &Arc<ModelInfo> {
+        &self.model
     }
 
-    /// Resolves once the caller has hung up.
-    async fn hung_up(&self) {
-        let notified = self.hangup.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if self.gone.load(Ordering::Acquire) {
-            return;
-        }
-        notified.await;
-    }
-}
-
-/// What a node does.
-pub enum NodeMsg {
-    /// Run an operation and reply with its result.
-    Run {
-        /// The request.
-        job: Arc<Job>,
-        /// The operation.
+    /// Runs one operation in the caller's task, under a permit. A panic in the operation is an
+    /// `internal` error for this request only.
+    pub async fn run(
+        &self,
+        ctx: &Context,
         op: OpKind,
-        /// Where the result goes.
-        reply: RpcReplyPort<flowgate::Result<Value>>,
-    },
+        params: &Value,
+    ) -> Result<flowgate::Result<Value>, Closed> {
+        let Ok(_permit) = self.permits.acquire().await else {
+            return Err(Closed);
+        };
+        let result = AssertUnwindSafe(self.store.run(ctx, &self.model, op, params))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                tracing::error!(model = self.model.name(), op = op.as_str(), request_id = %ctx.request_id, "operation panicked");
+                Err(Error::Internal("operation panicked".into()))
+            });
+        if !op.is_read_only() {
+            report_writes(&self.board, &result);
+        }
+        Ok(result)
+    }
+
+    /// No operation starts from now on; those running finish.
+    pub fn close(&self) {
+        self.permits.close();
+    }
+}
+
+/// What a node does besides owning its runner.
+pub enum NodeMsg {
     /// Test hook: make the actor itself panic (its supervisor restarts it).
-    #[doc(hidden)]
+    #[cfg(feature = "test-hooks")]
     Panic,
 }
 
@@ -78,23 +92,13 @@ pub struct Node;
 
 /// What a node starts with.
 pub struct NodeArgs {
-    /// The store (its pool is shared by every node).
-    pub store: Store,
-    /// The model served.
-    pub model: Arc<ModelInfo>,
-    /// How many operations may run at once.
-    pub workers: usize,
-    /// The readiness board: a write the database cannot take turns `database` degraded, and
-    /// the next write it takes turns it ready again.
-    pub board: Board,
+    /// The runner it owns.
+    pub runner: Arc<Runner>,
 }
 
 /// A node's state.
 pub struct NodeState {
-    store: Store,
-    model: Arc<ModelInfo>,
-    permits: Arc<Semaphore>,
-    board: Board,
+    runner: Arc<Runner>,
 }
 
 impl Actor for Node {
@@ -108,13 +112,20 @@ impl Actor for Node {
         args: NodeArgs,
     ) -> Result<NodeState, ActorProcessingErr> {
         Ok(NodeState {
-            store: args.store,
-            model: args.model,
-            permits: Arc::new(Semaphore::new(args.workers.max(1))),
-            board: args.board,
+            runner: args.runner,
         })
     }
 
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<NodeMsg>,
+        state: &mut NodeState,
+    ) -> Result<(), ActorProcessingErr> {
+        state.runner.close();
+        Ok(())
+    }
+
+    #[allow(unused_variables)]
     async fn handle(
         &self,
         _myself: ActorRef<NodeMsg>,
@@ -122,46 +133,11 @@ impl Actor for Node {
         state: &mut NodeState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            NodeMsg::Run { job, op, reply } => {
-                let store = state.store.clone();
-                let model = state.model.clone();
-                let permits = state.permits.clone();
-                let board = state.board.clone();
-                tokio::spawn(async move {
-                    let work = async {
-                        let Ok(_permit) = permits.acquire_owned().await else {
-                            return Err(Error::Unavailable("the model is shutting down".into()));
-                        };
-                        // Boxed: an operation's future is several kilobytes, and a task's
-                        // future is moved (copied) as the task is built; a box moves as a
-                        // pointer.
-                        AssertUnwindSafe(Box::pin(store.run(&job.ctx, &model, op, &job.params)))
-                            .catch_unwind()
-                            .await
-                            .unwrap_or_else(|_| {
-                                tracing::error!(model = model.name(), op = op.as_str(), request_id = %job.ctx.request_id, "operation panicked");
-                                Err(Error::Internal("operation panicked".into()))
-                            })
-                    };
-                    // A caller that went away (its client hung up) no longer waits for the
-                    // answer: the operation is dropped, waiting for a permit or running, which
-                    // stops its statement (see `Store::run`).
-                    let result = tokio::select! {
-                        biased;
-                        result = work => result,
-                        () = job.hung_up() => {
-                            tracing::info!(model = model.name(), op = op.as_str(), request_id = %job.ctx.request_id, "caller went away; operation dropped");
-                            return;
-                        }
-                    };
-                    if !op.is_read_only() {
-                        report_writes(&board, &result);
-                    }
-                    let _ = reply.send(result);
-                });
-                Ok(())
-            }
-            NodeMsg::Panic => panic!("node of {} asked to panic (test hook)", state.model.name()),
+            #[cfg(feature = "test-hooks")]
+            NodeMsg::Panic => panic!(
+                "node of {} asked to panic (test hook)",
+                state.runner.model.name()
+            ),
         }
     }
 }
@@ -172,12 +148,12 @@ fn report_writes(board: &Board, result: &flowgate::Result<Value>) {
     match result {
         Err(e) if Store::is_database_failure(e) => {
             board.set(
-                "database",
+                &Feature::Database,
                 State::Degraded(format!("writes fail: {}", e.public_message())),
             );
         }
-        Ok(_) if matches!(board.state("database"), Some(State::Degraded(_))) => {
-            board.set("database", State::Ready);
+        Ok(_) if matches!(board.state(&Feature::Database), Some(State::Degraded(_))) => {
+            board.set(&Feature::Database, State::Ready);
         }
         _ => {}
     }

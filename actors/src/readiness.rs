@@ -58,8 +58,91 @@ impl State {
     }
 }
 
+/// A feature on the board: the parts of the server that come up on their own, each model and
+/// each workflow. Its name on the board (and in `/health/ready`) is its `Display`:
+/// `http`, `database`, `model:User`, `workflow:signup`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Feature {
+    /// The REST port.
+    Http,
+    /// The MCP port.
+    Mcp,
+    /// The database connection.
+    Database,
+    /// The model registry (persisted models).
+    Registry,
+    /// Loading the persisted models and migrating the declared ones.
+    Migrations,
+    /// Reading the `discover` directories.
+    Discover,
+    /// Opening the run store and serving the workflows.
+    Workflows,
+    /// A model, by name.
+    Model(String),
+    /// A workflow, by name.
+    Workflow(String),
+}
+
+impl Feature {
+    /// A model's feature.
+    pub fn model(name: impl Into<String>) -> Feature {
+        Feature::Model(name.into())
+    }
+
+    /// A workflow's feature.
+    pub fn workflow(name: impl Into<String>) -> Feature {
+        Feature::Workflow(name.into())
+    }
+
+    /// The feature a board name stands for (`model:User`), if any.
+    pub fn parse(name: &str) -> Option<Feature> {
+        Some(match name {
+            "http" => Feature::Http,
+            "mcp" => Feature::Mcp,
+            "database" => Feature::Database,
+            "registry" => Feature::Registry,
+            "migrations" => Feature::Migrations,
+            "discover" => Feature::Discover,
+            "workflows" => Feature::Workflows,
+            _ => match name.split_once(':')? {
+                ("model", m) if !m.is_empty() => Feature::Model(m.into()),
+                ("workflow", w) if !w.is_empty() => Feature::Workflow(w.into()),
+                _ => return None,
+            },
+        })
+    }
+}
+
+impl std::fmt::Display for Feature {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Feature::Http => "http",
+            Feature::Mcp => "mcp",
+            Feature::Database => "database",
+            Feature::Registry => "registry",
+            Feature::Migrations => "migrations",
+            Feature::Discover => "discover",
+            Feature::Workflows => "workflows",
+            Feature::Model(m) => return write!(f, "model:{m}"),
+            Feature::Workflow(w) => return write!(f, "workflow:{w}"),
+        })
+    }
+}
+
+/// What a waiter makes of one look at the board (see [`Board::wait_for`]).
+#[derive(Debug)]
+pub enum Look<T, E> {
+    /// Done: this is the answer.
+    Ready(T),
+    /// Done: this is the error.
+    Fail(E),
+    /// Not yet; if time runs out now, this is the error.
+    Wait(E),
+}
+
 #[derive(Debug, Clone)]
-struct Feature {
+struct Entry {
+    feature: Feature,
     state: State,
     required: bool,
     since: DateTime<Utc>,
@@ -68,7 +151,8 @@ struct Feature {
 /// The board. Cheap to clone; clones share it.
 #[derive(Debug, Clone)]
 pub struct Board {
-    features: Arc<RwLock<BTreeMap<String, Feature>>>,
+    /// By name on the board, so that `/health/ready` lists features in name order.
+    features: Arc<RwLock<BTreeMap<String, Entry>>>,
     changed: Arc<watch::Sender<u64>>,
     started: DateTime<Utc>,
 }
@@ -90,9 +174,10 @@ impl Board {
     }
 
     /// Adds a feature in `pending` (or leaves it as it is when already there).
-    pub fn register(&self, name: &str, required: bool) {
+    pub fn register(&self, feature: &Feature, required: bool) {
         let mut map = self.features.write().expect("board lock");
-        map.entry(name.to_string()).or_insert(Feature {
+        map.entry(feature.to_string()).or_insert_with(|| Entry {
+            feature: feature.clone(),
             state: State::Pending,
             required,
             since: Utc::now(),
@@ -102,16 +187,18 @@ impl Board {
     }
 
     /// Sets a feature's state (adding it as required when new).
-    pub fn set(&self, name: &str, state: State) {
+    pub fn set(&self, feature: &Feature, state: State) {
+        let name = feature.to_string();
         let mut map = self.features.write().expect("board lock");
-        let entry = map.entry(name.to_string()).or_insert(Feature {
+        let entry = map.entry(name).or_insert_with_key(|_| Entry {
+            feature: feature.clone(),
             state: State::Pending,
             required: true,
             since: Utc::now(),
         });
         if entry.state != state {
             tracing::info!(
-                feature = name,
+                feature = %feature,
                 state = state.name(),
                 detail = state.detail().unwrap_or(""),
                 "readiness"
@@ -124,13 +211,21 @@ impl Board {
     }
 
     /// Removes a feature (a model that went away).
-    pub fn remove(&self, name: &str) {
-        self.features.write().expect("board lock").remove(name);
+    pub fn remove(&self, feature: &Feature) {
+        self.features
+            .write()
+            .expect("board lock")
+            .remove(&feature.to_string());
         self.changed.send_modify(|n| *n += 1);
     }
 
     /// A feature's state.
-    pub fn state(&self, name: &str) -> Option<State> {
+    pub fn state(&self, feature: &Feature) -> Option<State> {
+        self.state_by_name(&feature.to_string())
+    }
+
+    /// A feature's state, by its name on the board (`model:User`).
+    pub fn state_by_name(&self, name: &str) -> Option<State> {
         self.features
             .read()
             .expect("board lock")
@@ -139,12 +234,12 @@ impl Board {
     }
 
     /// Every feature with its state, in name order.
-    pub fn features(&self) -> Vec<(String, State)> {
+    pub fn features(&self) -> Vec<(Feature, State)> {
         self.features
             .read()
             .expect("board lock")
-            .iter()
-            .map(|(name, f)| (name.clone(), f.state.clone()))
+            .values()
+            .map(|f| (f.feature.clone(), f.state.clone()))
             .collect()
     }
 
@@ -186,39 +281,62 @@ impl Board {
         self.changed.subscribe()
     }
 
-    /// Waits until `name` settles (up or failed) or `timeout` passes; gives its state then.
-    pub async fn wait_for(&self, name: &str, timeout: Duration) -> Option<State> {
-        let mut rx = self.subscribe();
-        let deadline = tokio::time::Instant::now() + timeout;
+    /// The one wait on the board: looks (`look`) now and after every change of the board until
+    /// the look is done ([`Look::Ready`] or [`Look::Fail`]) or `deadline` (if any) passes, when
+    /// the last look's [`Look::Wait`] error is the answer. Every wait for something to come up
+    /// (a request for a model, a workflow or the run store, MCP lists waiting for the board to
+    /// settle, `serve` watching for a server that can serve nothing) waits here.
+    pub async fn wait_for<T, E>(
+        &self,
+        deadline: impl Into<Option<tokio::time::Instant>>,
+        mut look: impl FnMut(&Board) -> Look<T, E>,
+    ) -> Result<T, E> {
+        let deadline = deadline.into();
+        // Subscribed before the first look, so that no change between a look and the wait is
+        // missed.
+        let mut changes = self.subscribe();
         loop {
-            let state = self.state(name);
-            if state.as_ref().is_some_and(State::is_settled) {
-                return state;
-            }
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
-                return self.state(name);
+            match look(self) {
+                Look::Ready(t) => return Ok(t),
+                Look::Fail(e) => return Err(e),
+                Look::Wait(e) => {
+                    let changed = match deadline {
+                        Some(deadline) => tokio::time::timeout_at(deadline, changes.changed())
+                            .await
+                            .ok(),
+                        None => Some(changes.changed().await),
+                    };
+                    // The sender lives as long as the board, so `changed` fails only when the
+                    // deadline has passed.
+                    if !matches!(changed, Some(Ok(()))) {
+                        return Err(e);
+                    }
+                }
             }
         }
     }
 
+    /// Waits until `feature` settles (up or failed) or `timeout` passes; gives its state then.
+    pub async fn wait_settled(&self, feature: &Feature, timeout: Duration) -> Option<State> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let settled = self
+            .wait_for(deadline, |board| match board.state(feature) {
+                Some(s) if s.is_settled() => Look::Ready(s),
+                _ => Look::Wait(()),
+            })
+            .await;
+        settled.ok().or_else(|| self.state(feature))
+    }
+
     /// Waits until every required feature serves, or `timeout` passes; gives whether it did.
     pub async fn wait_ready(&self, timeout: Duration) -> bool {
-        let mut rx = self.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if self.is_ready() {
-                return true;
-            }
-            if tokio::time::timeout_at(deadline, rx.changed())
-                .await
-                .is_err()
-            {
-                return self.is_ready();
-            }
-        }
+        self.wait_for(deadline, |board| match board.is_ready() {
+            true => Look::Ready(()),
+            false => Look::Wait(()),
+        })
+        .await
+        .is_ok()
     }
 }
 
@@ -229,15 +347,15 @@ mod tests {
     #[tokio::test]
     async fn ready_when_every_required_feature_is_up() {
         let board = Board::new();
-        board.register("http", true);
-        board.register("cache", false);
+        board.register(&Feature::Http, true);
+        board.register(&Feature::Mcp, false);
         assert!(!board.is_ready());
-        board.set("http", State::Ready);
+        board.set(&Feature::Http, State::Ready);
         assert!(
             board.is_ready(),
             "optional features do not hold readiness back"
         );
-        board.set("model:User", State::Failed("refused".into()));
+        board.set(&Feature::model("User"), State::Failed("refused".into()));
         assert!(!board.is_ready());
         assert_eq!(
             board.to_json()["features"]["model:User"]["reason"],
@@ -248,16 +366,50 @@ mod tests {
     #[tokio::test]
     async fn waiters_wake_on_change() {
         let board = Board::new();
-        board.register("model:User", true);
-        let b = board.clone();
-        let waiter =
-            tokio::spawn(async move { b.wait_for("model:User", Duration::from_secs(5)).await });
+        let user = Feature::model("User");
+        board.register(&user, true);
+        let (b, u) = (board.clone(), user.clone());
+        let waiter = tokio::spawn(async move { b.wait_settled(&u, Duration::from_secs(5)).await });
         tokio::task::yield_now().await;
-        board.set("model:User", State::Ready);
+        board.set(&user, State::Ready);
         assert_eq!(waiter.await.unwrap(), Some(State::Ready));
         assert_eq!(
-            board.wait_for("model:User", Duration::from_millis(1)).await,
+            board.wait_settled(&user, Duration::from_millis(1)).await,
             Some(State::Ready)
         );
+    }
+
+    #[test]
+    fn feature_names_round_trip() {
+        for f in [
+            Feature::Http,
+            Feature::Mcp,
+            Feature::Database,
+            Feature::Registry,
+            Feature::Migrations,
+            Feature::Discover,
+            Feature::Workflows,
+            Feature::model("User"),
+            Feature::workflow("signup"),
+        ] {
+            assert_eq!(Feature::parse(&f.to_string()), Some(f));
+        }
+        assert_eq!(Feature::parse("model:"), None);
+        assert_eq!(Feature::parse("cache"), None);
+    }
+
+    #[tokio::test]
+    async fn a_wait_gives_the_last_looks_error_when_time_runs_out() {
+        let board = Board::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(20);
+        let mut looks = 0;
+        let r: Result<(), &str> = board
+            .wait_for(deadline, |_| {
+                looks += 1;
+                Look::Wait("not yet")
+            })
+            .await;
+        assert_eq!(r, Err("not yet"));
+        assert_eq!(looks, 1, "nothing changed, so nothing looked again");
     }
 }

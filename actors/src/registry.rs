@@ -10,8 +10,8 @@
 mod workflows;
 
 use crate::config::Config;
-use crate::node::{Node, NodeArgs, NodeMsg};
-use crate::readiness::{Board, State};
+use crate::node::{Node, NodeArgs, Runner};
+use crate::readiness::{Board, Feature, State};
 use crate::routes::Routes;
 use crate::workflows::Workflows;
 use flowgate::migrate::{self, MigrateOptions, Outcome};
@@ -42,6 +42,7 @@ pub enum RegistryMsg {
     /// The store, once connected (for embedding applications and the CLI).
     Store(RpcReplyPort<Option<Store>>),
     /// Test hook: make a model's node panic.
+    #[cfg(feature = "test-hooks")]
     PanicNode(String),
     /// Stop every node gracefully and close the pool.
     Shutdown(RpcReplyPort<()>),
@@ -107,7 +108,31 @@ impl Actor for RegistryActor {
         myself: ActorRef<RegistryMsg>,
         state: &mut RegistryState,
     ) -> Result<(), ActorProcessingErr> {
-        state.args.workflows.set_registry(myself.clone());
+        let registry = myself.clone();
+        state
+            .args
+            .workflows
+            .set_registrar(Arc::new(move |workflow, source| {
+                let registry = registry.clone();
+                Box::pin(async move {
+                    match registry
+                        .call(
+                            |reply| RegistryMsg::RegisterWorkflow {
+                                workflow,
+                                source,
+                                reply,
+                            },
+                            None,
+                        )
+                        .await
+                    {
+                        Ok(ractor::rpc::CallResult::Success(r)) => r,
+                        _ => Err(Error::Unavailable(
+                            "the registry stopped while registering the workflow".into(),
+                        )),
+                    }
+                })
+            }));
         myself.cast(RegistryMsg::Start)?;
         Ok(())
     }
@@ -136,9 +161,10 @@ impl Actor for RegistryActor {
             RegistryMsg::Store(reply) => {
                 let _ = reply.send(state.store.clone());
             }
+            #[cfg(feature = "test-hooks")]
             RegistryMsg::PanicNode(model) => {
                 if let Some(route) = state.args.routes.route(&model) {
-                    let _ = route.node.cast(NodeMsg::Panic);
+                    let _ = route.node.cast(crate::node::NodeMsg::Panic);
                 }
             }
             RegistryMsg::Shutdown(reply) => {
@@ -186,7 +212,7 @@ impl Actor for RegistryActor {
         }
         let restarts = state.restarts.entry(model.clone()).or_default();
         *restarts += 1;
-        let feature = format!("model:{model}");
+        let feature = Feature::model(model.clone());
         if *restarts > MAX_RESTARTS {
             state.args.routes.withdraw(&model);
             state.args.board.set(
@@ -223,19 +249,22 @@ async fn spawn_node(
     store: Store,
     model: Arc<ModelInfo>,
 ) -> Result<(), ActorProcessingErr> {
-    let args = NodeArgs {
+    let runner = Arc::new(Runner::new(
         store,
-        model: model.clone(),
-        workers: state.args.config.workers(),
-        board: state.args.board.clone(),
+        model.clone(),
+        state.args.config.workers(),
+        state.args.board.clone(),
+    ));
+    let args = NodeArgs {
+        runner: runner.clone(),
     };
     let (node, _) = Actor::spawn_linked(None, Node, args, myself.get_cell()).await?;
     state.nodes.insert(node.get_id(), model.name().to_string());
-    state.args.routes.serve(model.clone(), node);
+    state.args.routes.serve(runner, node);
     state
         .args
         .board
-        .set(&format!("model:{}", model.name()), State::Ready);
+        .set(&Feature::model(model.name()), State::Ready);
     Ok(())
 }
 
@@ -250,7 +279,7 @@ fn backoff(attempt: u32, max_ms: u64) -> Duration {
 fn backoff_retry(
     myself: &ActorRef<RegistryMsg>,
     state: &mut RegistryState,
-    feature: &str,
+    feature: &Feature,
     reason: &str,
 ) {
     state.attempt += 1;
@@ -270,7 +299,7 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
     let board = state.args.board.clone();
     let cfg = state.args.config.clone();
     if state.store.is_none() {
-        board.set("database", State::Starting(None));
+        board.set(&Feature::Database, State::Starting(None));
         let mut store_cfg = StoreConfig::new(cfg.database_url.clone());
         store_cfg.pool_size = cfg.pool_size;
         store_cfg.echo = cfg.echo;
@@ -280,13 +309,13 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
                 state.args.workflows.set_store(store.clone());
                 state.store = Some(store);
                 state.attempt = 0;
-                board.set("database", State::Ready);
+                board.set(&Feature::Database, State::Ready);
             }
             Err(Error::Unavailable(reason)) => {
                 state.attempt += 1;
                 let wait = backoff(state.attempt, cfg.connect_retry_max_ms);
                 board.set(
-                    "database",
+                    &Feature::Database,
                     State::Starting(Some(format!(
                         "retrying in {} ms (attempt {}): {reason}",
                         wait.as_millis(),
@@ -297,7 +326,7 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
                 return;
             }
             Err(e) => {
-                board.set("database", State::Failed(e.public_message()));
+                board.set(&Feature::Database, State::Failed(e.public_message()));
                 return;
             }
         }
@@ -306,13 +335,15 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
     let declared = state.args.declared.clone();
     match migrate_and_serve(myself, state, &store, &declared).await {
         Ok(()) => workflows::start_or_retry(myself, state).await,
-        Err(Error::Unavailable(reason)) => backoff_retry(myself, state, "migrations", &reason),
+        Err(Error::Unavailable(reason)) => {
+            backoff_retry(myself, state, &Feature::Migrations, &reason)
+        }
         Err(e) => {
             board.set(
-                "workflows",
+                &Feature::Workflows,
                 State::Failed(format!("the models did not load: {}", e.public_message())),
             );
-            board.set("migrations", State::Failed(e.public_message()));
+            board.set(&Feature::Migrations, State::Failed(e.public_message()));
         }
     }
 }
@@ -329,15 +360,15 @@ async fn migrate_and_serve(
     let cfg = state.args.config.clone();
     let report = if cfg.model_persistence {
         if state.registry.is_none() {
-            board.set("registry", State::Starting(None));
-            let registry = ModelRegistry::open(store)
-                .await
-                .inspect_err(|e| board.set("registry", State::Failed(e.public_message())))?;
+            board.set(&Feature::Registry, State::Starting(None));
+            let registry = ModelRegistry::open(store).await.inspect_err(|e| {
+                board.set(&Feature::Registry, State::Failed(e.public_message()))
+            })?;
             state.registry = Some(registry);
-            board.set("registry", State::Ready);
+            board.set(&Feature::Registry, State::Ready);
         }
         let registry = state.registry.clone().expect("opened above");
-        board.set("migrations", State::Starting(None));
+        board.set(&Feature::Migrations, State::Starting(None));
         let opts = MigrateOptions {
             allow_destructive: false,
             lock_timeout: Duration::from_secs(cfg.migration_lock_timeout),
@@ -349,12 +380,15 @@ async fn migrate_and_serve(
             migrate::check(store, &registry, declared).await?
         }
     } else {
-        board.set("migrations", State::Starting(None));
+        board.set(&Feature::Migrations, State::Starting(None));
         migrate::create_only(store, declared).await?
     };
     store.set_schema(report.schema.clone());
     for (name, outcome) in &report.outcomes {
-        state.args.board.register(&format!("model:{name}"), true);
+        state
+            .args
+            .board
+            .register(&Feature::model(name.clone()), true);
         match outcome {
             Outcome::UpToDate { version } | Outcome::Migrated { to: version, .. }
                 if *version > 0 =>
@@ -365,7 +399,7 @@ async fn migrate_and_serve(
         }
         if let Outcome::Failed(reason) = outcome {
             state.args.routes.withdraw(name);
-            board.set(&format!("model:{name}"), State::Failed(reason.clone()));
+            board.set(&Feature::model(name.clone()), State::Failed(reason.clone()));
         }
     }
     for model in report.schema.models() {
@@ -387,7 +421,7 @@ async fn migrate_and_serve(
                 })?;
         }
     }
-    board.set("migrations", State::Ready);
+    board.set(&Feature::Migrations, State::Ready);
     Ok(())
 }
 
@@ -398,7 +432,7 @@ async fn register(
 ) -> flowgate::Result<()> {
     let Some(store) = state.store.clone() else {
         return Err(Error::NotReady {
-            what: "database".into(),
+            what: Feature::Database.to_string(),
             state: "starting".into(),
             retry_after_ms: 1000,
         });
@@ -420,9 +454,12 @@ async fn register(
     }
     declared.push(def.clone());
     Schema::new(declared.clone())?;
-    state.args.board.register(&format!("model:{name}"), true);
+    state
+        .args
+        .board
+        .register(&Feature::model(name.clone()), true);
     migrate_and_serve(myself, state, &store, &declared).await?;
-    if let Some(State::Failed(reason)) = state.args.board.state(&format!("model:{name}")) {
+    if let Some(State::Failed(reason)) = state.args.board.state(&Feature::model(name.clone())) {
         return Err(Error::Validation {
             field: Some(name),
             reason,

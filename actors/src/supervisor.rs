@@ -2,11 +2,12 @@
 //! registry actor does the slow work in the background while the board reports progress.
 
 use crate::config::{Config, ConfigError};
+use crate::dispatch::Dispatcher;
 use crate::gateway;
 use crate::gateway::mcp::McpServer;
-use crate::readiness::{Board, State};
+use crate::readiness::{Board, Feature, State};
 use crate::registry::{RegistryActor, RegistryArgs, RegistryMsg};
-use crate::routes::{Dispatcher, Routes};
+use crate::routes::Routes;
 use flowgate::workflow::Workflow;
 use flowgate::{Error, ModelDef, Store};
 use ractor::rpc::CallResult;
@@ -181,26 +182,27 @@ impl Supervisor {
         }
         let board = Board::new();
         for feature in [
-            "http",
-            "mcp",
-            "database",
-            "registry",
-            "migrations",
-            "workflows",
+            Feature::Http,
+            Feature::Mcp,
+            Feature::Database,
+            Feature::Registry,
+            Feature::Migrations,
+            Feature::Workflows,
         ] {
-            if feature == "http" && self.unbound.0 {
+            if feature == Feature::Http && self.unbound.0 {
                 continue;
             }
-            board.register(feature, feature != "registry" || config.model_persistence);
+            let required = feature != Feature::Registry || config.model_persistence;
+            board.register(&feature, required);
         }
         if !config.discover.is_empty() {
-            board.register("discover", true);
+            board.register(&Feature::Discover, true);
         }
         for (wf, _) in &workflows {
-            board.register(&format!("workflow:{}", wf.name()), true);
+            board.register(&Feature::workflow(wf.name()), true);
         }
         for def in &declared {
-            board.register(&format!("model:{}", def.name), true);
+            board.register(&Feature::model(def.name.clone()), true);
         }
 
         let http_listener = match self.unbound.0 {
@@ -248,7 +250,7 @@ impl Supervisor {
                     stop_rx.clone(),
                     gateway::Limits::of(&config),
                 ));
-                board.set("http", State::Ready);
+                board.set(&Feature::Http, State::Ready);
                 http
             }
             None => tokio::spawn(async { Ok(()) }),
@@ -268,7 +270,7 @@ impl Supervisor {
             }
             None => tokio::spawn(async { Ok(()) }),
         };
-        board.set("mcp", State::Ready);
+        board.set(&Feature::Mcp, State::Ready);
 
         let args = RootArgs {
             registry: RegistryArgs {
@@ -410,8 +412,8 @@ impl Handle {
         }
     }
 
-    /// Test hook: makes a model's node actor panic.
-    #[doc(hidden)]
+    /// Test hook (feature `test-hooks`): makes a model's node actor panic.
+    #[cfg(feature = "test-hooks")]
     pub async fn panic_node(&self, model: &str) {
         if let Ok(registry) = self.registry().await {
             let _ = registry.cast(RegistryMsg::PanicNode(model.to_string()));
@@ -536,7 +538,7 @@ impl Actor for Root {
                 state.registry = Some(registry);
             } else {
                 state.args.board.set(
-                    "registry",
+                    &Feature::Registry,
                     State::Failed(format!("failed {} times: {err}", state.restarts)),
                 );
             }

@@ -3,24 +3,13 @@
 //!
 //! The registry actor fills the table (`registry/workflows.rs`) with the workflows declared on
 //! the supervisor builder, found in `discover` directories, saved in `flowgate_workflows` or
-//! registered at run time, each checked against the models served. Channels only read it. A run
-//! goes through the [`Dispatcher`], whose [`OpExecutor`] sends every model node's operation to
-//! the model's node actor, exactly as a REST request or an MCP tool call would; a transactional
-//! run takes one `Transaction` from the store instead.
-//!
-//! Runs are spawned on a task tracker, synchronous ones too: a client that hangs up does not cut
-//! a run in half, and shutdown waits for the runs in flight before it closes the pool.
+//! registered at run time, each checked against the models served. Channels only read it; the
+//! dispatcher runs them (`dispatch/workflows.rs`). Plain data: it knows nothing of the
+//! dispatcher, the routes or the registry actor (which it reaches through a [`Registrar`]).
 
-use crate::readiness::State;
-use crate::registry::RegistryMsg;
-use crate::routes::{Dispatcher, Target};
-use flowgate::workflow::{
-    NodeKind, OpExecutor, RunError, RunOutput, RunRecord, RunStore, Workflow,
-};
-use flowgate::{Context, Error, OpKind, Operation, Schema, Store, Transaction};
+use flowgate::workflow::{NodeKind, RunStore, Workflow};
+use flowgate::{Error, OpKind, Schema, Store};
 use futures_util::future::BoxFuture;
-use ractor::ActorRef;
-use ractor::rpc::CallResult;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
@@ -81,9 +70,14 @@ pub struct Workflows {
     served: RwLock<BTreeMap<String, Arc<Served>>>,
     runs: RwLock<Option<RunStore>>,
     store: RwLock<Option<Store>>,
-    registry: RwLock<Option<ActorRef<RegistryMsg>>>,
-    tasks: TaskTracker,
+    registrar: RwLock<Option<Registrar>>,
+    pub(crate) tasks: TaskTracker,
 }
+
+/// How a workflow registered at run time reaches the registry actor: given the workflow and
+/// where it came from, answers whether it is new. Set by the registry actor when it starts.
+pub type Registrar =
+    Arc<dyn Fn(Workflow, String) -> BoxFuture<'static, flowgate::Result<bool>> + Send + Sync>;
 
 impl Workflows {
     /// A served workflow by name.
@@ -142,12 +136,12 @@ impl Workflows {
         *self.store.write().expect("workflows lock") = Some(store);
     }
 
-    pub(crate) fn set_registry(&self, registry: ActorRef<RegistryMsg>) {
-        *self.registry.write().expect("workflows lock") = Some(registry);
+    pub(crate) fn set_registrar(&self, registrar: Registrar) {
+        *self.registrar.write().expect("workflows lock") = Some(registrar);
     }
 
-    fn registry(&self) -> Option<ActorRef<RegistryMsg>> {
-        self.registry.read().expect("workflows lock").clone()
+    pub(crate) fn registrar(&self) -> Option<Registrar> {
+        self.registrar.read().expect("workflows lock").clone()
     }
 
     /// Waits for the runs in flight (synchronous and asynchronous) to finish, at most `timeout`.
@@ -206,240 +200,5 @@ pub fn reason_of(e: &Error) -> String {
     match e.field() {
         Some(f) => format!("{f}: {e}"),
         None => e.to_string(),
-    }
-}
-
-/// Why a run did not complete: the run failed (a node, its inputs, its transaction), or it never
-/// started (no such workflow, not ready).
-#[derive(Debug)]
-pub enum RunFailure {
-    /// The run failed; the error names the node when a node did.
-    Run(Box<RunError>),
-    /// The run did not start.
-    Refused(Error),
-}
-
-impl RunFailure {
-    /// The error whose code gives the status (HTTP), the exit code (CLI) and the `code`.
-    pub fn error(&self) -> &Error {
-        match self {
-            RunFailure::Run(e) => &e.error,
-            RunFailure::Refused(e) => e,
-        }
-    }
-
-    /// The error object every channel sends: a failed run's names the node and the run.
-    pub fn to_json(&self) -> Value {
-        match self {
-            RunFailure::Run(e) => e.to_json(),
-            RunFailure::Refused(e) => e.to_json(),
-        }
-    }
-}
-
-impl From<Error> for RunFailure {
-    fn from(e: Error) -> Self {
-        RunFailure::Refused(e)
-    }
-}
-
-impl OpExecutor for Dispatcher {
-    /// A model node's operation, through the model's node actor (waiting `ready_wait_ms` for a
-    /// model that is not ready, like every channel).
-    fn execute<'a>(
-        &'a self,
-        ctx: &'a Context,
-        op: &'a Operation,
-    ) -> BoxFuture<'a, flowgate::Result<Value>> {
-        Box::pin(self.call(
-            Target::Model(&op.model),
-            op.op,
-            ctx.clone(),
-            op.params.clone(),
-        ))
-    }
-
-    /// A transaction on the store's pool: a transactional run's model nodes run in it, one at a
-    /// time, beside the node actors rather than through them.
-    fn begin(&self) -> BoxFuture<'_, flowgate::Result<Transaction>> {
-        Box::pin(async move {
-            match self.workflows().store() {
-                Some(store) => store.begin().await,
-                None => Err(Error::NotReady {
-                    what: "database".into(),
-                    state: "starting".into(),
-                    retry_after_ms: 1000,
-                }),
-            }
-        })
-    }
-}
-
-impl Dispatcher {
-    /// A served workflow. A workflow that is not served yet is waited for, up to
-    /// `ready_wait_ms`, while it (or the `workflows` feature) is still coming up; a failed one
-    /// answers `not_ready` with its reason; an unknown one is `not_found`.
-    pub async fn workflow(&self, name: &str) -> flowgate::Result<Arc<Served>> {
-        let deadline = tokio::time::Instant::now() + self.ready_wait();
-        let mut changes = self.board().subscribe();
-        let feature = format!("workflow:{name}");
-        loop {
-            if let Some(s) = self.workflows().get(name) {
-                return Ok(s);
-            }
-            let not_found = || Error::NotFound {
-                model: "workflow".into(),
-                id: name.into(),
-            };
-            let (what, state) = match self.board().state(&feature) {
-                Some(State::Failed(reason)) => {
-                    return Err(Error::NotReady {
-                        what: feature,
-                        state: format!("failed: {reason}"),
-                        retry_after_ms: 5000,
-                    });
-                }
-                Some(s) if !s.is_up() => (feature.clone(), s),
-                Some(_) => return Err(not_found()),
-                None => match self.board().state("workflows") {
-                    Some(State::Failed(reason)) => {
-                        return Err(Error::NotReady {
-                            what: "workflows".into(),
-                            state: format!("failed: {reason}"),
-                            retry_after_ms: 5000,
-                        });
-                    }
-                    Some(s) if !s.is_up() => ("workflows".to_string(), s),
-                    _ => return Err(not_found()),
-                },
-            };
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
-                return Err(Error::NotReady {
-                    what,
-                    state: state.name().into(),
-                    retry_after_ms: 1000,
-                });
-            }
-        }
-    }
-
-    /// The run store, waiting up to `ready_wait_ms` while the `workflows` feature comes up.
-    async fn run_store(&self) -> flowgate::Result<RunStore> {
-        let deadline = tokio::time::Instant::now() + self.ready_wait();
-        let mut changes = self.board().subscribe();
-        loop {
-            if let Some(runs) = self.workflows().runs() {
-                return Ok(runs);
-            }
-            let state = self.board().state("workflows").unwrap_or(State::Pending);
-            if let State::Failed(reason) = &state {
-                return Err(Error::NotReady {
-                    what: "workflows".into(),
-                    state: format!("failed: {reason}"),
-                    retry_after_ms: 5000,
-                });
-            }
-            if tokio::time::timeout_at(deadline, changes.changed())
-                .await
-                .is_err()
-            {
-                return Err(Error::NotReady {
-                    what: "workflows".into(),
-                    state: state.name().into(),
-                    retry_after_ms: 1000,
-                });
-            }
-        }
-    }
-
-    /// Runs a workflow to its end (`mode: sync`): every channel's synchronous run.
-    pub async fn run_workflow(
-        &self,
-        name: &str,
-        ctx: Context,
-        inputs: Value,
-    ) -> Result<RunOutput, RunFailure> {
-        let served = self.workflow(name).await?;
-        let exec = self.clone();
-        let task = self
-            .workflows()
-            .tasks
-            .spawn(async move { served.workflow.run(&exec, &ctx, &inputs).await });
-        match task.await {
-            Ok(result) => result.map_err(|e| RunFailure::Run(Box::new(e))),
-            Err(e) => Err(RunFailure::Refused(Error::Internal(format!(
-                "the workflow run task failed: {e}"
-            )))),
-        }
-    }
-
-    /// Starts a workflow in the background (`mode: async`): its inputs are checked, the run is
-    /// stored `pending` in `flowgate_runs`, and its id comes back at once.
-    pub async fn start_workflow(
-        &self,
-        name: &str,
-        ctx: Context,
-        inputs: Value,
-    ) -> flowgate::Result<String> {
-        let served = self.workflow(name).await?;
-        let runs = self.run_store().await?;
-        let exec: Arc<dyn OpExecutor> = Arc::new(self.clone());
-        let started = runs.start(&served.workflow, exec, &ctx, &inputs).await?;
-        let task = started.task;
-        self.workflows().tasks.spawn(async move {
-            let _ = task.await;
-        });
-        Ok(started.run_id)
-    }
-
-    /// A stored run of workflow `name` (from this process or an earlier one); `not_found` when
-    /// there is no such run, or it belongs to another workflow.
-    pub async fn workflow_run(&self, name: &str, run_id: &str) -> flowgate::Result<RunRecord> {
-        let runs = self.run_store().await?;
-        let record = runs.get(run_id).await?;
-        if record.workflow != name {
-            return Err(Error::NotFound {
-                model: "run".into(),
-                id: run_id.into(),
-            });
-        }
-        Ok(record)
-    }
-
-    /// Registers a workflow at run time through the registry actor: checked against the served
-    /// models, saved in `flowgate_workflows` (with model persistence), served on every channel.
-    /// Gives whether it is new (rather than replacing one of the same name).
-    pub async fn register_workflow(
-        &self,
-        workflow: Workflow,
-        source: &str,
-    ) -> flowgate::Result<bool> {
-        let Some(registry) = self.workflows().registry() else {
-            return Err(Error::NotReady {
-                what: "registry".into(),
-                state: "starting".into(),
-                retry_after_ms: 1000,
-            });
-        };
-        let source = source.to_string();
-        match registry
-            .call(
-                |reply| RegistryMsg::RegisterWorkflow {
-                    workflow,
-                    source,
-                    reply,
-                },
-                None,
-            )
-            .await
-        {
-            Ok(CallResult::Success(r)) => r,
-            _ => Err(Error::Unavailable(
-                "the registry stopped while registering the workflow".into(),
-            )),
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! The one mapping from typed errors to HTTP: a status per code, the JSON error body, and
 //! `Retry-After` where waiting helps. Internal details go to the log with the request id.
 
-use crate::workflows::RunFailure;
+use crate::dispatch::RunFailure;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use flowgate::Error;

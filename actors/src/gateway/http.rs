@@ -5,7 +5,8 @@
 //! and the CLI share one request path.
 
 use super::errors::{ApiError, plain};
-use crate::routes::{Dispatcher, Target};
+use crate::dispatch::Dispatcher;
+use crate::routes::Target;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;

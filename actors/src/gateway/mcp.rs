@@ -26,8 +26,10 @@ mod sessions;
 mod tools;
 
 use crate::config::Config;
-use crate::routes::{Dispatcher, Target};
-use crate::workflows::RunFailure;
+use crate::dispatch::Dispatcher;
+use crate::dispatch::RunFailure;
+use crate::readiness::{Board, Feature, Look};
+use crate::routes::Target;
 use flowgate::{Channel, Context, Error, ModelInfo};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
@@ -105,11 +107,12 @@ fn served_set(d: &Dispatcher) -> Vec<(String, usize)> {
         .served()
         .into_iter()
         .map(|m| (m.name().to_string(), Arc::as_ptr(&m) as usize));
-    let workflows = d
-        .workflows()
-        .served()
-        .into_iter()
-        .map(|w| (format!("workflow:{}", w.name()), Arc::as_ptr(&w) as usize));
+    let workflows = d.workflows().served().into_iter().map(|w| {
+        (
+            Feature::workflow(w.name()).to_string(),
+            Arc::as_ptr(&w) as usize,
+        )
+    });
     models.chain(workflows).collect()
 }
 
@@ -148,15 +151,15 @@ impl McpServer {
     /// from the call, like a `tools/call` for a model that is not ready; after that, the list
     /// is what serves then (and `list_changed` follows when more comes up).
     async fn settle(&self) {
-        let board = self.dispatcher().board();
         let deadline = tokio::time::Instant::now() + self.dispatcher().ready_wait();
-        while let Some(feature) = first_unsettled(board) {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            if left.is_zero() {
-                return;
-            }
-            board.wait_for(&feature, left).await;
-        }
+        let _ = self
+            .dispatcher()
+            .board()
+            .wait_for(deadline, |board| match unsettled(board) {
+                true => Look::Wait(()),
+                false => Look::Ready(()),
+            })
+            .await;
     }
 
     /// The tools of every served model, built once per served set. The cache is keyed by the
@@ -245,20 +248,19 @@ impl McpServer {
     }
 }
 
-/// The first feature of the board that decides what the lists hold and has not settled (is
-/// neither up nor failed).
-fn first_unsettled(board: &crate::readiness::Board) -> Option<String> {
-    let json = board.to_json();
-    let features = json["features"].as_object()?;
-    features
-        .iter()
-        .filter(|(name, _)| {
-            matches!(name.as_str(), "migrations" | "discover" | "workflows")
-                || name.starts_with("model:")
-                || name.starts_with("workflow:")
-        })
-        .find(|(_, f)| !matches!(f["state"].as_str(), Some("ready" | "degraded" | "failed")))
-        .map(|(name, _)| name.clone())
+/// Whether a feature of the board that decides what the lists hold has not settled (is neither
+/// up nor failed).
+fn unsettled(board: &Board) -> bool {
+    board.features().iter().any(|(feature, state)| {
+        matches!(
+            feature,
+            Feature::Migrations
+                | Feature::Discover
+                | Feature::Workflows
+                | Feature::Model(_)
+                | Feature::Workflow(_)
+        ) && !state.is_settled()
+    })
 }
 
 /// Notifies every session when the served set changes, until the server stops.

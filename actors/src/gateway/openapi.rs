@@ -11,7 +11,7 @@
 
 use super::errors::plain;
 use super::http::Path;
-use crate::routes::Dispatcher;
+use crate::dispatch::Dispatcher;
 use crate::workflows::Served;
 use axum::Json;
 use axum::Router;

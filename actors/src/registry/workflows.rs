@@ -11,7 +11,7 @@
 
 use super::{RegistryState, backoff_retry};
 use crate::discover;
-use crate::readiness::{Board, State};
+use crate::readiness::{Board, Feature, State};
 use crate::routes::Routes;
 use crate::workflows::Served;
 use flowgate::workflow::{RunStore, Workflow, WorkflowRegistry};
@@ -49,7 +49,7 @@ pub(super) fn discover(state: &mut RegistryState) {
         return;
     }
     let board = state.args.board.clone();
-    board.set("discover", State::Starting(None));
+    board.set(&Feature::Discover, State::Starting(None));
     let scan = discover::scan(&dirs);
     let mut errors = scan.model_errors();
     for def in scan.model_defs() {
@@ -60,18 +60,18 @@ pub(super) fn discover(state: &mut RegistryState) {
             ));
             continue;
         }
-        board.register(&format!("model:{}", def.name), true);
+        board.register(&Feature::model(def.name.clone()), true);
         state.args.routes.declare(&def.name, &def.table_name());
         state.args.declared.push(def);
     }
     for file in &scan.workflows {
-        board.register(&format!("workflow:{}", file.name), true);
+        board.register(&Feature::workflow(file.name.clone()), true);
     }
     state.wf.discovered = scan.workflows;
     if errors.is_empty() {
-        board.set("discover", State::Ready);
+        board.set(&Feature::Discover, State::Ready);
     } else {
-        board.set("discover", State::Failed(errors.join("; ")));
+        board.set(&Feature::Discover, State::Failed(errors.join("; ")));
     }
 }
 
@@ -82,7 +82,7 @@ pub(super) async fn start(state: &mut RegistryState) -> flowgate::Result<()> {
     let Some(store) = state.store.clone() else {
         return Ok(());
     };
-    board.set("workflows", State::Starting(None));
+    board.set(&Feature::Workflows, State::Starting(None));
     let table = state.args.workflows.clone();
     if table.runs().is_none() {
         table.set_runs(RunStore::open(&store).await?);
@@ -115,7 +115,7 @@ pub(super) async fn start(state: &mut RegistryState) -> flowgate::Result<()> {
         .filter_map(|s| Some((s.name.clone(), s.workflow.clone().ok()?)))
         .collect();
     for s in saved {
-        board.register(&format!("workflow:{}", s.name), true);
+        board.register(&Feature::workflow(s.name.clone()), true);
         let workflow = s.workflow.map_err(|e| crate::workflows::reason_of(&e));
         candidates.insert(
             s.name,
@@ -177,7 +177,7 @@ pub(super) async fn start(state: &mut RegistryState) -> flowgate::Result<()> {
             }
         }
     }
-    board.set("workflows", State::Ready);
+    board.set(&Feature::Workflows, State::Ready);
     Ok(())
 }
 
@@ -189,11 +189,13 @@ pub(super) async fn start_or_retry(
 ) {
     match start(state).await {
         Ok(()) => {}
-        Err(Error::Unavailable(reason)) => backoff_retry(myself, state, "workflows", &reason),
+        Err(Error::Unavailable(reason)) => {
+            backoff_retry(myself, state, &Feature::Workflows, &reason)
+        }
         Err(e) => state
             .args
             .board
-            .set("workflows", State::Failed(e.public_message())),
+            .set(&Feature::Workflows, State::Failed(e.public_message())),
     }
 }
 
@@ -207,7 +209,7 @@ pub(super) fn refresh(state: &mut RegistryState) {
     let table = state.args.workflows.clone();
     let board = &state.args.board;
     for (name, c) in &state.wf.candidates {
-        let feature = format!("workflow:{name}");
+        let feature = Feature::workflow(name.clone());
         let checked = match &c.workflow {
             Err(reason) => Err(reason.clone()),
             Ok(wf) => verify(&state.args.routes, board, &schema, wf)
@@ -243,14 +245,14 @@ fn verify(routes: &Routes, board: &Board, schema: &Schema, wf: &Workflow) -> flo
             if routes.route(model).is_some() || !routes.knows(model) {
                 return None;
             }
-            let feature = format!("model:{model}");
+            let feature = Feature::model(model);
             let state = match board.state(&feature) {
                 Some(State::Failed(reason)) => format!("failed: {reason}"),
                 Some(s) => s.name().to_string(),
                 None => "pending".into(),
             };
             Some(Error::NotReady {
-                what: feature,
+                what: feature.to_string(),
                 state,
                 retry_after_ms: 1000,
             })
@@ -283,7 +285,10 @@ pub(super) async fn register(
     }
     let name = wf.name().to_string();
     let created = state.args.workflows.get(&name).is_none();
-    state.args.board.register(&format!("workflow:{name}"), true);
+    state
+        .args
+        .board
+        .register(&Feature::workflow(name.clone()), true);
     state.wf.candidates.insert(
         name,
         Candidate {

@@ -12,8 +12,8 @@
 //! - `GET /workflows/{name}/runs/{run_id}`: a stored run, from this process or an earlier one.
 
 use super::{Body, Ctx, FileBody, Path, body_json};
+use crate::dispatch::Dispatcher;
 use crate::gateway::errors::{ApiError, RunFailed, plain};
-use crate::routes::Dispatcher;
 use axum::Json;
 use axum::Router;
 use axum::extract::State;
