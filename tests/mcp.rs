@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::models::{author, book};
 use common::{Backend, Listener, mcp_session as connect, server_builder as builder};
 use flowgate::{FieldDef, ModelDef, OpKind, Schema};
 use flowgate_actors::Handle;
@@ -24,23 +25,6 @@ use tokio::sync::mpsc;
 /// The longest any wait lasts before the test fails.
 const WAIT: Duration = Duration::from_secs(10);
 
-fn author() -> ModelDef {
-    ModelDef::new("Author").field(FieldDef::string("name").max_length(80).unique())
-}
-
-fn book() -> ModelDef {
-    ModelDef::new("Book")
-        .description("A book in the catalog. It may have an author.")
-        .field(FieldDef::string("title").max_length(200))
-        .field(FieldDef::string("isbn").max_length(20).unique().optional())
-        .field(FieldDef::integer("pages").optional())
-        .field(
-            FieldDef::integer("author_id")
-                .references("Author")
-                .optional(),
-        )
-}
-
 fn review() -> ModelDef {
     ModelDef::new("Review")
         .field(FieldDef::text("body"))
@@ -48,7 +32,10 @@ fn review() -> ModelDef {
 }
 
 fn models() -> Vec<ModelDef> {
-    vec![author(), book()]
+    vec![
+        author(),
+        book().description("A book in the catalog. It may have an author."),
+    ]
 }
 
 /// A running server, an HTTP client for its REST API, and an MCP session with it.

@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::models::{author, book};
 use common::{Backend, http_client as client};
 use flowgate::{FieldDef, IdType, ModelDef, OpKind};
 use flowgate_actors::{Handle, Supervisor};
@@ -25,21 +26,9 @@ const WAIT: Duration = Duration::from_secs(10);
 /// The servers' `body_limit`, small, so that the 413 of every body is cheap to provoke.
 const BODY_LIMIT: usize = 4096;
 
-fn author() -> ModelDef {
-    ModelDef::new("Author").field(FieldDef::string("name").max_length(80).unique())
-}
-
-fn book() -> ModelDef {
-    ModelDef::new("Book")
-        .description("A book in the catalogue")
-        .field(FieldDef::string("title").max_length(200))
-        .field(FieldDef::string("isbn").max_length(20).unique().optional())
-        .field(FieldDef::integer("pages").optional())
-        .field(
-            FieldDef::integer("author_id")
-                .references("Author")
-                .optional(),
-        )
+/// The shared book, described.
+fn catalogue_book() -> ModelDef {
+    book().description("A book in the catalogue")
 }
 
 /// One model with every field type, a client-supplied uuid id and soft delete.
@@ -414,7 +403,7 @@ async fn document_lists_every_route(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let s = Server::start(&url, vec![author(), book(), task()]).await;
+    let s = Server::start(&url, vec![author(), catalogue_book(), task()]).await;
     let doc = s.document().await;
     assert_common(&doc);
     assert_model_routes(&doc, "Author", "authors");
@@ -440,7 +429,7 @@ async fn document_lists_every_route_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn document_follows_models_registered_at_run_time() {
     let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
-    let s = Server::start(&url, vec![author(), book()]).await;
+    let s = Server::start(&url, vec![author(), catalogue_book()]).await;
     let before = s.document().await;
     assert!(before["paths"]["/api/reviews"].is_null());
     assert!(before["paths"]["/nodes/ReviewCreateNode"].is_null());
@@ -473,7 +462,7 @@ async fn document_follows_models_registered_at_run_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn document_lists_workflows() {
     let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
-    let s = Server::start(&url, vec![author(), book()]).await;
+    let s = Server::start(&url, vec![author(), catalogue_book()]).await;
     let add_book = flowgate::workflow::WorkflowBuilder::new("add_book")
         .description("An author and their first book")
         .transactional(true)

@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::models::{author, book, catalogue};
 use common::{Backend, http_client as client, server_builder as builder};
 use flowgate::registry::Registry;
 use flowgate::{FieldDef, ModelDef, Schema, Store, StoreConfig};
@@ -25,26 +26,6 @@ use tokio::task::JoinHandle;
 
 /// The longest any poll waits before the test fails.
 const WAIT: Duration = Duration::from_secs(10);
-
-fn author() -> ModelDef {
-    ModelDef::new("Author").field(FieldDef::string("name").max_length(80).unique())
-}
-
-fn book() -> ModelDef {
-    ModelDef::new("Book")
-        .field(FieldDef::string("title").max_length(200))
-        .field(FieldDef::string("isbn").max_length(20).unique().optional())
-        .field(FieldDef::integer("pages").optional())
-        .field(
-            FieldDef::integer("author_id")
-                .references("Author")
-                .optional(),
-        )
-}
-
-fn models() -> Vec<ModelDef> {
-    vec![author(), book()]
-}
 
 /// An HTTP answer: the status, the headers and the body (JSON when it parses, else its text).
 #[derive(Debug)]
@@ -213,7 +194,7 @@ async fn starts_at_once_then_serves_every_route(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let s = Server::start(builder(&url).models(models())).await;
+    let s = Server::start(builder(&url).models(catalogue())).await;
 
     // The port answers as soon as start() returns, before the database is necessarily up.
     s.get("/health/live").await.expect(200);
@@ -497,7 +478,7 @@ async fn errors_have_one_format_and_the_right_status(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let s = Server::start(builder(&url).models(models()).set("body_limit", 1024)).await;
+    let s = Server::start(builder(&url).models(catalogue()).set("body_limit", 1024)).await;
     s.ready().await;
 
     // Validation names the field.
@@ -610,7 +591,7 @@ async fn restart_serves_persisted_models(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let s = Server::start(builder(&url).models(models())).await;
+    let s = Server::start(builder(&url).models(catalogue())).await;
     s.ready().await;
     let ann = s
         .post("/api/authors", json!({"name": "Ann"}))
@@ -625,7 +606,7 @@ async fn restart_serves_persisted_models(b: Backend) {
     s.shutdown().await;
 
     // The same application again: its data is there.
-    let s = Server::start(builder(&url).models(models())).await;
+    let s = Server::start(builder(&url).models(catalogue())).await;
     s.ready().await;
     let listed = s.get("/api/books").await.expect(200);
     assert_eq!(titles(&listed), ["Kept"]);
@@ -653,7 +634,7 @@ async fn additive_migration_applies_on_restart(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let s = Server::start(builder(&url).models(models())).await;
+    let s = Server::start(builder(&url).models(catalogue())).await;
     s.ready().await;
     s.post("/api/books", json!({"title": "Old"}))
         .await
@@ -717,7 +698,7 @@ async fn destructive_change_fails_that_model_only(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let s = Server::start(builder(&url).models(models())).await;
+    let s = Server::start(builder(&url).models(catalogue())).await;
     s.ready().await;
     s.post("/api/books", json!({"title": "Kept", "pages": 10}))
         .await
@@ -796,7 +777,7 @@ async fn not_ready_within_the_wait_is_503(b: Backend) {
     let Some((url, _fwd)) = unreachable_url(b).await else {
         return;
     };
-    let s = Server::start(builder(&url).models(models()).set("ready_wait_ms", 200)).await;
+    let s = Server::start(builder(&url).models(catalogue()).set("ready_wait_ms", 200)).await;
     s.get("/health/live").await.expect(200);
     for req in [
         s.req(Method::GET, "/api/books"),
@@ -831,7 +812,7 @@ async fn register_model_at_run_time(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let s = Server::start(builder(&url).models(models())).await;
+    let s = Server::start(builder(&url).models(catalogue())).await;
     s.ready().await;
     s.get("/api/reviews").await.error(404, "not_found");
 
@@ -957,7 +938,7 @@ async fn comes_up_when_the_database_does(b: Backend) {
         return;
     };
     let (url, fwd) = Forwarder::in_front_of(&url).await;
-    let s = Server::start(builder(&url).models(models())).await;
+    let s = Server::start(builder(&url).models(catalogue())).await;
     // The port is bound at once, whatever the database does.
     s.get("/health/live").await.expect(200);
 
@@ -1013,8 +994,8 @@ async fn two_servers_start_together(b: Backend) {
         return;
     };
     let (one, two) = tokio::join!(
-        Server::start(builder(&url).models(models())),
-        Server::start(builder(&url).models(models()))
+        Server::start(builder(&url).models(catalogue())),
+        Server::start(builder(&url).models(catalogue()))
     );
     tokio::join!(one.ready(), two.ready());
     let ann = one
@@ -1061,7 +1042,7 @@ async fn node_panic_is_recovered(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let s = Arc::new(Server::start(builder(&url).models(models())).await);
+    let s = Arc::new(Server::start(builder(&url).models(catalogue())).await);
     s.ready().await;
     s.post("/api/authors", json!({"name": "Ann"}))
         .await
@@ -1124,7 +1105,7 @@ async fn shutdown_closes_the_port(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let s = Server::start(builder(&url).models(models())).await;
+    let s = Server::start(builder(&url).models(catalogue())).await;
     s.ready().await;
     s.post("/api/authors", json!({"name": "Ann"}))
         .await
@@ -1144,7 +1125,7 @@ async fn shutdown_closes_the_port(b: Backend) {
     );
 
     // The data was written through before the pool closed.
-    let s = Server::start(builder(&url).models(models())).await;
+    let s = Server::start(builder(&url).models(catalogue())).await;
     s.ready().await;
     assert_eq!(s.get("/api/authors/count").await.expect(200)["count"], 1);
     s.shutdown().await;

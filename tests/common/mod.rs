@@ -6,6 +6,8 @@
 //! SQLite suite); when it is set and the database cannot be reached, the test fails.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod models;
+
 use flowgate::{ModelDef, Schema, Store, StoreConfig};
 use std::sync::atomic::{AtomicU32, Ordering};
 
