@@ -96,10 +96,8 @@ impl Routes {
     /// workflow, so the registry refuses a workflow named like one of these, and a model whose
     /// tools would take a workflow's name.
     pub fn tool_owner(&self, name: &str) -> Option<(String, OpKind)> {
-        OpKind::ALL.into_iter().find_map(|op| {
-            let table = name.strip_suffix(op.as_str())?.strip_suffix('_')?;
-            Some((self.model_of_table(table)?, op))
-        })
+        OpKind::parse_tool_name(name)
+            .find_map(|(table, op)| Some((self.model_of_table(table)?, op)))
     }
 }
 
@@ -174,7 +172,7 @@ impl Dispatcher {
 
     /// Why `feature` does not serve yet: the database when it is not connected (with what is
     /// wrong, in public words), else the feature's own state.
-    fn not_ready(&self, feature: String) -> Error {
+    pub(crate) fn not_ready(&self, feature: String) -> Error {
         let state = self.board.state(&feature).unwrap_or(State::Pending);
         if matches!(state, State::Pending)
             && let Some(db) = self.board.state("database").filter(|s| !s.is_up())
