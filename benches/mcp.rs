@@ -13,8 +13,10 @@
 //! MCP within 1.5 times REST). Then throughput, in interleaved rounds too: each client in turn
 //! with [`CALLERS`] concurrent callers for [`ROUND`], calls per second and the ratios to REST.
 //!
-//! It also prints the size of the `tools/list` answer for 10 models of 6 fields each, in
-//! characters and in tokens (characters / 4), as a language model would read it.
+//! First it prints the size of the `tools/list` answer for 10 models of 6 fields each, per
+//! model and compact (`[mcp] tools`), in characters and in tokens at 4 characters a token, and
+//! writes both answers to `target/mcp-tools/` for `python3 benches/tool_tokens.py`, which counts
+//! cl100k_base tokens. `FLOWGATE_BENCH_MCP_SIZES_ONLY=1 cargo bench --bench mcp` stops there.
 //!
 //! SQLite, on a temporary file. `cargo bench --bench mcp`.
 
@@ -49,7 +51,13 @@ fn product(name: &str) -> ModelDef {
 }
 
 async fn start(url: &str, models: Vec<ModelDef>) -> Handle {
+    start_with(url, models, json!({})).await
+}
+
+/// A server with `[mcp]` settings.
+async fn start_with(url: &str, models: Vec<ModelDef>, mcp: Value) -> Handle {
     let handle = Supervisor::builder()
+        .set("mcp", mcp)
         .database_url(url)
         .http_port(0)
         .mcp_port(0)
@@ -222,40 +230,55 @@ fn sorted(v: &mut [Duration]) -> &[Duration] {
     v
 }
 
-/// The `tools/list` answer for 10 models of 6 fields, as it goes on the wire.
-async fn tool_list_size(dir: &std::path::Path) {
-    let url = format!("sqlite://{}", dir.join("ten.db").display());
-    let models = (0..10).map(|i| product(&format!("Product{i}"))).collect();
-    let handle = start(&url, models).await;
-    let client = connect(&handle).await;
-    let tools = client.list_all_tools().await.expect("tools/list");
-    let json =
-        serde_json::to_string(&ListToolsResult::with_all_items(tools.clone())).expect("serialize");
-    let inputs: usize = tools
-        .iter()
-        .map(|t| serde_json::to_string(&t.input_schema).map_or(0, |s| s.len()))
-        .sum();
-    let outputs: usize = tools
-        .iter()
-        .map(|t| {
-            t.output_schema
-                .as_ref()
-                .and_then(|o| serde_json::to_string(o).ok())
-                .map_or(0, |s| s.len())
-        })
-        .sum();
-    println!(
-        "tools/list for 10 models of 6 fields: {} tools, {} characters, ~{} tokens \
-         (input schemas {} characters, output schemas {}, the rest {})",
-        tools.len(),
-        json.len(),
-        json.len() / 4,
-        inputs,
-        outputs,
-        json.len() - inputs - outputs,
-    );
-    let _ = client.cancel().await;
-    handle.shutdown().await;
+/// The `tools/list` answer for 10 models of 6 fields, as it goes on the wire: per model with
+/// every operation, per model with four (`[mcp] default_tools`), and compact. Each answer is also written to
+/// `target/mcp-tools/<mode>.json`, with the server instructions beside it
+/// (`<mode>.instructions.txt`), for `benches/tool_tokens.py` to count in cl100k_base tokens.
+async fn tool_list_sizes(dir: &std::path::Path) {
+    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mcp-tools");
+    std::fs::create_dir_all(&out).expect("target/mcp-tools");
+    let modes = [
+        ("per_model", json!({"tools": "per_model"})),
+        // Every model limited to four operations by `[mcp] default_tools`.
+        (
+            "per_model_4_ops",
+            json!({"tools": "per_model", "default_tools": ["read", "list", "count", "create"]}),
+        ),
+        ("compact", json!({"tools": "compact"})),
+    ];
+    for (mode, settings) in modes {
+        let url = format!("sqlite://{}", dir.join(format!("ten-{mode}.db")).display());
+        let models = (0..10).map(|i| product(&format!("Product{i}"))).collect();
+        let handle = start_with(&url, models, settings).await;
+        let client = connect(&handle).await;
+        let tools = client.list_all_tools().await.expect("tools/list");
+        let instructions = client
+            .peer_info()
+            .and_then(|i| i.instructions.clone())
+            .unwrap_or_default();
+        let json = serde_json::to_string(&ListToolsResult::with_all_items(tools.clone()))
+            .expect("serialize");
+        std::fs::write(out.join(format!("{mode}.json")), &json).expect("write the list");
+        std::fs::write(out.join(format!("{mode}.instructions.txt")), &instructions)
+            .expect("write the instructions");
+        let inputs: usize = tools
+            .iter()
+            .map(|t| serde_json::to_string(&t.input_schema).map_or(0, |s| s.len()))
+            .sum();
+        println!(
+            "tools/list for 10 models of 6 fields, {mode}: {} tools, {} characters, ~{} tokens \
+             at 4 characters a token (input schemas {} characters, the rest {}); instructions \
+             {} characters. Exact cl100k_base counts: python3 benches/tool_tokens.py",
+            tools.len(),
+            json.len(),
+            json.len() / 4,
+            inputs,
+            json.len() - inputs,
+            instructions.len(),
+        );
+        let _ = client.cancel().await;
+        handle.shutdown().await;
+    }
 }
 
 fn main() {
@@ -268,6 +291,11 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("flowgate-bench-mcp-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let url = format!("sqlite://{}", dir.join("bench.db").display());
+    rt.block_on(tool_list_sizes(&dir));
+    if std::env::var_os("FLOWGATE_BENCH_MCP_SIZES_ONLY").is_some() {
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     let (handle, ch) = rt.block_on(async {
         let handle = start(&url, vec![product("Product")]).await;
@@ -365,7 +393,6 @@ fn main() {
 
     rt.block_on(sample(&ch));
     rt.block_on(throughput(&ch));
-    rt.block_on(tool_list_size(&dir));
     rt.block_on(async move {
         let _ = ch.mcp.cancel().await;
         handle.shutdown().await;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod json_schema;
 pub mod migrate;
 pub mod model;
+pub mod naming;
 pub mod operation;
 pub mod query;
 pub mod registry;

@@ -11,7 +11,7 @@ mod kind;
 mod macros;
 mod schema;
 
-pub use def::{IdType, Model, ModelDef, default_table_name};
+pub use def::{IdType, Model, ModelDef, default_table_name, op_set};
 pub use field::{DEFAULT_MAX_LENGTH, FieldDef, FieldType, OnDelete};
 pub(crate) use file::toml_to_json;
 pub use file::{parse_json, parse_toml, read_schema_file, to_json};

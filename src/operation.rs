@@ -1,4 +1,5 @@
-//! The eleven operations every model gets, and the request every channel sends.
+//! The eleven operations every model gets, and the request every channel sends. The names
+//! channels give them (tools, nodes, CLI commands) are in [`crate::naming`].
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -86,38 +87,20 @@ impl OpKind {
         OpKind::ALL.into_iter().find(|k| k.as_str() == name)
     }
 
-    /// Whether the operation only reads.
+    /// Whether the operation only reads (MCP's `readOnlyHint`; a read whose connection broke
+    /// runs once more).
     pub fn is_read_only(self) -> bool {
         matches!(self, OpKind::Read | OpKind::List | OpKind::Count)
     }
 
-    /// Whether the operation may delete or overwrite many rows (MCP's destructive hint).
+    /// Whether the operation may overwrite or remove stored data (MCP's `destructiveHint`).
+    ///
+    /// Delete and the bulk writes are; so are update and upsert, which overwrite stored values
+    /// (MCP calls a tool non-destructive only when its updates are purely additive), and bulk
+    /// create, whose `on_conflict: update` overwrites. Create only adds a record, and the reads
+    /// change nothing. The one definition: MCP hints and any confirmation read it.
     pub fn is_destructive(self) -> bool {
-        matches!(
-            self,
-            OpKind::Delete
-                | OpKind::BulkUpdate
-                | OpKind::BulkDelete
-                | OpKind::BulkUpsert
-                | OpKind::BulkCreate
-        )
-    }
-
-    /// The workflow node name of this operation on `model`: `UserCreateNode`.
-    pub fn node_name(self, model: &str) -> String {
-        format!("{model}{}Node", self.pascal())
-    }
-
-    /// Splits a node name (`UserBulkCreateNode`) into model and operation.
-    pub fn parse_node_name(node: &str) -> Option<(&str, OpKind)> {
-        let stem = node.strip_suffix("Node")?;
-        // Longest suffix first, so that `BulkCreate` wins over `Create`.
-        let mut kinds = OpKind::ALL;
-        kinds.sort_by_key(|k| std::cmp::Reverse(k.pascal().len()));
-        kinds.into_iter().find_map(|k| {
-            let model = stem.strip_suffix(k.pascal())?;
-            (!model.is_empty()).then_some((model, k))
-        })
+        !self.is_read_only() && self != OpKind::Create
     }
 }
 
@@ -146,20 +129,5 @@ impl Operation {
             op,
             params,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn node_names_round_trip() {
-        for k in OpKind::ALL {
-            let name = k.node_name("OrderItem");
-            assert_eq!(OpKind::parse_node_name(&name), Some(("OrderItem", k)));
-        }
-        assert_eq!(OpKind::parse_node_name("CreateNode"), None);
-        assert_eq!(OpKind::parse_node_name("UserCreate"), None);
     }
 }

@@ -270,7 +270,42 @@ async fn two_migrators_race_for_the_lock(b: Backend) {
     );
 }
 
+/// `mcp_tools` is part of the persisted definition: a restart with the same models changes
+/// nothing (no spurious migration), another application reads it back, and a change of it alone
+/// is a new version with no schema change.
+async fn mcp_tools_persist_without_a_migration(b: Backend) {
+    let Some(url) = common::fresh_shared_url(b).await else {
+        return;
+    };
+    let limited = || book().mcp_tools([OpKind::List, OpKind::Read]);
+    let s = connect(&url).await;
+    run(&s, &[author(), limited()], false).await;
+    let r = run(&s, &[author(), limited()], false).await;
+    assert_eq!(outcome(&r, "Book"), &Outcome::UpToDate { version: 1 });
+    assert_eq!(outcome(&r, "Author"), &Outcome::UpToDate { version: 1 });
+
+    let other = connect(&url).await;
+    let r = run(&other, &[], false).await;
+    let persisted = r.schema.get("Book").expect("Book");
+    assert_eq!(persisted.def, limited());
+    assert_eq!(
+        persisted.def.mcp_tools,
+        Some(vec![OpKind::Read, OpKind::List])
+    );
+
+    let r = run(&s, &[author(), book()], false).await;
+    match outcome(&r, "Book") {
+        Outcome::Migrated {
+            from: Some(1),
+            to: 2,
+            changes,
+        } => assert!(changes.is_empty(), "{changes:?}"),
+        other => panic!("a new version without changes: {other:?}"),
+    }
+}
+
 conformance!(
+    mcp_tools_persist_without_a_migration,
     create_restart_discover,
     additive_then_destructive_then_rollback,
     two_migrators_race_for_the_lock

@@ -1,6 +1,7 @@
 //! Configuration: one `Config` from a TOML file, environment variables and the builder, in that
 //! order of precedence reversed (the builder wins). Unknown keys are errors that name the key.
 
+use flowgate::OpKind;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
@@ -78,6 +79,81 @@ pub struct Config {
     pub rate_limit: Option<Value>,
     /// Durability of async runs (not available yet: setting it is an error).
     pub durability: Option<Value>,
+    /// The MCP channel: which tools it lists (`[mcp]`).
+    pub mcp: McpConfig,
+}
+
+/// `[mcp]`: how models become MCP tools.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// `per_model` (the default): every model's operations as tools `<table>_<op>`;
+    /// `compact`: a dozen generic tools that take the model as an argument.
+    #[serde(deserialize_with = "tool_mode")]
+    pub tools: ToolMode,
+    /// The operations a model exposes as tools when it says nothing (`mcp_tools`); absent:
+    /// all eleven.
+    #[serde(deserialize_with = "default_tools")]
+    pub default_tools: Option<Vec<OpKind>>,
+}
+
+impl McpConfig {
+    /// The operations `model` exposes as MCP tools: its own `mcp_tools`, else `default_tools`,
+    /// else every operation. The others are still served on REST, `/nodes` and the CLI.
+    pub fn exposed<'a>(&'a self, model: &'a flowgate::ModelDef) -> &'a [OpKind] {
+        model
+            .mcp_tools
+            .as_deref()
+            .or(self.default_tools.as_deref())
+            .unwrap_or(&OpKind::ALL)
+    }
+}
+
+/// What the MCP tool list holds (`[mcp] tools`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToolMode {
+    /// A tool per exposed operation of each model: `books_list`, `books_create`, ...
+    #[default]
+    PerModel,
+    /// Generic tools (`describe`, `list`, `read`, `create`, ...) taking the model as an
+    /// argument; each model's schema is also the resource `flowgate://models/{Model}`.
+    Compact,
+}
+
+fn tool_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ToolMode, D::Error> {
+    use serde::de::Error;
+    let text = String::deserialize(d).map_err(|e| D::Error::custom(format!("`mcp.tools`: {e}")))?;
+    match text.as_str() {
+        "per_model" => Ok(ToolMode::PerModel),
+        "compact" => Ok(ToolMode::Compact),
+        other => Err(D::Error::custom(format!(
+            "`mcp.tools`: unknown value `{other}` (expected `per_model` or `compact`)"
+        ))),
+    }
+}
+
+fn default_tools<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<OpKind>>, D::Error> {
+    use serde::de::Error;
+    let key = "`mcp.default_tools`";
+    let Some(names) = Option::<Vec<String>>::deserialize(d)
+        .map_err(|e| D::Error::custom(format!("{key}: {e}")))?
+    else {
+        return Ok(None);
+    };
+    let ops = names
+        .iter()
+        .map(|name| {
+            OpKind::parse(name).ok_or_else(|| {
+                let known: Vec<&str> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
+                D::Error::custom(format!(
+                    "{key}: unknown operation `{name}` (expected some of {})",
+                    known.join(", ")
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(flowgate::model::op_set(ops)))
 }
 
 impl Default for Config {
@@ -112,6 +188,7 @@ impl Default for Config {
             auth: None,
             rate_limit: None,
             durability: None,
+            mcp: McpConfig::default(),
         }
     }
 }
@@ -120,6 +197,48 @@ impl Default for Config {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
+
+/// The keys that are tables of keys (`[mcp]`).
+const TABLES: [&str; 1] = ["mcp"];
+
+/// Refuses an unknown key inside a table, naming it (`mcp.toolz`).
+fn check_tables(map: &Map<String, Value>) -> Result<(), ConfigError> {
+    let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
+    for table in TABLES {
+        match map.get(table) {
+            None => {}
+            Some(Value::Object(m)) => {
+                if let Some(key) = m.keys().find(|k| defaults[table].get(k.as_str()).is_none()) {
+                    return Err(ConfigError(format!("unknown key `{table}.{key}`")));
+                }
+            }
+            Some(other) => {
+                return Err(ConfigError(format!(
+                    "`{table}` must be a table of keys, got {other}"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// An environment variable's text as the JSON value of a key whose default is `default`.
+fn env_value(default: &Value, raw: String) -> Value {
+    match default {
+        Value::String(_) => Value::String(raw),
+        Value::Array(_) => list_value(&raw),
+        _ => serde_json::from_str(&raw).unwrap_or(Value::String(raw)),
+    }
+}
+
+fn list_value(raw: &str) -> Value {
+    Value::Array(
+        raw.split(',')
+            .map(|s| Value::String(s.trim().to_string()))
+            .filter(|v| v != "")
+            .collect(),
+    )
+}
 
 /// Environment variables beside `FLOWGATE_<KEY>`.
 const ENV_ALIASES: [(&str, &str); 1] = [("DATABASE_URL", "database_url")];
@@ -148,11 +267,14 @@ impl Config {
                 return Err(ConfigError(format!("{source}: unknown key `{key}`")));
             }
         }
+        check_tables(&map).map_err(|e| ConfigError(format!("{source}: {}", e.0)))?;
         Ok(map)
     }
 
     /// The settings present in the environment: `DATABASE_URL` and `FLOWGATE_<KEY>` for every
-    /// key (values parse as JSON when they can, else as text; lists split on commas).
+    /// key, and `FLOWGATE_<TABLE>_<KEY>` for the keys of a table such as `[mcp]`
+    /// (`FLOWGATE_MCP_TOOLS`). Values parse as JSON when they can, else as text; lists split on
+    /// commas.
     pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Map<String, Value> {
         let keys = Config::keys();
         let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
@@ -163,20 +285,33 @@ impl Config {
                 .find(|(alias, _)| *alias == name)
                 .map(|(_, k)| k.to_string())
                 .or_else(|| name.strip_prefix("FLOWGATE_").map(str::to_lowercase));
-            let Some(key) = key.filter(|k| keys.contains(k)) else {
+            let Some(key) = key else { continue };
+            if keys.contains(&key) {
+                let value = env_value(&defaults[&key], raw);
+                out.insert(key, value);
                 continue;
-            };
-            let value = match &defaults[&key] {
-                Value::String(_) => Value::String(raw),
-                Value::Array(_) => Value::Array(
-                    raw.split(',')
-                        .map(|s| Value::String(s.trim().to_string()))
-                        .filter(|v| v != "")
-                        .collect(),
-                ),
-                _ => serde_json::from_str(&raw).unwrap_or(Value::String(raw)),
-            };
-            out.insert(key, value);
+            }
+            // A key of a table: `mcp_tools` is `tools` in `[mcp]`.
+            let nested = TABLES.iter().find_map(|table| {
+                let sub = key.strip_prefix(table)?.strip_prefix('_')?;
+                defaults[*table]
+                    .get(sub)
+                    .map(|default| (*table, sub, default))
+            });
+            if let Some((table, sub, default)) = nested {
+                // The table keys absent by default are lists (`mcp.default_tools`): JSON, or
+                // names split on commas.
+                let value = match default {
+                    Value::Null if !raw.trim_start().starts_with('[') => list_value(&raw),
+                    _ => env_value(default, raw),
+                };
+                if let Value::Object(m) = out
+                    .entry(table.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()))
+                {
+                    m.insert(sub.to_string(), value);
+                }
+            }
         }
         out
     }
@@ -189,9 +324,23 @@ impl Config {
         };
         for layer in layers {
             for (k, v) in layer {
-                merged.insert(k.clone(), v.clone());
+                // A table's keys merge one by one: `[mcp] tools` in the file and
+                // `FLOWGATE_MCP_DEFAULT_TOOLS` both hold.
+                match (merged.get_mut(k), v) {
+                    (Some(Value::Object(have)), Value::Object(new))
+                        if TABLES.contains(&k.as_str()) =>
+                    {
+                        for (sub, value) in new {
+                            have.insert(sub.clone(), value.clone());
+                        }
+                    }
+                    _ => {
+                        merged.insert(k.clone(), v.clone());
+                    }
+                }
             }
         }
+        check_tables(&merged)?;
         let config: Config = serde_json::from_value(Value::Object(merged))
             .map_err(|e| ConfigError(format!("configuration: {e}")))?;
         config.check()?;
@@ -278,5 +427,74 @@ mod tests {
         let err =
             Config::from_layers(&[Config::from_toml("metrics = true", "f").unwrap()]).unwrap_err();
         assert!(err.0.contains("`metrics` is not available"));
+    }
+
+    #[test]
+    fn mcp_keys_from_the_file_the_environment_and_the_builder() {
+        let c = Config::from_layers(&[]).unwrap();
+        assert_eq!(c.mcp, McpConfig::default());
+        assert_eq!(c.mcp.tools, ToolMode::PerModel);
+        assert_eq!(c.mcp.exposed(&flowgate::ModelDef::new("A")), OpKind::ALL);
+
+        let file = Config::from_toml(
+            "mcp_port = 9001\n[mcp]\ntools = \"compact\"\n",
+            "flowgate.toml",
+        )
+        .unwrap();
+        let env = Config::from_env([
+            (
+                "FLOWGATE_MCP_DEFAULT_TOOLS".to_string(),
+                "list, read".to_string(),
+            ),
+            ("FLOWGATE_MCP_PORT".to_string(), "9002".to_string()),
+        ]);
+        let c = Config::from_layers(&[file, env]).unwrap();
+        assert_eq!(c.mcp_port, 9002);
+        assert_eq!(c.mcp.tools, ToolMode::Compact);
+        assert_eq!(c.mcp.default_tools, Some(vec![OpKind::Read, OpKind::List]));
+        let own = flowgate::ModelDef::new("A").mcp_tools([OpKind::Count]);
+        assert_eq!(c.mcp.exposed(&own), [OpKind::Count]);
+        assert_eq!(
+            c.mcp.exposed(&flowgate::ModelDef::new("B")),
+            [OpKind::Read, OpKind::List]
+        );
+
+        let env = Config::from_env([
+            ("FLOWGATE_MCP_TOOLS".to_string(), "per_model".to_string()),
+            (
+                "FLOWGATE_MCP_DEFAULT_TOOLS".to_string(),
+                "[\"count\"]".to_string(),
+            ),
+        ]);
+        let mut builder = Map::new();
+        builder.insert("mcp".into(), json!({"tools": "compact"}));
+        let c = Config::from_layers(&[env, builder]).unwrap();
+        assert_eq!(
+            (c.mcp.tools, c.mcp.default_tools),
+            (ToolMode::Compact, Some(vec![OpKind::Count]))
+        );
+
+        // Unknown keys and values are refused, naming the key.
+        let err = Config::from_toml("[mcp]\ntool = \"compact\"\n", "f.toml").unwrap_err();
+        assert_eq!(err.0, "f.toml: unknown key `mcp.tool`");
+        let bad = |text: &str| match Config::from_toml(text, "f.toml") {
+            Err(e) => e.0,
+            Ok(file) => Config::from_layers(&[file]).unwrap_err().0,
+        };
+        let err = bad("[mcp]\ntools = \"tiny\"\n");
+        assert!(err.contains("`mcp.tools`: unknown value `tiny`"), "{err}");
+        assert!(err.contains("`per_model` or `compact`"), "{err}");
+        let err = bad("[mcp]\ndefault_tools = [\"reed\"]\n");
+        assert!(
+            err.contains("`mcp.default_tools`: unknown operation `reed`"),
+            "{err}"
+        );
+        let err = bad("[mcp]\ntools = 3\n");
+        assert!(err.contains("`mcp.tools`"), "{err}");
+        let err = bad("mcp = 3\n");
+        assert!(err.contains("`mcp` must be a table"), "{err}");
+        let env = Config::from_env([("FLOWGATE_MCP_TOOLS".to_string(), "all".to_string())]);
+        let err = Config::from_layers(&[env]).unwrap_err().0;
+        assert!(err.contains("`mcp.tools`: unknown value `all`"), "{err}");
     }
 }

@@ -169,7 +169,7 @@ impl Dispatcher {
 
     /// Why `feature` does not serve yet: the database when it is not connected (with what is
     /// wrong, in public words), else the feature's own state.
-    fn not_ready(&self, feature: &Feature, state: State) -> Error {
+    pub(crate) fn not_ready(&self, feature: &Feature, state: State) -> Error {
         if matches!(state, State::Pending)
             && let Some(db) = self.board.state(&Feature::Database).filter(|s| !s.is_up())
         {

@@ -101,10 +101,8 @@ impl Routes {
     /// workflow, so the registry refuses a workflow named like one of these, and a model whose
     /// tools would take a workflow's name.
     pub fn tool_owner(&self, name: &str) -> Option<(String, OpKind)> {
-        OpKind::ALL.into_iter().find_map(|op| {
-            let table = name.strip_suffix(op.as_str())?.strip_suffix('_')?;
-            Some((self.model_of_table(table)?, op))
-        })
+        OpKind::parse_tool_name(name)
+            .find_map(|(table, op)| Some((self.model_of_table(table)?, op)))
     }
 }
 

@@ -256,7 +256,7 @@ impl Supervisor {
             None => tokio::spawn(async { Ok(()) }),
         };
         let mcp_stop = CancellationToken::new();
-        let mcp_server = McpServer::new(dispatcher.clone(), mcp_stop.clone());
+        let mcp_server = McpServer::new(dispatcher.clone(), config.mcp.clone(), mcp_stop.clone());
         let mcp_addr = mcp_listener.as_ref().map(|(_, addr)| *addr);
         let mcp = match mcp_listener {
             Some((listener, _)) => {

@@ -157,7 +157,7 @@ impl Workflows {
 }
 
 /// Whether a workflow can serve: its name is no model's MCP tool (`tool_owner` gives the model
-/// and operation whose tool a name is), every model it runs serves (`not_served` gives why a
+/// and operation whose tool a name is) nor a generic tool of compact mode, every model it runs serves (`not_served` gives why a
 /// model does not), and [`Workflow::check`] passes against `schema`. The server and the command
 /// line in local mode both ask this, so they refuse the same workflows with the same errors.
 pub fn verify(
@@ -174,6 +174,16 @@ pub fn verify(
                  a workflow's tool is named after it, so it needs another name",
                 wf.name(),
                 op.as_str()
+            ),
+        });
+    }
+    if let Some(tool) = flowgate::naming::GenericTool::parse(wf.name()) {
+        return Err(Error::Conflict {
+            field: Some("name".into()),
+            reason: format!(
+                "workflow name `{}` is the name of a generic MCP tool (`[mcp] tools = \"compact\"`); \
+                 a workflow's tool is named after it, so it needs another name",
+                tool.name()
             ),
         });
     }

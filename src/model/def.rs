@@ -1,6 +1,7 @@
 //! Model definitions and their builder.
 
 use super::field::FieldDef;
+use crate::operation::OpKind;
 use serde::{Deserialize, Serialize};
 
 /// The type of a model's primary key `id`.
@@ -38,6 +39,10 @@ pub struct ModelDef {
     pub unique: Vec<Vec<String>>,
     /// A description that flows into OpenAPI, MCP and CLI help.
     pub description: Option<String>,
+    /// The operations exposed as MCP tools (`mcp_tools = ["read", "list"]`); `None` leaves it
+    /// to the server's `[mcp] default_tools` (by default all eleven). Every operation is still
+    /// served on REST, `/nodes` and the CLI. Kept in `OpKind::ALL` order, without repeats.
+    pub mcp_tools: Option<Vec<OpKind>>,
 }
 
 impl ModelDef {
@@ -52,6 +57,7 @@ impl ModelDef {
             indexes: Vec::new(),
             unique: Vec::new(),
             description: None,
+            mcp_tools: None,
         }
     }
 
@@ -101,6 +107,13 @@ impl ModelDef {
         self
     }
 
+    /// Sets the operations exposed as MCP tools (the others are still served on REST and the
+    /// CLI). Order and repeats do not matter.
+    pub fn mcp_tools(mut self, ops: impl IntoIterator<Item = OpKind>) -> Self {
+        self.mcp_tools = Some(op_set(ops));
+        self
+    }
+
     /// The table name, declared or derived: `OrderItem` becomes `order_items`.
     pub fn table_name(&self) -> String {
         match &self.table {
@@ -108,6 +121,16 @@ impl ModelDef {
             None => default_table_name(&self.name),
         }
     }
+}
+
+/// A set of operations in `OpKind::ALL` order, without repeats: the canonical form of
+/// `mcp_tools`, so that a definition compares and persists the same however it was written.
+pub fn op_set(ops: impl IntoIterator<Item = OpKind>) -> Vec<OpKind> {
+    let given: Vec<OpKind> = ops.into_iter().collect();
+    OpKind::ALL
+        .into_iter()
+        .filter(|k| given.contains(k))
+        .collect()
 }
 
 /// The snake_case plural of a model name: `OrderItem` -> `order_items`, `Category` -> `categories`.

@@ -15,7 +15,11 @@
 //! fields.project_id = { type = "integer", references = "Project", on_delete = "cascade" }
 //! indexes = [["state", "title"]]
 //! unique = [["title", "project_id"]]
+//! mcp_tools = ["read", "list", "count", "create"]
 //! ```
+//!
+//! `mcp_tools` lists the operations the model exposes as MCP tools (default: the server's
+//! `[mcp] default_tools`, else all eleven); REST and the CLI serve every operation either way.
 //!
 //! JSON files have the same shape: `{"models": {"Task": {"fields": {"title": {...}}}}}`.
 //!
@@ -28,6 +32,7 @@
 use super::def::{IdType, ModelDef};
 use super::field::{FieldDef, FieldType, OnDelete};
 use crate::error::{Error, Result};
+use crate::operation::OpKind;
 use crate::value::kind_of;
 use serde_json::{Map, Value};
 use std::path::Path;
@@ -118,6 +123,13 @@ fn model_to_json(def: &ModelDef) -> Value {
     }
     if !def.unique.is_empty() {
         m.insert("unique".into(), lists_to_json(&def.unique));
+    }
+    if let Some(ops) = &def.mcp_tools {
+        let names = super::def::op_set(ops.iter().copied())
+            .into_iter()
+            .map(|k| Value::from(k.as_str()))
+            .collect();
+        m.insert("mcp_tools".into(), Value::Array(names));
     }
     Value::Object(m)
 }
@@ -302,6 +314,24 @@ impl<'a> At<'a> {
             .collect()
     }
 
+    /// A list of operation names (`["read", "list"]`), as a set in `OpKind::ALL` order.
+    fn operations(&self, key: &str, value: &Value) -> Result<Vec<OpKind>> {
+        let names = self.strings(key, value)?;
+        let ops = names
+            .iter()
+            .map(|name| {
+                OpKind::parse(name).ok_or_else(|| {
+                    let known: Vec<&str> = OpKind::ALL.iter().map(|k| k.as_str()).collect();
+                    self.err(format!(
+                        "`{key}`: unknown operation `{name}` (expected some of {})",
+                        known.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(super::def::op_set(ops))
+    }
+
     fn lists(&self, key: &str, value: &Value) -> Result<Vec<Vec<String>>> {
         let want = "a list of lists of field names, like [[\"a\", \"b\"]]";
         let items = value
@@ -391,6 +421,7 @@ fn parse_model(source: &str, name: &str, body: &Value) -> Result<ModelDef> {
             "indexes" => def.indexes = at.lists(key, value)?,
             "unique" => def.unique = at.lists(key, value)?,
             "description" => def.description = Some(at.string(key, value)?),
+            "mcp_tools" => def.mcp_tools = Some(at.operations(key, value)?),
             other => return Err(at.err(format!("unknown key `{other}`"))),
         }
     }
@@ -561,7 +592,8 @@ indexes = [["state", "due"]]
             .description("Uses every option")
             .index(["state", "due"])
             .index(["count"])
-            .unique_together(["code", "token"]);
+            .unique_together(["code", "token"])
+            .mcp_tools([OpKind::List, OpKind::Read, OpKind::List]);
         thing.fields = fields;
         vec![
             ModelDef::new("Owner").id(IdType::Uuid),
@@ -777,13 +809,54 @@ fields.on = { type = "date", default = 2026-01-02 }
                 "soft_delete",
                 "fields",
                 "indexes",
-                "unique"
+                "unique",
+                "mcp_tools"
             ]
         );
+        // A set, in DESIGN order, whatever order and repeats it was given in.
+        assert_eq!(thing["mcp_tools"], json!(["read", "list"]));
         assert_eq!(thing["fields"]["id"], json!({"type": "uuid"}));
         assert_eq!(
             thing["fields"]["parent_code"],
             json!({"type": "string", "references": "Parent", "on_delete": "cascade"})
+        );
+    }
+
+    #[test]
+    fn mcp_tools_are_operation_names() {
+        let text = "[models.Task]\nmcp_tools = [\"count\", \"list\", \"read\"]\n";
+        let defs = parse_toml(text, "tasks.toml").unwrap();
+        assert_eq!(
+            defs[0].mcp_tools,
+            Some(vec![OpKind::Read, OpKind::List, OpKind::Count])
+        );
+        assert_eq!(
+            defs[0],
+            ModelDef::new("Task").mcp_tools([OpKind::Read, OpKind::List, OpKind::Count])
+        );
+        let none = parse_toml("[models.Task]\nmcp_tools = []\n", "t.toml").unwrap();
+        assert_eq!(none[0].mcp_tools, Some(vec![]));
+        assert_eq!(to_json(&none)["models"]["Task"], json!({"mcp_tools": []}));
+        assert_error(
+            parse_toml("[models.Task]\nmcp_tools = [\"reed\"]\n", "t.toml"),
+            Some("Task"),
+            &[
+                "t.toml",
+                "model Task",
+                "`mcp_tools`",
+                "unknown operation `reed`",
+                "bulk_upsert",
+            ],
+        );
+        assert_error(
+            parse_toml("[models.Task]\nmcp_tools = \"read\"\n", "t.toml"),
+            Some("Task"),
+            &["`mcp_tools` must be a list of strings"],
+        );
+        assert_error(
+            parse_json(r#"{"models": {"Task": {"mcp_tools": [1]}}}"#, "t.json"),
+            Some("Task"),
+            &["t.json", "`mcp_tools`"],
         );
     }
 

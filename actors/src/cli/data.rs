@@ -57,11 +57,6 @@ const RESERVED: &[&str] = &[
     "max-affected",
 ];
 
-/// The subcommand of an operation: `bulk-create`.
-pub(crate) fn op_command_name(op: OpKind) -> String {
-    op.as_str().replace('_', "-")
-}
-
 /// The flag of a field: `project_id` is `--project-id`; a clash with an option gives
 /// `--field-NAME`.
 pub(crate) fn flag_of(field: &str) -> String {
@@ -253,7 +248,7 @@ fn op_command(m: &ModelInfo, op: OpKind) -> Command {
             op.node_name(name)
         ),
     };
-    let mut cmd = Command::new(op_command_name(op))
+    let mut cmd = Command::new(op.cli_name())
         .about(about)
         .after_help(format!(
             "Same params and result as POST /nodes/{} and the MCP tool {}_{}.",
@@ -587,7 +582,7 @@ pub(crate) fn params(m: &ModelInfo, op: OpKind, am: &ArgMatches) -> Result<Value
         Ok(Some(text)) => Some(read_input(text, Some(m))?),
         _ => None,
     };
-    let what = op_command_name(op);
+    let what = op.cli_name();
     let id = am.try_get_one::<Value>("id").ok().flatten().cloned();
     let mut p = match (op, data) {
         (BulkCreate | BulkUpsert, Some(Value::Array(records))) => {
@@ -600,7 +595,7 @@ pub(crate) fn params(m: &ModelInfo, op: OpKind, am: &ArgMatches) -> Result<Value
             p.insert("fields".into(), Value::Object(o));
             p
         }
-        (_, data) => object(data, &what)?,
+        (_, data) => object(data, what)?,
     };
     if let Some(id) = id {
         p.insert("id".into(), id);
@@ -959,10 +954,7 @@ async fn run_matched(backend: &Backend, matches: &ArgMatches) -> ExitCode {
     let Some(entry) = backend.models().iter().find(|e| e.info.table == table) else {
         return ExitCode::from(2);
     };
-    let Some(op) = OpKind::ALL
-        .into_iter()
-        .find(|k| op_command_name(*k) == op_name)
-    else {
+    let Some(op) = OpKind::parse_cli_name(op_name) else {
         return ExitCode::from(2);
     };
     let m = &entry.info;

@@ -231,11 +231,8 @@ impl Local {
             wf,
             &self.store.schema(),
             |name| {
-                self.models.iter().find_map(|e| {
-                    let op = name
-                        .strip_prefix(e.info.table.as_str())?
-                        .strip_prefix('_')
-                        .and_then(OpKind::parse)?;
+                OpKind::parse_tool_name(name).find_map(|(table, op)| {
+                    let e = self.models.iter().find(|e| e.info.table == table)?;
                     Some((e.info.name().to_string(), op))
                 })
             },

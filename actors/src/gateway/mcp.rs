@@ -1,11 +1,20 @@
-//! MCP (DESIGN section 7): every served model's eleven operations as tools `<table>_<op>`, the
-//! models and the readiness board as resources, over streamable HTTP at `/mcp` on the MCP port
-//! and over stdio (`flowgate mcp --stdio`).
+//! MCP (DESIGN section 7): the served models' operations as tools, the models and the readiness
+//! board as resources, over streamable HTTP at `/mcp` on the MCP port and over stdio (`flowgate
+//! mcp --stdio`).
+//!
+//! Two tool lists (`[mcp] tools`): `per_model` (the default), a tool `<table>_<op>` for every
+//! operation a model exposes (`mcp_tools`, else `[mcp] default_tools`, else all eleven); and
+//! `compact`, a dozen generic tools that take the model as an argument (`compact`). Operations
+//! not exposed are still served on REST, `/nodes` and the CLI; a call to one over MCP is an
+//! unknown tool (per model) or a validation error naming `model` (compact).
 //!
 //! A tool call goes through the same [`Dispatcher::call`] as a REST request, so its result is the
 //! JSON the HTTP API returns (as `structuredContent`, plus a text copy) and an operation failure
 //! is the same error object (`{"error": {...}}`, with `isError: true`). Protocol misuse (an
-//! unknown tool, a malformed request) is a JSON-RPC error.
+//! unknown tool, a malformed request) is a JSON-RPC error. A tool name is resolved once per call
+//! (`resolve`): a served or declared workflow, else a model's tool (per model) or a generic tool
+//! (compact); only when nothing matches does the call wait for the models and workflows to
+//! settle and look once more.
 //!
 //! Each served workflow is a tool named after it (its arguments are the workflow's inputs; it
 //! runs synchronously and answers what `POST /workflows/{name}/execute` answers), and the list of
@@ -22,15 +31,16 @@
 //! one JSON body, instead of passing through the session's tasks (`sessions`); everything else
 //! goes through the session as rmcp makes it.
 
+mod compact;
 mod sessions;
 mod tools;
 
-use crate::config::Config;
+use crate::config::{Config, McpConfig, ToolMode};
 use crate::dispatch::Dispatcher;
-use crate::dispatch::RunFailure;
-use crate::readiness::{Board, Feature, Look};
+use crate::readiness::{Board, Feature, Look, State};
 use crate::routes::Target;
-use flowgate::{Channel, Context, Error, ModelInfo};
+use flowgate::naming::GenericTool;
+use flowgate::{Channel, Context, Error, ModelInfo, OpKind};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
@@ -54,17 +64,45 @@ const MODEL_URI_PREFIX: &str = "flowgate://models/";
 
 const INSTRUCTIONS: &str = "Flowgate data models. Each model has tools <table>_<op> for the \
 operations create, read, update, delete, list, count, upsert, bulk_create, bulk_update, \
-bulk_delete and bulk_upsert. Results are the records as JSON; failures carry {\"error\": {code, \
-message, field?}}. Each model's record schema is the resource flowgate://models/{Model}; the \
-server's readiness is flowgate://readiness. Each workflow is a tool named after it: its arguments \
+bulk_delete and bulk_upsert (a model may expose only some). Results are the records as JSON; \
+failures carry {\"error\": {code, message, field?}}. Each model's record schema is the resource \
+flowgate://models/{Model}; the server's readiness is flowgate://readiness.";
+
+const COMPACT_INSTRUCTIONS: &str = "Flowgate data models, through generic tools that take the \
+model's name as the argument `model`. Start with describe: without arguments it lists the models \
+and the tools each allows; with {\"model\": Name} it gives the model's fields (record_schema) and \
+what create takes (create_schema), as the resource flowgate://models/{Model} does. The other \
+tools are the operations read, list, count, create, update, delete, upsert, bulk_create, \
+bulk_update, bulk_delete and bulk_upsert; their arguments are model plus the operation's params \
+(create: model and data, the record's fields). Results are the records as JSON; failures carry \
+{\"error\": {code, message, field?}}. The server's readiness is flowgate://readiness.";
+
+const WORKFLOW_INSTRUCTIONS: &str = "Each workflow is a tool named after it: its arguments \
 are the workflow's inputs, its result {run_id, workflow, status, results (by node id), skipped}; \
 a failed run's error names the node in details.node. The workflows are listed in \
 flowgate://workflows.";
 
 /// The server instructions: what the tools are, and the filter grammar that their `filter`
 /// params refer to.
-fn instructions() -> String {
-    format!("{INSTRUCTIONS} {}", tools::filter_grammar())
+fn instructions(mode: ToolMode) -> String {
+    let tools = match mode {
+        ToolMode::PerModel => INSTRUCTIONS,
+        ToolMode::Compact => COMPACT_INSTRUCTIONS,
+    };
+    format!(
+        "{tools} {WORKFLOW_INSTRUCTIONS} {}",
+        tools::filter_grammar()
+    )
+}
+
+/// What a tool name means, resolved once per call.
+enum Resolved {
+    /// A model's operation (per-model mode), by model name.
+    Op(String, OpKind),
+    /// A generic tool (compact mode).
+    Generic(GenericTool),
+    /// A workflow, served or declared.
+    Workflow,
 }
 
 /// The MCP server over a dispatcher. Cheap to clone; clones share the sessions to notify.
@@ -77,6 +115,8 @@ pub struct McpServer {
 
 struct Inner {
     dispatcher: Dispatcher,
+    /// `[mcp]`: the tool list's mode and the operations models expose.
+    config: McpConfig,
     /// Sessions that completed the `initialize` handshake, to notify of list changes.
     peers: Mutex<Vec<Peer<RoleServer>>>,
     /// Bumped whenever the set of served models changes.
@@ -119,10 +159,11 @@ fn served_set(d: &Dispatcher) -> Vec<(String, usize)> {
 impl McpServer {
     /// A server over `dispatcher`. It watches the readiness board for changes of the served
     /// models until `stop` is cancelled (which also ends the streamable HTTP sessions).
-    pub fn new(dispatcher: Dispatcher, stop: CancellationToken) -> McpServer {
+    pub fn new(dispatcher: Dispatcher, config: McpConfig, stop: CancellationToken) -> McpServer {
         let (tx, rx) = watch::channel(0u64);
         let inner = Arc::new(Inner {
             dispatcher,
+            config,
             peers: Mutex::default(),
             generation: rx,
             tools: Mutex::default(),
@@ -175,10 +216,16 @@ impl McpServer {
         {
             return cached.tools.clone();
         }
-        let tools: Arc<Vec<Tool>> = Arc::new(
-            served
+        let models: Vec<Tool> = match self.inner.config.tools {
+            ToolMode::PerModel => served
                 .iter()
-                .flat_map(|m| tools::tools(m))
+                .flat_map(|m| tools::tools(m, self.inner.config.exposed(&m.def)))
+                .collect(),
+            ToolMode::Compact => compact::tools(&served),
+        };
+        let tools: Arc<Vec<Tool>> = Arc::new(
+            models
+                .into_iter()
                 .chain(workflows.iter().map(|w| tools::workflow_tool(w)))
                 .collect(),
         );
@@ -190,16 +237,117 @@ impl McpServer {
         tools
     }
 
-    /// The table and operation a tool name means: of the ways to split it, the first whose table
-    /// is known (served or declared), else the longest operation.
-    fn resolve_tool<'n>(&self, name: &'n str) -> Option<(&'n str, flowgate::OpKind)> {
-        let candidates = tools::split_tool_name(name);
-        let routes = self.dispatcher().routes();
-        candidates
-            .iter()
-            .find(|(table, _)| routes.model_of_table(table).is_some())
-            .or(candidates.first())
-            .copied()
+    /// What a tool name means now, without waiting: a served workflow, else a model's tool
+    /// (per model; the model served or only declared) or a generic tool (compact), else a
+    /// workflow the board knows (declared, coming up or failed).
+    fn resolve_now(&self, name: &str) -> Option<Resolved> {
+        if self.dispatcher().workflows().get(name).is_some() {
+            return Some(Resolved::Workflow);
+        }
+        let tool = match self.inner.config.tools {
+            ToolMode::PerModel => self
+                .dispatcher()
+                .routes()
+                .tool_owner(name)
+                .map(|(model, op)| Resolved::Op(model, op)),
+            ToolMode::Compact => GenericTool::parse(name).map(Resolved::Generic),
+        };
+        tool.or_else(|| {
+            let declared = self.dispatcher().board().state(&Feature::workflow(name));
+            declared.map(|_| Resolved::Workflow)
+        })
+    }
+
+    /// What a tool name means: resolved once; a name that means nothing yet is looked up once
+    /// more after the models and workflows settle (`settle`), as they may still be loading.
+    /// `Ok(None)`: no such tool. `Err`: still loading when the wait ran out.
+    async fn resolve(&self, name: &str) -> Result<Option<Resolved>, Error> {
+        if let Some(r) = self.resolve_now(name) {
+            return Ok(Some(r));
+        }
+        self.settle().await;
+        if let Some(r) = self.resolve_now(name) {
+            return Ok(Some(r));
+        }
+        match loading(self.dispatcher().board()) {
+            Some((what, state)) => Err(Error::NotReady {
+                what: what.to_string(),
+                state: state.name().into(),
+                retry_after_ms: 1000,
+            }),
+            None => Ok(None),
+        }
+    }
+
+    /// A served model, waiting for it (up to `ready_wait_ms`) like a request does; a model
+    /// that does not serve by then is `not_ready` with its state, as the dispatcher says it.
+    async fn served_model(&self, name: &str) -> Result<Arc<ModelInfo>, Error> {
+        if let Some(m) = self.model(name) {
+            return Ok(m);
+        }
+        let feature = Feature::model(name);
+        let d = self.dispatcher();
+        let state = d.board().wait_settled(&feature, d.ready_wait()).await;
+        if let Some(m) = self.model(name) {
+            return Ok(m);
+        }
+        Err(match state {
+            Some(State::Failed(reason)) => Error::NotReady {
+                what: feature.to_string(),
+                state: format!("failed: {reason}"),
+                retry_after_ms: 5000,
+            },
+            state => d.not_ready(&feature, state.unwrap_or(State::Pending)),
+        })
+    }
+
+    /// The model a generic tool's `model` argument names (by name, or by table name), once the
+    /// models have settled if it is not known yet.
+    async fn model_named(&self, args: &serde_json::Map<String, Value>) -> Result<String, Error> {
+        let name = compact::model_arg(args)?;
+        let known = |routes: &crate::routes::Routes| {
+            if routes.knows(name) {
+                Some(name.to_string())
+            } else {
+                routes.model_of_table(name)
+            }
+        };
+        if let Some(model) = known(self.dispatcher().routes()) {
+            return Ok(model);
+        }
+        self.settle().await;
+        known(self.dispatcher().routes()).ok_or_else(|| {
+            let names: Vec<String> = self
+                .dispatcher()
+                .routes()
+                .served()
+                .iter()
+                .map(|m| m.name().to_string())
+                .collect();
+            Error::validation(
+                "model",
+                format!(
+                    "unknown model `{name}`; the models are: {} (describe lists them)",
+                    names.join(", ")
+                ),
+            )
+        })
+    }
+
+    /// The tools a model allows: their names (`books_read` per model, `read` in compact mode).
+    fn tool_names(&self, m: &ModelInfo) -> Vec<String> {
+        let exposed = self.inner.config.exposed(&m.def);
+        match self.inner.config.tools {
+            ToolMode::PerModel => exposed.iter().map(|op| op.tool_name(&m.table)).collect(),
+            ToolMode::Compact => exposed.iter().map(|op| op.as_str().to_string()).collect(),
+        }
+    }
+
+    /// A model's resource, with the tools it allows.
+    fn model_json(&self, m: &ModelInfo) -> Value {
+        let mut value = model_resource(m);
+        value["tools"] = json!(self.tool_names(m));
+        value
     }
 
     /// A tool call, on any transport: the operation through the dispatcher, its result as
@@ -213,34 +361,131 @@ impl McpServer {
             ..Context::default()
         };
         let span = tracing::info_span!("mcp", tool = %name, request_id = %ctx.request_id);
-        let params = Value::Object(request.arguments.unwrap_or_default());
-        let served_workflow = self.dispatcher().workflows().get(name).is_some();
-        if let Some((table, op)) = self.resolve_tool(name).filter(|_| !served_workflow) {
-            let result = self
+        let args = request.arguments.unwrap_or_default();
+        let resolved = match self.resolve(name).instrument(span.clone()).await {
+            Ok(Some(r)) => r,
+            Ok(None) => return Err(unknown_tool(name)),
+            Err(e) => return Ok(tool_error(&span, e.to_json(), &e)),
+        };
+        let answer = match resolved {
+            Resolved::Workflow => {
+                let run = self
+                    .dispatcher()
+                    .run_workflow(name, ctx, Value::Object(args))
+                    .instrument(span.clone())
+                    .await;
+                return match run {
+                    Ok(out) => Ok(CallToolResult::structured(out.to_json())),
+                    Err(f) => Ok(tool_error(&span, f.to_json(), f.error())),
+                };
+            }
+            Resolved::Op(model, op) => {
+                let exposed = match self.served_model(&model).instrument(span.clone()).await {
+                    Ok(m) => self.inner.config.exposed(&m.def).contains(&op),
+                    Err(e) => return Ok(tool_error(&span, e.to_json(), &e)),
+                };
+                if !exposed {
+                    return Err(McpError::invalid_params(
+                        format!(
+                            "unknown tool: {name} (model {model} does not expose {op} as an MCP \
+                             tool; REST and the CLI serve it)"
+                        ),
+                        None,
+                    ));
+                }
+                self.operation(&model, op, ctx, Value::Object(args))
+                    .instrument(span.clone())
+                    .await
+            }
+            Resolved::Generic(tool) => self.generic(tool, ctx, args).instrument(span.clone()).await,
+        };
+        Ok(match answer {
+            Ok(value) => CallToolResult::structured(value),
+            Err(e) => tool_error(&span, e.to_json(), &e),
+        })
+    }
+
+    /// An operation on a served model, through the dispatcher like every channel's.
+    async fn operation(
+        &self,
+        model: &str,
+        op: OpKind,
+        ctx: Context,
+        params: Value,
+    ) -> Result<Value, Error> {
+        self.dispatcher()
+            .call(Target::Model(model), op, ctx, params)
+            .await
+    }
+
+    /// A generic tool's call (compact mode): `describe`, or an operation on the model its
+    /// `model` argument names, when that model allows it.
+    async fn generic(
+        &self,
+        tool: GenericTool,
+        ctx: Context,
+        args: serde_json::Map<String, Value>,
+    ) -> Result<Value, Error> {
+        let op = match tool {
+            GenericTool::Describe => return self.describe(args).await,
+            GenericTool::Op(op) => op,
+        };
+        let model = self.model_named(&args).await?;
+        let m = self.served_model(&model).await?;
+        let exposed = self.inner.config.exposed(&m.def);
+        if !exposed.contains(&op) {
+            let allowed: Vec<&str> = exposed.iter().map(|k| k.as_str()).collect();
+            let allowed = if allowed.is_empty() {
+                "nothing".to_string()
+            } else {
+                allowed.join(", ")
+            };
+            return Err(Error::validation(
+                "model",
+                format!(
+                    "model {model} does not allow `{op}` over MCP; it allows: {allowed} (REST \
+                     and the CLI serve every operation)"
+                ),
+            ));
+        }
+        let params = compact::op_params(op, args)?;
+        let result = self.operation(&model, op, ctx, params).await;
+        if op == OpKind::Create {
+            // The record's fields are under `data` here.
+            return result.map_err(compact::under_data);
+        }
+        result
+    }
+
+    /// `describe`: every served model in brief, or one model's resource.
+    async fn describe(&self, args: serde_json::Map<String, Value>) -> Result<Value, Error> {
+        if let Some(key) = args.keys().find(|k| *k != "model") {
+            return Err(Error::validation(
+                key.clone(),
+                format!("unknown argument `{key}`: describe takes only model"),
+            ));
+        }
+        if args.get("model").is_none_or(Value::is_null) {
+            self.settle().await;
+            let models: Vec<Value> = self
                 .dispatcher()
-                .call(Target::Table(table), op, ctx.clone(), params.clone())
-                .instrument(span.clone())
-                .await;
-            match result {
-                Ok(value) => return Ok(CallToolResult::structured(value)),
-                // Only the table lookup reports a missing "table": the name is no model's tool,
-                // but may be a workflow's.
-                Err(Error::NotFound { model, .. }) if model == "table" => {}
-                Err(e) => return Ok(tool_error(&span, e.to_json(), &e)),
-            }
+                .routes()
+                .served()
+                .iter()
+                .map(|m| {
+                    let mut brief = json!({"name": m.name(), "table": m.table});
+                    if let Some(d) = &m.def.description {
+                        brief["description"] = json!(d);
+                    }
+                    brief["tools"] = json!(self.tool_names(m));
+                    brief
+                })
+                .collect();
+            return Ok(json!({ "models": models }));
         }
-        let result = self
-            .dispatcher()
-            .run_workflow(name, ctx, params)
-            .instrument(span.clone())
-            .await;
-        match result {
-            Ok(out) => Ok(CallToolResult::structured(out.to_json())),
-            Err(RunFailure::Refused(Error::NotFound { model, .. })) if model == "workflow" => {
-                Err(unknown_tool(name))
-            }
-            Err(f) => Ok(tool_error(&span, f.to_json(), f.error())),
-        }
+        let model = self.model_named(&args).await?;
+        let m = self.served_model(&model).await?;
+        Ok(self.model_json(&m))
     }
 
     fn model(&self, name: &str) -> Option<Arc<ModelInfo>> {
@@ -261,6 +506,17 @@ fn unsettled(board: &Board) -> bool {
                 | Feature::Workflow(_)
         ) && !state.is_settled()
     })
+}
+
+/// The first of the features that bring models and workflows (`migrations`, `discover`,
+/// `workflows`) that is still coming up, with its state.
+fn loading(board: &Board) -> Option<(Feature, State)> {
+    [Feature::Migrations, Feature::Discover, Feature::Workflows]
+        .into_iter()
+        .find_map(|f| {
+            let state = board.state(&f).filter(|s| !s.is_settled())?;
+            Some((f, state))
+        })
 }
 
 /// Notifies every session when the served set changes, until the server stops.
@@ -341,7 +597,7 @@ impl ServerHandler for McpServer {
                 .build(),
         )
         .with_server_info(Implementation::new("flowgate", env!("CARGO_PKG_VERSION")))
-        .with_instructions(instructions())
+        .with_instructions(instructions(self.inner.config.tools))
     }
 
     async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
@@ -430,7 +686,7 @@ impl ServerHandler for McpServer {
             resources.push(
                 Resource::new(format!("{MODEL_URI_PREFIX}{}", m.name()), m.name())
                     .with_description(format!(
-                        "The {} model: record schema, create schema, definition",
+                        "The {} model: record schema, create schema, definition, tools",
                         m.name()
                     ))
                     .with_mime_type("application/json"),
@@ -470,7 +726,7 @@ impl ServerHandler for McpServer {
             .strip_prefix(MODEL_URI_PREFIX)
             .and_then(|n| self.model(n))
         {
-            Some(m) => Ok(json_resource(uri, &model_resource(&m))),
+            Some(m) => Ok(json_resource(uri, &self.model_json(&m))),
             None => Err(McpError::resource_not_found(
                 format!("no resource {uri} (models are listed once they are ready)"),
                 None,

@@ -304,7 +304,7 @@ pub(super) async fn register(
 pub(super) fn refuse_tool_clash(state: &RegistryState, def: &ModelDef) -> flowgate::Result<()> {
     let table = def.table_name();
     for op in OpKind::ALL {
-        let tool = format!("{table}_{}", op.as_str());
+        let tool = op.tool_name(&table);
         if state.wf.candidates.contains_key(&tool) || state.args.workflows.get(&tool).is_some() {
             return Err(Error::Conflict {
                 field: Some("table".into()),

@@ -1,6 +1,9 @@
 //! The MCP tools of a model: names, descriptions, input and output schemas, annotations.
 //!
-//! Everything here is derived from `flowgate::schema`, the same schemas OpenAPI and the CLI use,
+//! Names come from `flowgate::naming` (`OpKind::tool_name`), hints from `OpKind`'s one
+//! definition of read-only and destructive operations.
+//!
+//! Everything here is derived from `flowgate::json_schema`, the same schemas OpenAPI and the CLI use,
 //! so the channels describe one contract. Tool lists are read by language models, and a model
 //! has eleven tools, so whatever one tool repeats is paid eleven times per model: the text is
 //! kept lean. One short line per tool, with the model's description (its first sentence) on
@@ -15,40 +18,13 @@ use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// The tool name of an operation on a model: `<table>_<op>`, e.g. `books_bulk_create`.
-pub(super) fn tool_name(model: &ModelInfo, op: OpKind) -> String {
-    format!("{}_{}", model.table, op.as_str())
-}
-
-/// Splits a tool name into the candidate (table, operation) pairs it may mean, the longest
-/// operation first (`users_bulk_create` is `users` + `bulk_create` before `users_bulk` + `create`).
-pub(super) fn split_tool_name(name: &str) -> Vec<(&str, OpKind)> {
-    let mut ops = OpKind::ALL;
-    ops.sort_by_key(|k| std::cmp::Reverse(k.as_str().len()));
-    ops.into_iter()
-        .filter_map(|op| {
-            let table = name.strip_suffix(op.as_str())?.strip_suffix('_')?;
-            (!table.is_empty()).then_some((table, op))
-        })
-        .collect()
-}
-
-/// Whether a tool may overwrite or remove data (MCP's `destructiveHint`).
-///
-/// Delete and the bulk writes are destructive (`OpKind::is_destructive`). So are update and
-/// upsert: they overwrite stored values, and MCP calls a tool non-destructive only when its
-/// updates are purely additive. Create only adds a record, so it is not.
-pub(super) fn is_destructive(op: OpKind) -> bool {
-    op.is_destructive() || matches!(op, OpKind::Update | OpKind::Upsert)
-}
-
 /// The hints that differ from MCP's defaults (not read-only, destructive): `readOnlyHint` on the
-/// reads, `destructiveHint` on the writes (false on create).
-fn annotations(op: OpKind) -> ToolAnnotations {
+/// reads, `destructiveHint` on the writes (false on create), from `OpKind`'s one definition.
+pub(super) fn annotations(op: OpKind) -> ToolAnnotations {
     if op.is_read_only() {
         ToolAnnotations::new().read_only(true)
     } else {
-        ToolAnnotations::new().destructive(is_destructive(op))
+        ToolAnnotations::new().destructive(op.is_destructive())
     }
 }
 
@@ -139,7 +115,7 @@ pub(super) fn input_schema(model: &ModelInfo, op: OpKind) -> Arc<JsonObject> {
 
 /// Removes `additionalProperties: false` and the `int64` and `double` formats from a schema
 /// and the schemas inside it.
-fn lean(schema: &mut Value) {
+pub(super) fn lean(schema: &mut Value) {
     let Value::Object(m) = schema else { return };
     if m.get("additionalProperties") == Some(&Value::Bool(false)) {
         m.shift_remove("additionalProperties");
@@ -168,7 +144,7 @@ fn lean(schema: &mut Value) {
     }
 }
 
-/// The eleven tools of a model.
+/// The tools of a model: one per operation it exposes (`exposed`, in `OpKind::ALL` order).
 ///
 /// They carry no `outputSchema`. A tool error's structured content is `{"error": {...}}`, and
 /// MCP's TypeScript SDK validates structured content against the output schema even when
@@ -176,10 +152,13 @@ fn lean(schema: &mut Value) {
 /// side -32602; loose ones would say little. Leaving them out also keeps the list about a fifth
 /// shorter. The results are the REST API's JSON, described by OpenAPI and, for records, by the
 /// resource `flowgate://models/{Model}`.
-pub(super) fn tools(model: &ModelInfo) -> impl Iterator<Item = Tool> + '_ {
-    OpKind::ALL.into_iter().map(move |op| {
+pub(super) fn tools<'a>(
+    model: &'a ModelInfo,
+    exposed: &'a [OpKind],
+) -> impl Iterator<Item = Tool> + 'a {
+    exposed.iter().map(move |&op| {
         Tool::new(
-            tool_name(model, op),
+            op.tool_name(&model.table),
             description(model, op),
             input_schema(model, op),
         )
@@ -203,7 +182,7 @@ pub(super) fn workflow_tool(served: &Served) -> Tool {
     let read_only = ops.iter().all(|op| op.is_read_only());
     let mut annotations = ToolAnnotations::new().read_only(read_only);
     if !read_only {
-        annotations = annotations.destructive(ops.iter().any(|op| is_destructive(*op)));
+        annotations = annotations.destructive(ops.iter().any(|op| op.is_destructive()));
     }
     let what = match wf.description().map(summary) {
         Some(d) if !d.is_empty() => d.to_string(),
@@ -232,23 +211,6 @@ pub(super) fn workflow_tool(served: &Served) -> Tool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tool_names_split_longest_operation_first() {
-        assert_eq!(
-            split_tool_name("users_bulk_create"),
-            vec![
-                ("users", OpKind::BulkCreate),
-                ("users_bulk", OpKind::Create)
-            ]
-        );
-        assert_eq!(
-            split_tool_name("order_items_read"),
-            vec![("order_items", OpKind::Read)]
-        );
-        assert!(split_tool_name("_read").is_empty());
-        assert!(split_tool_name("users").is_empty());
-    }
 
     #[test]
     fn params_that_cannot_matter_are_left_out() {
