@@ -13,6 +13,7 @@ pub mod operation;
 pub mod query;
 pub mod registry;
 pub mod sql;
+pub mod startup;
 pub mod store;
 pub mod value;
 pub mod workflow;
