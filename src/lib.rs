@@ -14,6 +14,7 @@ pub mod operation;
 pub mod query;
 pub mod registry;
 pub mod sql;
+pub mod startup;
 pub mod store;
 pub mod value;
 pub mod workflow;

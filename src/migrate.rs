@@ -12,11 +12,12 @@ pub use plan::{Plan, Step, plan};
 
 use crate::error::{Error, Result};
 use crate::model::{ModelDef, ModelInfo, Schema};
-use crate::registry::{PersistedModel, Registry, checksum};
+use crate::registry::{Applied, PersistedModel, Registry, checksum};
 use crate::sql::{Dialect, Stmt};
 use crate::store::Store;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How a migration run behaves.
@@ -88,32 +89,40 @@ pub async fn migrate(
     Ok(report)
 }
 
+/// How many models' changes go in one transaction on SQLite and PostgreSQL. One transaction per
+/// model made start-up on a fresh database cost a commit (and on PostgreSQL an fsync) per model
+/// and per registry write; one transaction for everything would, on PostgreSQL, need a lock per
+/// table and index created, beyond `max_locks_per_transaction` at a few thousand models.
+const BATCH: usize = 200;
+
+/// The models to migrate: the declared definitions win; persisted-only models are served as
+/// they are. In name order.
+fn target_set(declared: &[ModelDef], persisted: &HashMap<String, PersistedModel>) -> Vec<ModelDef> {
+    let names: HashSet<&str> = declared.iter().map(|d| d.name.as_str()).collect();
+    let mut targets: Vec<ModelDef> = declared.to_vec();
+    targets.extend(
+        persisted
+            .values()
+            .filter(|p| !names.contains(p.def.name.as_str()))
+            .map(|p| p.def.clone()),
+    );
+    targets.sort_by(|a, b| a.name.cmp(&b.name));
+    targets
+}
+
 async fn migrate_locked(
     store: &Store,
     registry: &Registry,
     declared: &[ModelDef],
     opts: &MigrateOptions,
 ) -> Result<Report> {
-    let persisted: HashMap<String, PersistedModel> = registry
-        .load()
-        .await?
-        .into_iter()
-        .map(|p| (p.def.name.clone(), p))
-        .collect();
+    let persisted = persisted_by_name(registry).await?;
     let mut outcomes: Vec<(String, Outcome)> = Vec::new();
-
-    // The target set: declared definitions win; persisted-only models are served as they are.
-    let mut targets: Vec<ModelDef> = declared.to_vec();
-    for p in persisted.values() {
-        if !declared.iter().any(|d| d.name == p.def.name) {
-            targets.push(p.def.clone());
-        }
-    }
-    targets.sort_by(|a, b| a.name.cmp(&b.name));
-    let schema = valid_subset(targets, &mut outcomes);
+    let schema = valid_subset(target_set(declared, &persisted), &mut outcomes);
 
     let tables = |name: &str| schema.get(name).map(|m| m.table.clone());
-    let mut failed: Vec<String> = outcomes.iter().map(|(n, _)| n.clone()).collect();
+    let mut failed: HashSet<String> = outcomes.iter().map(|(n, _)| n.clone()).collect();
+    let mut batch: Vec<Pending> = Vec::new();
     for model in schema.models() {
         let name = model.name().to_string();
         if let Some(r) = model
@@ -121,9 +130,9 @@ async fn migrate_locked(
             .fields
             .iter()
             .filter_map(|f| f.references.as_ref())
-            .find(|r| failed.contains(r))
+            .find(|r| failed.contains(*r))
         {
-            failed.push(name.clone());
+            failed.insert(name.clone());
             outcomes.push((
                 name,
                 Outcome::Failed(format!("it refers to {r}, which failed")),
@@ -131,18 +140,38 @@ async fn migrate_locked(
             continue;
         }
         let old = persisted.get(&name);
-        let outcome = match migrate_one(store, registry, old, model, &tables, opts).await {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(model = %name, error = %e, "migration failed");
-                Outcome::Failed(e.public_message())
-            }
-        };
-        if matches!(outcome, Outcome::Failed(_)) {
-            failed.push(name.clone());
+        let sum = checksum(&model.def);
+        if let Some(old) = old.filter(|o| o.checksum == sum) {
+            outcomes.push((
+                name,
+                Outcome::UpToDate {
+                    version: old.version,
+                },
+            ));
+            continue;
         }
-        outcomes.push((name, outcome));
+        let old_info = old.map(|o| ModelInfo::compile(o.def.clone()));
+        let plan = plan(old_info.as_ref(), model, &tables, store.dialect());
+        if let Some(reason) = plan.refusal(opts.allow_destructive) {
+            tracing::warn!(model = %name, %reason, "migration refused");
+            failed.insert(name.clone());
+            outcomes.push((name, Outcome::Failed(reason)));
+            continue;
+        }
+        // Its outcome is known once its batch has run.
+        outcomes.push((name, Outcome::Failed(String::new())));
+        batch.push(Pending {
+            at: outcomes.len() - 1,
+            model: model.clone(),
+            from: old.map(|o| o.version),
+            checksum: sum,
+            plan,
+        });
+        if batch.len() >= BATCH {
+            run_batch(store, registry, &mut batch, &mut outcomes, &mut failed).await;
+        }
     }
+    run_batch(store, registry, &mut batch, &mut outcomes, &mut failed).await;
     let served: Vec<ModelDef> = schema
         .defs()
         .into_iter()
@@ -150,6 +179,204 @@ async fn migrate_locked(
         .collect();
     let schema = Schema::new(served)?;
     Ok(Report { outcomes, schema })
+}
+
+async fn persisted_by_name(registry: &Registry) -> Result<HashMap<String, PersistedModel>> {
+    Ok(registry
+        .load()
+        .await?
+        .into_iter()
+        .map(|p| (p.def.name.clone(), p))
+        .collect())
+}
+
+/// A model whose plan waits in a batch.
+struct Pending {
+    /// Where its outcome goes in the report.
+    at: usize,
+    model: Arc<ModelInfo>,
+    from: Option<i64>,
+    checksum: String,
+    plan: Plan,
+}
+
+impl Pending {
+    fn to(&self) -> i64 {
+        self.from.unwrap_or(0) + 1
+    }
+
+    fn migration(&self, took: std::time::Duration) -> Value {
+        json!({
+            "model": self.model.name(),
+            "from_version": self.from,
+            "to_version": self.to(),
+            "checksum": self.checksum,
+            "up_sql": sql_list(&self.plan.up()),
+            "down_sql": sql_list(&self.plan.down()),
+            "changes": self.plan.changes,
+            "status": "applied",
+            "applied_at": crate::value::format_datetime(&crate::value::now()),
+            "duration_ms": took.as_millis() as i64,
+        })
+    }
+}
+
+/// Applies a batch of plans and records them. Where DDL is transactional (SQLite, PostgreSQL)
+/// the whole batch, statements and registry writes, is one transaction; should anything in it
+/// fail, it is rolled back and each model is applied alone, so that one model's failure never
+/// stops another. On MySQL, whose DDL commits itself, each model's steps run (and are undone on
+/// failure) alone, and the registry writes of the models that applied go in one transaction.
+async fn run_batch(
+    store: &Store,
+    registry: &Registry,
+    batch: &mut Vec<Pending>,
+    outcomes: &mut [(String, Outcome)],
+    failed: &mut HashSet<String>,
+) {
+    if batch.is_empty() {
+        return;
+    }
+    let pending = std::mem::take(batch);
+    let applied: Vec<Pending> = if store.dialect() == Dialect::MySql {
+        let mut applied = Vec::new();
+        let mut took = Vec::new();
+        for p in pending {
+            if let Some(reason) = failed_reference(&p, failed) {
+                fail(&p, reason, outcomes, failed);
+                continue;
+            }
+            let started = Instant::now();
+            match apply_steps(store, p.plan.steps()).await {
+                Ok(()) => {
+                    took.push(started.elapsed());
+                    applied.push(p);
+                }
+                Err(e) => fail(&p, e.public_message(), outcomes, failed),
+            }
+        }
+        if let Err(e) = record(store, registry, &applied, &took).await {
+            for p in &applied {
+                fail(p, e.public_message(), outcomes, failed);
+            }
+            return;
+        }
+        applied
+    } else {
+        match apply_together(store, registry, &pending).await {
+            Ok(()) => pending,
+            Err(e) => {
+                tracing::info!(error = %e, models = pending.len(), "a batch of migrations failed; applying them one by one");
+                let mut applied = Vec::new();
+                for p in pending {
+                    if let Some(reason) = failed_reference(&p, failed) {
+                        fail(&p, reason, outcomes, failed);
+                        continue;
+                    }
+                    match apply_together(store, registry, std::slice::from_ref(&p)).await {
+                        Ok(()) => applied.push(p),
+                        Err(e) => fail(&p, e.public_message(), outcomes, failed),
+                    }
+                }
+                applied
+            }
+        }
+    };
+    for p in applied {
+        outcomes[p.at].1 = Outcome::Migrated {
+            from: p.from,
+            to: p.to(),
+            changes: p.plan.changes,
+        };
+    }
+}
+
+/// The model a pending model refers to that failed, in words.
+fn failed_reference(p: &Pending, failed: &HashSet<String>) -> Option<String> {
+    p.model
+        .def
+        .fields
+        .iter()
+        .filter_map(|f| f.references.as_ref())
+        .find(|r| failed.contains(*r))
+        .map(|r| format!("it refers to {r}, which failed"))
+}
+
+fn fail(
+    p: &Pending,
+    reason: String,
+    outcomes: &mut [(String, Outcome)],
+    failed: &mut HashSet<String>,
+) {
+    tracing::warn!(model = p.model.name(), error = %reason, "migration failed");
+    failed.insert(p.model.name().to_string());
+    outcomes[p.at].1 = Outcome::Failed(reason);
+}
+
+/// SQLite and PostgreSQL: every statement of `batch` and its registry records in one
+/// transaction.
+async fn apply_together(store: &Store, registry: &Registry, batch: &[Pending]) -> Result<()> {
+    let mut tx = store.begin().await?;
+    let result = async {
+        if let Some(stmt) = crate::sql::alter::no_time_limit_in_transaction(store.dialect()) {
+            tx.execute_raw(&stmt).await?;
+        }
+        let mut took = Vec::with_capacity(batch.len());
+        for p in batch {
+            let started = Instant::now();
+            for step in p.plan.steps() {
+                for stmt in &step.up {
+                    tx.execute_raw(stmt).await?;
+                }
+            }
+            took.push(started.elapsed());
+        }
+        let applied = applied(batch, &took);
+        registry.record_applied(&mut tx, &applied).await
+    }
+    .await;
+    match result {
+        Ok(()) => tx.commit().await,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// MySQL: the registry records of models whose steps applied, in one transaction.
+async fn record(
+    store: &Store,
+    registry: &Registry,
+    batch: &[Pending],
+    took: &[std::time::Duration],
+) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let mut tx = store.begin().await?;
+    match registry
+        .record_applied(&mut tx, &applied(batch, took))
+        .await
+    {
+        Ok(()) => tx.commit().await,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+fn applied<'a>(batch: &'a [Pending], took: &[std::time::Duration]) -> Vec<Applied<'a>> {
+    batch
+        .iter()
+        .zip(took)
+        .map(|(p, took)| Applied {
+            def: &p.model.def,
+            version: p.to(),
+            checksum: p.checksum.clone(),
+            migration: p.migration(*took),
+        })
+        .collect()
 }
 
 /// Without model persistence: creates the tables of the declared models that validate (a model
@@ -165,6 +392,19 @@ pub async fn create_only(store: &Store, declared: &[ModelDef]) -> Result<Report>
             .map(|m| (m.name().to_string(), Outcome::UpToDate { version: 0 })),
     );
     Ok(Report { outcomes, schema })
+}
+
+/// Without model persistence and without creating anything: the declared models that validate
+/// (a model that refers to an unknown model fails alone, with the reason).
+pub fn declared_only(declared: &[ModelDef]) -> Report {
+    let mut outcomes = Vec::new();
+    let schema = valid_subset(declared.to_vec(), &mut outcomes);
+    outcomes.extend(
+        schema
+            .models()
+            .map(|m| (m.name().to_string(), Outcome::UpToDate { version: 0 })),
+    );
+    Report { outcomes, schema }
 }
 
 /// Validates the target set, dropping (and failing) models that make it invalid one at a time.
@@ -190,52 +430,6 @@ fn valid_subset(mut targets: Vec<ModelDef>, outcomes: &mut Vec<(String, Outcome)
             }
         }
     }
-}
-
-async fn migrate_one(
-    store: &Store,
-    registry: &Registry,
-    old: Option<&PersistedModel>,
-    model: &ModelInfo,
-    tables: &(dyn Fn(&str) -> Option<String> + Sync),
-    opts: &MigrateOptions,
-) -> Result<Outcome> {
-    let sum = checksum(&model.def);
-    if let Some(old) = old.filter(|o| o.checksum == sum) {
-        return Ok(Outcome::UpToDate {
-            version: old.version,
-        });
-    }
-    let old_info = old.map(|o| ModelInfo::compile(o.def.clone()));
-    let plan = plan(old_info.as_ref(), model, tables, store.dialect());
-    if let Some(reason) = plan.refusal(opts.allow_destructive) {
-        tracing::warn!(model = model.name(), %reason, "migration refused");
-        return Ok(Outcome::Failed(reason));
-    }
-    let from = old.map(|o| o.version);
-    let to = from.unwrap_or(0) + 1;
-    let started = Instant::now();
-    apply_steps(store, plan.steps()).await?;
-    registry.record(&model.def, to).await?;
-    registry
-        .record_migration(json!({
-            "model": model.name(),
-            "from_version": from,
-            "to_version": to,
-            "checksum": sum,
-            "up_sql": sql_list(&plan.up()),
-            "down_sql": sql_list(&plan.down()),
-            "changes": plan.changes,
-            "status": "applied",
-            "applied_at": crate::value::format_datetime(&crate::value::now()),
-            "duration_ms": started.elapsed().as_millis() as i64,
-        }))
-        .await?;
-    Ok(Outcome::Migrated {
-        from,
-        to,
-        changes: plan.changes,
-    })
 }
 
 fn sql_list(stmts: &[Stmt]) -> Value {
@@ -283,12 +477,23 @@ async fn apply_steps(store: &Store, steps: &[plan::Step]) -> Result<()> {
 /// Like [`migrate`] without changing anything (`auto_migrate = false`): models whose persisted
 /// definition matches serve; the others fail with the changes they are waiting for.
 pub async fn check(store: &Store, registry: &Registry, declared: &[ModelDef]) -> Result<Report> {
-    let plans = plan_all(store, registry, declared).await?;
     let persisted = registry.load().await?;
+    check_against(store.dialect(), &persisted, declared)
+}
+
+/// [`check`] against persisted models already read (none for a database without a registry).
+pub fn check_against(
+    d: Dialect,
+    persisted: &[PersistedModel],
+    declared: &[ModelDef],
+) -> Result<Report> {
+    let plans = plans_against(d, persisted, declared)?;
+    let by_model: HashMap<&str, &Plan> = plans.iter().map(|p| (p.model.as_str(), p)).collect();
+    let persisted_names: HashSet<&str> = persisted.iter().map(|p| p.def.name.as_str()).collect();
     let mut outcomes = Vec::new();
     let mut serve = Vec::new();
-    for p in &persisted {
-        match plans.iter().find(|plan| plan.model == p.def.name) {
+    for p in persisted {
+        match by_model.get(p.def.name.as_str()) {
             Some(plan) => outcomes.push((p.def.name.clone(), Outcome::Failed(pending(plan)))),
             None => {
                 outcomes.push((p.def.name.clone(), Outcome::UpToDate { version: p.version }));
@@ -298,7 +503,7 @@ pub async fn check(store: &Store, registry: &Registry, declared: &[ModelDef]) ->
     }
     for plan in plans
         .iter()
-        .filter(|plan| !persisted.iter().any(|p| p.def.name == plan.model))
+        .filter(|plan| !persisted_names.contains(plan.model.as_str()))
     {
         outcomes.push((plan.model.clone(), Outcome::Failed(pending(plan))));
     }
@@ -306,9 +511,12 @@ pub async fn check(store: &Store, registry: &Registry, declared: &[ModelDef]) ->
     Ok(Report { outcomes, schema })
 }
 
+/// How the reason of a model waiting for a migration begins.
+pub const PENDING: &str = "migration pending";
+
 fn pending(plan: &Plan) -> String {
     format!(
-        "migration pending ({}); run `flowgate migrate up`",
+        "{PENDING} ({}); run `flowgate migrate up`",
         plan.changes.join("; ")
     )
 }
@@ -319,18 +527,27 @@ pub async fn plan_all(
     registry: &Registry,
     declared: &[ModelDef],
 ) -> Result<Vec<Plan>> {
-    let persisted: HashMap<String, PersistedModel> = registry
-        .load()
-        .await?
-        .into_iter()
-        .map(|p| (p.def.name.clone(), p))
-        .collect();
+    let persisted = registry.load().await?;
+    plans_against(store.dialect(), &persisted, declared)
+}
+
+/// The plans the declared models would need on dialect `d` against persisted models already
+/// read (none for a database without a registry), without applying anything.
+pub fn plans_against(
+    d: Dialect,
+    persisted: &[PersistedModel],
+    declared: &[ModelDef],
+) -> Result<Vec<Plan>> {
+    let names: HashSet<&str> = declared.iter().map(|d| d.name.as_str()).collect();
     let mut targets: Vec<ModelDef> = declared.to_vec();
-    for p in persisted.values() {
-        if !declared.iter().any(|d| d.name == p.def.name) {
-            targets.push(p.def.clone());
-        }
-    }
+    targets.extend(
+        persisted
+            .iter()
+            .filter(|p| !names.contains(p.def.name.as_str()))
+            .map(|p| p.def.clone()),
+    );
+    let persisted: HashMap<&str, &PersistedModel> =
+        persisted.iter().map(|p| (p.def.name.as_str(), p)).collect();
     let schema = Schema::new(targets)?;
     let tables = |name: &str| schema.get(name).map(|m| m.table.clone());
     let mut plans = Vec::new();
@@ -340,7 +557,7 @@ pub async fn plan_all(
             continue;
         }
         let old_info = old.map(|o| ModelInfo::compile(o.def.clone()));
-        plans.push(plan(old_info.as_ref(), model, &tables, store.dialect()));
+        plans.push(plan(old_info.as_ref(), model, &tables, d));
     }
     Ok(plans)
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::model::{self, FieldDef, IdType, ModelDef, Schema};
 use crate::operation::OpKind;
 use crate::sql;
-use crate::store::{Lease, Store};
+use crate::store::{Lease, Store, Transaction};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
@@ -90,6 +90,19 @@ fn internal_models() -> Vec<ModelDef> {
     ]
 }
 
+/// A migration applied, as [`Registry::record_applied`] records it.
+#[derive(Debug, Clone)]
+pub struct Applied<'a> {
+    /// The model's new definition.
+    pub def: &'a ModelDef,
+    /// Its new version.
+    pub version: i64,
+    /// The checksum of the definition.
+    pub checksum: String,
+    /// The migration record (`flowgate_migrations`' fields).
+    pub migration: Value,
+}
+
 /// The registry of one database.
 #[derive(Debug, Clone)]
 pub struct Registry {
@@ -114,6 +127,19 @@ impl Registry {
         let store = app.sibling(schema);
         store.create_tables().await?;
         Ok(Registry { store })
+    }
+
+    /// The registry on `app`'s database when its tables exist; creates nothing (`flowgate
+    /// status` reads the registry this way).
+    pub async fn existing(app: &Store) -> Result<Option<Registry>> {
+        let stmt = sql::alter::table_exists(app.dialect(), "flowgate_models");
+        if app.lease().await?.scalar(&stmt).await? == 0 {
+            return Ok(None);
+        }
+        let schema = Schema::internal(internal_models()).expect("internal models are valid");
+        Ok(Some(Registry {
+            store: app.sibling(schema),
+        }))
     }
 
     async fn op(&self, model: &str, kind: OpKind, params: Value) -> Result<Value> {
@@ -166,6 +192,45 @@ impl Registry {
         )
         .await
         .map(|_| ())
+    }
+
+    /// Records, inside `tx`, migrations applied in it: each model's new version (and its row of
+    /// the version history) and the migration record, in three bulk writes whatever the number
+    /// of models, so that a start creating a thousand models writes the registry in three
+    /// statements rather than three thousand transactions.
+    pub async fn record_applied(
+        &self,
+        tx: &mut Transaction,
+        applied: &[Applied<'_>],
+    ) -> Result<()> {
+        if applied.is_empty() {
+            return Ok(());
+        }
+        let ctx = Context::internal();
+        let mut versions = Vec::with_capacity(applied.len());
+        let mut models = Vec::with_capacity(applied.len());
+        let mut migrations = Vec::with_capacity(applied.len());
+        for a in applied {
+            let definition = definition_json(a.def);
+            versions.push(json!({"model": a.def.name, "version": a.version, "checksum": a.checksum, "definition": definition}));
+            models.push(json!({"id": a.def.name, "version": a.version, "checksum": a.checksum, "definition": definition}));
+            migrations.push(a.migration.clone());
+        }
+        let m = self.store.model("FlowgateModelVersion")?;
+        tx.run(
+            &ctx,
+            &m,
+            OpKind::BulkUpsert,
+            &json!({"data": versions, "conflict_on": ["model", "version"]}),
+        )
+        .await?;
+        let m = self.store.model("FlowgateModel")?;
+        tx.run(&ctx, &m, OpKind::BulkUpsert, &json!({"data": models}))
+            .await?;
+        let m = self.store.model("FlowgateMigration")?;
+        tx.run(&ctx, &m, OpKind::BulkCreate, &json!({"data": migrations}))
+            .await?;
+        Ok(())
     }
 
     /// A model's definition at a version, from the history.

@@ -5,9 +5,10 @@
 //! - `ready`: `GET /health/ready` answers 200 (polled every 1 ms over raw HTTP/1.1, so the client
 //!   costs next to nothing),
 //!
-//! for schema files of 1, 10 and 100 models (about six fields each, every third model referencing
-//! the one before, every other one with a composite index), on a fresh database and on a restart
-//! (the same database again, already migrated), on SQLite (a temporary file) and PostgreSQL.
+//! for schema files of 1, 10, 100, 1,000 and 10,000 models (about six fields each, every third
+//! model referencing the one before, every other one with a composite index), on a fresh database
+//! and on a restart (the same database again, already migrated), on SQLite (a temporary file) and
+//! PostgreSQL. `FLOWGATE_BENCH_STARTUP_MODELS` (say `1000,10000`) picks the counts measured.
 //!
 //! Every iteration is one real process: spawned, polled, stopped with SIGTERM and waited for.
 //! `iter_custom` hands criterion the measured span only; creating and dropping databases, the
@@ -19,7 +20,8 @@
 //! Each benchmark takes 10 samples of one process each (after one warm-up process), so criterion
 //! warns that it cannot complete 10 samples in the (deliberately tiny) target time: that is
 //! expected. A table of medians and the goals (port within 50 ms; on SQLite, 10 models ready
-//! within 300 ms and 100 within 1 s) is printed at the end.
+//! within 300 ms and 100 within 1 s; on both databases 1,000 models ready within 1 s on a fresh
+//! database, and 10,000 within 1 s on a restart) is printed at the end.
 //!
 //! ```sh
 //! cargo bench -p flowgate-actors --bench startup
@@ -37,19 +39,44 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-/// The binary under test, built by cargo in the bench's profile (release).
+/// The binary under test, built by cargo in the bench's profile (release), unless
+/// `FLOWGATE_BENCH_BINARY` names another (a build of an earlier commit, to compare).
 const BINARY: &str = env!("CARGO_BIN_EXE_flowgate");
-/// The model counts measured.
-const MODEL_COUNTS: [usize; 3] = [1, 10, 100];
+const BINARY_ENV: &str = "FLOWGATE_BENCH_BINARY";
+
+fn binary() -> String {
+    std::env::var(BINARY_ENV).unwrap_or_else(|_| BINARY.to_string())
+}
+/// The model counts measured unless `FLOWGATE_BENCH_STARTUP_MODELS` names others.
+const MODEL_COUNTS: [usize; 5] = [1, 10, 100, 1_000, 10_000];
+const MODELS_ENV: &str = "FLOWGATE_BENCH_STARTUP_MODELS";
 /// How often the port is tried while it does not accept yet.
 const PORT_POLL: Duration = Duration::from_micros(500);
 /// How often `/health/ready` is asked while it answers 503.
 const READY_POLL: Duration = Duration::from_millis(1);
 /// A run that takes longer than this has failed.
-const GIVE_UP: Duration = Duration::from_secs(60);
+const GIVE_UP: Duration = Duration::from_secs(120);
 
 const POSTGRES_ENV: &str = "FLOWGATE_BENCH_POSTGRES_URL";
 const POSTGRES_DEFAULT: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// The model counts to measure. A test run (`cargo test --benches`, a debug binary) measures up
+/// to 100 models unless told otherwise.
+fn model_counts() -> Vec<usize> {
+    match std::env::var(MODELS_ENV) {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .replace('_', "")
+                    .parse()
+                    .unwrap_or_else(|_| panic!("{MODELS_ENV}: `{n}` is not a number"))
+            })
+            .collect(),
+        Err(_) if std::env::args().any(|a| a == "--bench") => MODEL_COUNTS.to_vec(),
+        Err(_) => MODEL_COUNTS.into_iter().filter(|&n| n <= 100).collect(),
+    }
+}
 
 /// A schema file of `n` models.
 fn schema_toml(n: usize) -> String {
@@ -161,7 +188,7 @@ fn run_once(models: &Path, database_url: &str, until: Until, log: &Path) -> Timi
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let log_file = File::create(log).expect("log file");
-    let mut cmd = Command::new(BINARY);
+    let mut cmd = Command::new(binary());
     cmd.arg("serve")
         .arg("--models")
         .arg(models)
@@ -372,7 +399,7 @@ impl Summary {
         })
     }
 
-    fn print(&self, backends: &[&str]) {
+    fn print(&self, backends: &[&str], counts: &[usize]) {
         let ms = |d: Option<Duration>| {
             d.map_or("-".to_string(), |d| format!("{:.1}", d.as_secs_f64() * 1e3))
         };
@@ -386,7 +413,7 @@ impl Summary {
         );
         for backend in backends {
             for mode in ["fresh", "restart"] {
-                for n in MODEL_COUNTS {
+                for &n in counts {
                     let port = self.median(backend, mode, n, Until::Port);
                     let ready = self.median(backend, mode, n, Until::Ready);
                     let mut goals = Vec::new();
@@ -400,9 +427,12 @@ impl Summary {
                             }
                         ));
                     }
-                    let ready_goal = match (*backend, n) {
-                        ("sqlite", 10) => Some(Duration::from_millis(300)),
-                        ("sqlite", 100) => Some(Duration::from_secs(1)),
+                    let ready_goal = match (*backend, mode, n) {
+                        ("sqlite", _, 10) => Some(Duration::from_millis(300)),
+                        ("sqlite", _, 100) => Some(Duration::from_secs(1)),
+                        (_, "fresh", 1_000) | (_, "restart", 1_000 | 10_000) => {
+                            Some(Duration::from_secs(1))
+                        }
                         _ => None,
                     };
                     if let (Some(goal), Some(r)) = (ready_goal, ready) {
@@ -427,7 +457,13 @@ impl Summary {
     }
 }
 
-fn bench_backend(c: &mut Criterion, backend: &Backend, dir: &Path, summary: &mut Summary) {
+fn bench_backend(
+    c: &mut Criterion,
+    backend: &Backend,
+    dir: &Path,
+    counts: &[usize],
+    summary: &mut Summary,
+) {
     let log = dir.join(format!("{}.log", backend.name()));
     for mode in ["fresh", "restart"] {
         let mut g = c.benchmark_group(format!("startup/{}/{mode}", backend.name()));
@@ -436,7 +472,7 @@ fn bench_backend(c: &mut Criterion, backend: &Backend, dir: &Path, summary: &mut
             .sampling_mode(SamplingMode::Flat)
             .warm_up_time(Duration::from_millis(1))
             .measurement_time(Duration::from_millis(10));
-        for n in MODEL_COUNTS {
+        for &n in counts {
             let models = dir.join(format!("models-{n}.toml"));
             std::fs::write(&models, schema_toml(n)).expect("write the schema file");
             // A restart runs on a database a first run has already migrated.
@@ -482,18 +518,19 @@ fn main() {
     eprintln!("load average at the start: {}", load_average());
     let mut summary = Summary::default();
     let mut backends = vec!["sqlite"];
+    let counts = model_counts();
 
     let sqlite = Backend::Sqlite { dir: dir.clone() };
-    bench_backend(&mut c, &sqlite, &dir, &mut summary);
+    bench_backend(&mut c, &sqlite, &dir, &counts, &mut summary);
     if let Some(pg) = Backend::postgres() {
-        bench_backend(&mut c, &pg, &dir, &mut summary);
+        bench_backend(&mut c, &pg, &dir, &counts, &mut summary);
         backends.push("postgres");
     }
 
     c.final_summary();
     // `cargo test` runs each benchmark once, on the binary of its own (debug) profile.
     if std::env::args().any(|a| a == "--bench") {
-        summary.print(&backends);
+        summary.print(&backends, &counts);
     } else {
         println!("(a test run of the benchmarks: one debug process each, so no summary)");
     }

@@ -14,8 +14,10 @@ use crate::node::{Node, NodeArgs, Runner};
 use crate::readiness::{Board, Feature, State};
 use crate::routes::Routes;
 use crate::workflows::Workflows;
-use flowgate::migrate::{self, MigrateOptions, Outcome};
-use flowgate::registry::Registry as ModelRegistry;
+use flowgate::migrate::{MigrateOptions, Outcome};
+use flowgate::startup::{
+    Interrupted, Models, Phase, Progress, Retry, Startup, StartupConfig, Step,
+};
 use flowgate::workflow::Workflow;
 use flowgate::{Error, ModelDef, ModelInfo, Schema, Store, StoreConfig};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -70,8 +72,10 @@ pub struct RegistryArgs {
 /// Its state.
 pub struct RegistryState {
     args: RegistryArgs,
+    /// The start-up sequence (the data layer's, shared with the CLI's local mode).
+    startup: Startup,
+    /// The store, once the sequence connected.
     store: Option<Store>,
-    registry: Option<ModelRegistry>,
     nodes: HashMap<ActorId, String>,
     restarts: HashMap<String, u32>,
     attempt: u32,
@@ -92,9 +96,9 @@ impl Actor for RegistryActor {
         args: RegistryArgs,
     ) -> Result<RegistryState, ActorProcessingErr> {
         Ok(RegistryState {
+            startup: Startup::new(startup_config(&args.config)),
             args,
             store: None,
-            registry: None,
             nodes: HashMap::new(),
             restarts: HashMap::new(),
             attempt: 0,
@@ -268,11 +272,48 @@ async fn spawn_node(
     Ok(())
 }
 
-fn backoff(attempt: u32, max_ms: u64) -> Duration {
-    let ms = 50u64
-        .saturating_mul(1 << attempt.min(10))
-        .min(max_ms.max(50));
-    Duration::from_millis(ms)
+/// The start-up sequence the configuration asks for: the server's connect retries never end.
+pub(crate) fn startup_config(cfg: &Config) -> StartupConfig {
+    let mut store = StoreConfig::new(cfg.database_url.clone());
+    store.pool_size = cfg.pool_size;
+    store.echo = cfg.echo;
+    store.statement_timeout = cfg.statement_timeout();
+    StartupConfig {
+        store,
+        retry: Retry {
+            max_backoff: Duration::from_millis(cfg.connect_retry_max_ms),
+            max_attempts: None,
+        },
+        persistence: cfg.model_persistence,
+        models: if cfg.auto_migrate {
+            Models::Migrate
+        } else {
+            Models::Check
+        },
+        migrate: MigrateOptions {
+            allow_destructive: false,
+            lock_timeout: Duration::from_secs(cfg.migration_lock_timeout),
+            ..MigrateOptions::default()
+        },
+    }
+}
+
+/// The board is where the server's start-up sequence reports.
+impl Progress for Board {
+    fn report(&self, step: Step<'_>, phase: Phase) {
+        let feature = match step {
+            Step::Database => Feature::Database,
+            Step::Registry => Feature::Registry,
+            Step::Migrations => Feature::Migrations,
+            Step::Model(name) => Feature::model(name),
+        };
+        match phase {
+            Phase::Pending(_) => self.register(&feature, true),
+            Phase::Starting(detail) => self.set(&feature, State::Starting(detail)),
+            Phase::Ready => self.set(&feature, State::Ready),
+            Phase::Failed(reason) => self.set(&feature, State::Failed(reason)),
+        }
+    }
 }
 
 /// Reports a failure that waiting may cure on `feature` and tries [`start`] again after a backoff.
@@ -283,7 +324,7 @@ fn backoff_retry(
     reason: &str,
 ) {
     state.attempt += 1;
-    let wait = backoff(state.attempt, state.args.config.connect_retry_max_ms);
+    let wait = state.startup.config().retry.wait(state.attempt);
     state.args.board.set(
         feature,
         State::Starting(Some(format!(
@@ -296,110 +337,51 @@ fn backoff_retry(
 
 async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
     workflows::discover(state);
-    let board = state.args.board.clone();
-    let cfg = state.args.config.clone();
-    if state.store.is_none() {
-        board.set(&Feature::Database, State::Starting(None));
-        let mut store_cfg = StoreConfig::new(cfg.database_url.clone());
-        store_cfg.pool_size = cfg.pool_size;
-        store_cfg.echo = cfg.echo;
-        store_cfg.statement_timeout = cfg.statement_timeout();
-        match Store::connect(&store_cfg, Schema::default()).await {
-            Ok(store) => {
-                state.args.workflows.set_store(store.clone());
-                state.store = Some(store);
-                state.attempt = 0;
-                board.set(&Feature::Database, State::Ready);
-            }
-            Err(Error::Unavailable(reason)) => {
-                state.attempt += 1;
-                let wait = backoff(state.attempt, cfg.connect_retry_max_ms);
-                board.set(
-                    &Feature::Database,
-                    State::Starting(Some(format!(
-                        "retrying in {} ms (attempt {}): {reason}",
-                        wait.as_millis(),
-                        state.attempt
-                    ))),
-                );
-                myself.send_after(wait, || RegistryMsg::Start);
-                return;
-            }
-            Err(e) => {
-                board.set(&Feature::Database, State::Failed(e.public_message()));
-                return;
-            }
-        }
-    }
-    let store = state.store.clone().expect("connected above");
     let declared = state.args.declared.clone();
-    match migrate_and_serve(myself, state, &store, &declared).await {
+    match migrate_and_serve(myself, state, &declared).await {
         Ok(()) => workflows::start_or_retry(myself, state).await,
-        Err(Error::Unavailable(reason)) => {
-            backoff_retry(myself, state, &Feature::Migrations, &reason)
+        Err(Interrupted::Retry { after, .. }) => {
+            myself.send_after(after, || RegistryMsg::Start);
         }
-        Err(e) => {
-            board.set(
-                &Feature::Workflows,
-                State::Failed(format!("the models did not load: {}", e.public_message())),
-            );
-            board.set(&Feature::Migrations, State::Failed(e.public_message()));
+        Err(Interrupted::Failed(e)) => {
+            if state.store.is_some() {
+                state.args.board.set(
+                    &Feature::Workflows,
+                    State::Failed(format!("the models did not load: {}", e.public_message())),
+                );
+            }
         }
     }
 }
 
-/// Migrates (or, without persistence, creates tables for) `declared` and serves every model
-/// that comes out able to serve.
+/// Runs the start-up sequence on `declared` (connecting first, when not connected yet), then
+/// serves every model that comes out able to serve.
 async fn migrate_and_serve(
     myself: &ActorRef<RegistryMsg>,
     state: &mut RegistryState,
-    store: &Store,
     declared: &[ModelDef],
-) -> flowgate::Result<()> {
+) -> Result<(), Interrupted> {
     let board = state.args.board.clone();
-    let cfg = state.args.config.clone();
-    let report = if cfg.model_persistence {
-        if state.registry.is_none() {
-            board.set(&Feature::Registry, State::Starting(None));
-            let registry = ModelRegistry::open(store).await.inspect_err(|e| {
-                board.set(&Feature::Registry, State::Failed(e.public_message()))
-            })?;
-            state.registry = Some(registry);
-            board.set(&Feature::Registry, State::Ready);
-        }
-        let registry = state.registry.clone().expect("opened above");
-        board.set(&Feature::Migrations, State::Starting(None));
-        let opts = MigrateOptions {
-            allow_destructive: false,
-            lock_timeout: Duration::from_secs(cfg.migration_lock_timeout),
-            ..MigrateOptions::default()
-        };
-        if cfg.auto_migrate {
-            migrate::migrate(store, &registry, declared, &opts).await?
-        } else {
-            migrate::check(store, &registry, declared).await?
-        }
-    } else {
-        board.set(&Feature::Migrations, State::Starting(None));
-        migrate::create_only(store, declared).await?
-    };
-    store.set_schema(report.schema.clone());
+    let report = state.startup.run(declared, &board).await;
+    if state.store.is_none()
+        && let Some(store) = state.startup.store()
+    {
+        state.args.workflows.set_store(store.clone());
+        state.store = Some(store.clone());
+    }
+    let report = report?;
+    let store = state.store.clone().expect("the sequence connected");
     for (name, outcome) in &report.outcomes {
-        state
-            .args
-            .board
-            .register(&Feature::model(name.clone()), true);
         match outcome {
             Outcome::UpToDate { version } | Outcome::Migrated { to: version, .. }
                 if *version > 0 =>
             {
                 state.args.routes.set_version(name, *version)
             }
+            Outcome::Failed(_) => {
+                state.args.routes.withdraw(name);
+            }
             _ => {}
-        }
-        if let Outcome::Failed(reason) = outcome {
-            state.args.routes.withdraw(name);
-            board.set(&Feature::model(name.clone()), State::Failed(reason.clone()));
         }
     }
     for model in report.schema.models() {
@@ -417,11 +399,16 @@ async fn migrate_and_serve(
             spawn_node(myself, state, store.clone(), model.clone())
                 .await
                 .map_err(|e| {
-                    Error::Internal(format!("spawning the node of {}: {e}", model.name()))
+                    Interrupted::Failed(Error::Internal(format!(
+                        "spawning the node of {}: {e}",
+                        model.name()
+                    )))
                 })?;
         }
     }
-    board.set(&Feature::Migrations, State::Ready);
+    // Only now: a request for a model not known before (persisted by another application) waits
+    // while `migrations` is not ready, and the routes know every served model from here on.
+    board.report(Step::Migrations, Phase::Ready);
     Ok(())
 }
 
@@ -430,13 +417,13 @@ async fn register(
     state: &mut RegistryState,
     def: ModelDef,
 ) -> flowgate::Result<()> {
-    let Some(store) = state.store.clone() else {
+    if state.store.is_none() {
         return Err(Error::NotReady {
             what: Feature::Database.to_string(),
             state: "starting".into(),
             retry_after_ms: 1000,
         });
-    };
+    }
     workflows::refuse_tool_clash(state, &def)?;
     let name = def.name.clone();
     let mut declared: Vec<ModelDef> = state
@@ -454,11 +441,13 @@ async fn register(
     }
     declared.push(def.clone());
     Schema::new(declared.clone())?;
-    state
-        .args
-        .board
-        .register(&Feature::model(name.clone()), true);
-    migrate_and_serve(myself, state, &store, &declared).await?;
+    state.args.board.register(&Feature::model(name.clone()), true);
+    let result = migrate_and_serve(myself, state, &declared).await;
+    if result.is_err() {
+        // The models served before still serve; only the new one did not come.
+        state.args.board.report(Step::Migrations, Phase::Ready);
+    }
+    result.map_err(Interrupted::into_error)?;
     if let Some(State::Failed(reason)) = state.args.board.state(&Feature::model(name.clone())) {
         return Err(Error::Validation {
             field: Some(name),

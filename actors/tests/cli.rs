@@ -904,6 +904,13 @@ async fn postgres_local_mode() {
     };
     let dir = temp_dir();
     let pg = Target::local(&dir, &url);
+    // `status` on the empty schema creates none of the registry's tables.
+    let status = pg.run(&["status", "--json"]).await;
+    assert_eq!(status.code, 6, "{status:#?}");
+    let board: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(board["features"]["database"]["state"], "ready", "{board:#}");
+    assert_eq!(board["features"]["model:Book"]["state"], "pending");
+    assert_eq!(tables_named(&url, "flowgate_models").await, 0);
     let author = pg
         .run(&["authors", "create", "--name", "Ursula", "--json"])
         .await
@@ -959,5 +966,139 @@ async fn postgres_local_mode() {
     assert_eq!(missing.code, 4, "{missing:#?}");
     let status = pg.run(&["status", "--json"]).await;
     assert_eq!(status.code, 0, "{status:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// How many tables named `table` the database (schema) of `url` has.
+async fn tables_named(url: &str, table: &str) -> i64 {
+    let store = flowgate::Store::connect(
+        &flowgate::StoreConfig::new(url),
+        flowgate::Schema::default(),
+    )
+    .await
+    .expect("connect");
+    let stmt = flowgate::sql::alter::table_exists(store.dialect(), table);
+    let n = store
+        .lease()
+        .await
+        .expect("a connection")
+        .scalar(&stmt)
+        .await
+        .expect("count tables");
+    store.close().await;
+    n
+}
+
+/// `status` creates and writes nothing: on a SQLite path without a file it reports the database
+/// failed and the declared models pending, and leaves no file; on a database without a registry
+/// it reports what a migration would do and creates no table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_creates_nothing() {
+    let dir = temp_dir();
+    let path = dir.join("never.db");
+    let url = sqlite_url(&dir, "never.db");
+    let models = dir.join("models.toml").display().to_string();
+    let args = [
+        "status",
+        "--json",
+        "--database-url",
+        &url,
+        "--models",
+        &models,
+    ];
+
+    let status = run(&dir, &args).await;
+    assert_eq!(status.code, 6, "{status:#?}");
+    let board: Value = serde_json::from_str(&status.stdout).unwrap();
+    assert_eq!(board["mode"], "local", "{board:#}");
+    assert_eq!(
+        board["features"]["database"]["state"], "failed",
+        "{board:#}"
+    );
+    assert_eq!(board["features"]["model:Book"]["state"], "pending");
+    assert!(!path.exists(), "status created {}", path.display());
+
+    // The file exists now, without a table.
+    flowgate::Store::connect(
+        &flowgate::StoreConfig::new(url.as_str()),
+        flowgate::Schema::default(),
+    )
+    .await
+    .expect("create the file")
+    .close()
+    .await;
+    let status = run(&dir, &args).await;
+    assert_eq!(status.code, 6, "{status:#?}");
+    let board: Value = serde_json::from_str(&status.stdout).unwrap();
+    let f = &board["features"];
+    assert_eq!(f["database"]["state"], "ready", "{board:#}");
+    assert_eq!(f["registry"]["state"], "pending", "{board:#}");
+    assert_eq!(f["migrations"]["state"], "pending", "{board:#}");
+    assert_eq!(f["model:Book"]["state"], "pending", "{board:#}");
+    let reason = f["model:Book"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("create table books"), "{board:#}");
+    assert_eq!(f["migrations"]["pending"].as_array().map(Vec::len), Some(2));
+    for table in [
+        "flowgate_models",
+        "flowgate_migrations",
+        "flowgate_locks",
+        "books",
+    ] {
+        assert_eq!(tables_named(&url, table).await, 0, "status created {table}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The local `status` and a server report the start-up features of one database alike: the same
+/// board type, the same features (database, registry, migrations, every model) in the same states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_status_reports_the_servers_features() {
+    let dir = temp_dir();
+    let handle = server(&dir, "same.db").await;
+    let served = handle.board().to_json();
+    handle.shutdown().await;
+    let url = sqlite_url(&dir, "same.db");
+    let models = dir.join("models.toml").display().to_string();
+    let status = run(
+        &dir,
+        &[
+            "status",
+            "--json",
+            "--database-url",
+            &url,
+            "--models",
+            &models,
+        ],
+    )
+    .await;
+    assert_eq!(status.code, 0, "{status:#?}");
+    let local = status.json();
+    let startup = |board: &Value| -> Vec<(String, Value)> {
+        board["features"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(name, _)| {
+                matches!(name.as_str(), "database" | "registry" | "migrations")
+                    || name.starts_with("model:")
+            })
+            .map(|(name, f)| {
+                (
+                    name.clone(),
+                    json!({"state": f["state"], "required": f["required"]}),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        startup(&local),
+        startup(&served),
+        "local {local:#}\nserver {served:#}"
+    );
+    assert_eq!(startup(&local).len(), 5, "{local:#}");
+    for (name, f) in local["features"].as_object().unwrap() {
+        assert!(f["since"].is_string(), "{name} has no `since`: {local:#}");
+    }
+    assert_eq!(local["features"]["model:Book"]["version"], 1);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -183,6 +183,26 @@ pub fn unlock(d: Dialect) -> Option<Stmt> {
     }
 }
 
+/// The statement that answers 1 when a table named `table` exists in the connection's database
+/// (schema, on PostgreSQL), else 0. The name is bound.
+pub fn table_exists(d: Dialect, table: &str) -> Stmt {
+    let sql = match d {
+        Dialect::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = ?",
+        Dialect::Postgres => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = current_schema() AND table_name = $1"
+        }
+        Dialect::MySql => {
+            "SELECT COUNT(*) FROM information_schema.tables \
+             WHERE table_schema = DATABASE() AND table_name = ?"
+        }
+    };
+    Stmt {
+        sql: sql.into(),
+        values: vec![sea_query::Value::from(table.to_string())],
+    }
+}
+
 /// The advisory-lock key: "flowgate" in ASCII, as a number.
 const LOCK_KEY: i64 = 0x666c_6f77_6761_7465;
 

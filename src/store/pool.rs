@@ -26,11 +26,13 @@ pub struct StoreConfig {
     /// The longest one statement of an operation may run before the database stops it (`None`:
     /// no limit). Schema changes are not limited.
     pub statement_timeout: Option<Duration>,
+    /// SQLite: create the database file when it does not exist (`flowgate status` does not).
+    pub create_if_missing: bool,
 }
 
 impl StoreConfig {
     /// Defaults for a URL: 10 connections, a 5 s acquire timeout, a 5 s statement time limit,
-    /// no echo.
+    /// no echo, a SQLite file created if missing.
     pub fn new(database_url: impl Into<String>) -> Self {
         StoreConfig {
             database_url: database_url.into(),
@@ -38,6 +40,7 @@ impl StoreConfig {
             acquire_timeout: Duration::from_secs(5),
             echo: false,
             statement_timeout: Some(Duration::from_secs(5)),
+            create_if_missing: true,
         }
     }
 }
@@ -139,7 +142,7 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
                 cfg.database_url.contains(":memory:") || cfg.database_url.contains("mode=memory");
             let mut opts = SqliteConnectOptions::from_str(&cfg.database_url)
                 .map_err(bad_url)?
-                .create_if_missing(true)
+                .create_if_missing(cfg.create_if_missing)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
                 .with_regexp()

@@ -8,14 +8,16 @@ use super::output::Failure;
 use crate::Supervisor;
 use crate::config::Config;
 use crate::discover::{self, WorkflowFile};
+use crate::readiness::Board;
 use crate::workflows::{Served, declared_twice, reason_of};
 use flowgate::migrate::{self, MigrateOptions, Outcome};
 use flowgate::registry::Registry;
+use flowgate::startup::{Models, Phase, Progress, Retry, Startup, StartupConfig, Step};
 use flowgate::workflow::{RunStore, Workflow, WorkflowRegistry};
-use flowgate::{Channel, Context, ModelDef, ModelInfo, OpKind, Schema, Store, StoreConfig};
-use serde_json::{Map, Value, json};
+use flowgate::{Channel, Context, ModelDef, ModelInfo, OpKind, Schema, Store};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// An open database with its models.
@@ -59,14 +61,6 @@ fn resolve(args: &ClientArgs) -> Result<(Config, Vec<ModelDef>, Vec<WorkflowFile
     Ok((config, declared, scan.workflows))
 }
 
-async fn connect(config: &Config) -> Result<Store, Failure> {
-    let mut cfg = StoreConfig::new(config.database_url.clone());
-    cfg.pool_size = config.pool_size.clamp(1, 4);
-    cfg.echo = config.echo;
-    cfg.statement_timeout = config.statement_timeout();
-    Ok(Store::connect(&cfg, Schema::default()).await?)
-}
-
 fn lock_options(config: &Config) -> MigrateOptions {
     MigrateOptions {
         lock_timeout: Duration::from_secs(config.migration_lock_timeout),
@@ -75,85 +69,119 @@ fn lock_options(config: &Config) -> MigrateOptions {
     }
 }
 
+/// The server's start-up sequence with the command line's settings: a small pool, and no
+/// retries (a command reports at once that the database cannot be reached).
+fn startup_config(config: &Config, models: Models) -> StartupConfig {
+    let mut cfg = crate::registry::startup_config(config);
+    cfg.store.pool_size = config.pool_size.clamp(1, 4);
+    cfg.retry = Retry {
+        max_backoff: Duration::from_millis(config.connect_retry_max_ms),
+        max_attempts: Some(0),
+    };
+    cfg.models = models;
+    cfg.migrate = lock_options(config);
+    cfg
+}
+
 impl Local {
     /// Connects and loads the models. With `migrate`, declared models are migrated as `serve`
-    /// would at start (safe changes applied when `auto_migrate`, else checked); without it,
-    /// declared models not yet persisted are listed beside the persisted ones.
+    /// would at start (safe changes applied when `auto_migrate`, else checked), by the same
+    /// start-up sequence; without it, declared models not yet persisted are listed beside the
+    /// persisted ones.
     pub(crate) async fn open(args: &ClientArgs, migrate: bool) -> Result<Local, Failure> {
         let (config, declared, discovered) = resolve(args)?;
-        let store = connect(&config).await?;
-        let loaded = Local::load(&store, &config, declared, migrate).await;
-        match loaded {
-            Ok((models, unavailable)) => Ok(Local {
+        let models = if config.auto_migrate {
+            Models::Migrate
+        } else {
+            Models::Check
+        };
+        let mut startup = Startup::new(startup_config(&config, models));
+        let loaded = if migrate && (!declared.is_empty() || !config.model_persistence) {
+            startup
+                .run_to_end(&declared, &())
+                .await
+                .map_err(Failure::from)
+                .and_then(|report| Local::served(&declared, report))
+        } else {
+            match startup.connect(&()).await {
+                Ok(store) => Local::listed(&store, &config, declared).await,
+                Err(e) => Err(Failure::from(e.into_error())),
+            }
+        };
+        let store = startup.store().cloned();
+        match (loaded, store) {
+            (Ok((models, unavailable)), Some(store)) => Ok(Local {
                 store,
                 models,
                 unavailable,
                 persistence: config.model_persistence,
                 discovered,
             }),
-            Err(f) => {
-                store.close().await;
+            (Ok(_), None) => Err(Failure::from(flowgate::Error::Internal(
+                "the start-up sequence ended unconnected".into(),
+            ))),
+            (Err(f), store) => {
+                if let Some(store) = store {
+                    store.close().await;
+                }
                 Err(f)
             }
         }
     }
 
-    async fn load(
+    /// The models a start-up sequence's report serves, with their versions, and those it does
+    /// not, with the reason.
+    fn served(
+        declared: &[ModelDef],
+        report: migrate::Report,
+    ) -> Result<(Vec<ModelEntry>, Vec<Unavailable>), Failure> {
+        let mut versions = std::collections::HashMap::new();
+        let mut unavailable = Vec::new();
+        for (name, outcome) in &report.outcomes {
+            match outcome {
+                Outcome::UpToDate { version } | Outcome::Migrated { to: version, .. } => {
+                    versions.insert(name.as_str(), *version);
+                }
+                Outcome::Failed(reason) => {
+                    let table = declared
+                        .iter()
+                        .find(|d| &d.name == name)
+                        .map(ModelDef::table_name)
+                        .unwrap_or_else(|| flowgate::model::default_table_name(name));
+                    unavailable.push(Unavailable {
+                        name: name.clone(),
+                        table,
+                        reason: reason.clone(),
+                    });
+                }
+            }
+        }
+        // Without model persistence there are no versions (0).
+        let defs = report
+            .schema
+            .defs()
+            .into_iter()
+            .map(|d| {
+                let v = versions.get(d.name.as_str()).copied().filter(|v| *v > 0);
+                (d, v)
+            })
+            .collect();
+        Ok((entries(defs)?, unavailable))
+    }
+
+    /// Without migrating: the persisted models, and the declared ones not persisted yet.
+    async fn listed(
         store: &Store,
         config: &Config,
         declared: Vec<ModelDef>,
-        migrate: bool,
     ) -> Result<(Vec<ModelEntry>, Vec<Unavailable>), Failure> {
         if !config.model_persistence {
             let models = entries(declared.into_iter().map(|d| (d, None)).collect())?;
             let schema = Schema::new(models.iter().map(|e| e.info.def.clone()))?;
             store.set_schema(schema);
-            if migrate {
-                store.create_tables().await?;
-            }
             return Ok((models, Vec::new()));
         }
         let registry = Registry::open(store).await?;
-        if migrate && !declared.is_empty() {
-            let opts = lock_options(config);
-            let report = if config.auto_migrate {
-                migrate::migrate(store, &registry, &declared, &opts).await?
-            } else {
-                migrate::check(store, &registry, &declared).await?
-            };
-            let mut versions = Vec::new();
-            let mut unavailable = Vec::new();
-            for (name, outcome) in &report.outcomes {
-                match outcome {
-                    Outcome::UpToDate { version } | Outcome::Migrated { to: version, .. } => {
-                        versions.push((name.clone(), *version))
-                    }
-                    Outcome::Failed(reason) => {
-                        let table = declared
-                            .iter()
-                            .find(|d| &d.name == name)
-                            .map(ModelDef::table_name)
-                            .unwrap_or_else(|| flowgate::model::default_table_name(name));
-                        unavailable.push(Unavailable {
-                            name: name.clone(),
-                            table,
-                            reason: reason.clone(),
-                        });
-                    }
-                }
-            }
-            let defs = report
-                .schema
-                .defs()
-                .into_iter()
-                .map(|d| {
-                    let v = versions.iter().find(|(n, _)| *n == d.name).map(|(_, v)| *v);
-                    (d, v)
-                })
-                .collect();
-            store.set_schema(report.schema);
-            return Ok((entries(defs)?, unavailable));
-        }
         let persisted = registry.load().await?;
         let mut defs: Vec<(ModelDef, Option<i64>)> = persisted
             .into_iter()
@@ -385,106 +413,93 @@ impl Catalog {
     }
 }
 
-/// The local readiness board: the database, the registry, each persisted or declared model, and
-/// the migrations the declared models wait for. Same shape as the server's board.
+/// The local readiness board: the server's board type, filled by the server's start-up sequence
+/// in [`Models::Inspect`] mode, which creates and writes nothing (not even a SQLite file or the
+/// registry's tables): the database, the registry, each persisted or declared model, and the
+/// migrations the declared models wait for. Besides the server's fields, a model shows its
+/// registry version and a pending one the changes it waits for, and `migrations` lists them.
 pub(crate) async fn status(args: &ClientArgs) -> Value {
-    let mut features = Map::new();
-    let feature = |state: &str, reason: Option<String>| {
-        let mut f = json!({"state": state, "required": true});
-        if let Some(r) = reason {
-            f["reason"] = json!(r);
-        }
-        f
-    };
-    let board = |features: Map<String, Value>| {
-        let ready = features.values().all(|f| f["state"] == "ready");
-        json!({"ready": ready, "mode": "local", "features": features})
-    };
+    let board = Board::new();
     let (config, declared, _) = match resolve(args) {
         Ok(x) => x,
         Err(f) => {
-            features.insert(
-                "config".into(),
-                feature("failed", f.0["message"].as_str().map(str::to_string)),
-            );
-            return board(features);
+            let reason = f.0["message"].as_str().unwrap_or("invalid").to_string();
+            board.set("config", crate::readiness::State::Failed(reason));
+            return local_board(&board, &BTreeMap::new());
         }
     };
-    let store = match connect(&config).await {
-        Ok(s) => s,
-        Err(f) => {
-            features.insert(
-                "database".into(),
-                feature("failed", f.0["message"].as_str().map(str::to_string)),
-            );
-            return board(features);
-        }
+    // The features a server registers before it starts.
+    for feature in ["database", "registry", "migrations"] {
+        board.register(feature, feature != "registry" || config.model_persistence);
+    }
+    for d in &declared {
+        board.register(&format!("model:{}", d.name), true);
+    }
+    let progress = StatusProgress {
+        board: board.clone(),
+        reasons: Mutex::default(),
     };
-    features.insert("database".into(), feature("ready", None));
-    let out = local_features(&store, &config, &declared, &mut features).await;
-    if let Err(f) = out {
-        let what = if features.contains_key("registry") {
-            "migrations"
-        } else {
-            "registry"
-        };
-        features.insert(
-            what.into(),
-            feature("failed", f.0["message"].as_str().map(str::to_string)),
+    let mut startup = Startup::new(startup_config(&config, Models::Inspect));
+    let outcome = startup.run_to_end(&declared, &progress).await;
+    let mut extra: BTreeMap<String, Value> = BTreeMap::new();
+    for p in startup.persisted() {
+        extra.insert(
+            format!("model:{}", p.def.name),
+            json!({"version": p.version}),
         );
     }
-    store.close().await;
-    board(features)
+    for (feature, reason) in progress.reasons.into_inner().unwrap_or_default() {
+        extra.entry(feature).or_insert_with(|| json!({}))["reason"] = json!(reason);
+    }
+    if let (Ok(_), Some(store)) = (&outcome, startup.store()) {
+        let plans = migrate::plans_against(store.dialect(), startup.persisted(), &declared)
+            .unwrap_or_default();
+        let pending: Vec<Value> = plans
+            .iter()
+            .map(|p| json!({"model": p.model, "changes": p.changes}))
+            .collect();
+        extra
+            .entry("migrations".into())
+            .or_insert_with(|| json!({}))["pending"] = Value::Array(pending);
+    }
+    if let Some(store) = startup.store() {
+        store.close().await;
+    }
+    local_board(&board, &extra)
 }
 
-async fn local_features(
-    store: &Store,
-    config: &Config,
-    declared: &[ModelDef],
-    features: &mut Map<String, Value>,
-) -> Result<(), Failure> {
-    if !config.model_persistence {
-        Schema::new(declared.to_vec())?;
-        for d in declared {
-            features.insert(
-                format!("model:{}", d.name),
-                json!({"state": "ready", "required": true}),
-            );
+/// Where `status` has the sequence report: the board, and the reasons of pending features (the
+/// board keeps none).
+struct StatusProgress {
+    board: Board,
+    reasons: Mutex<BTreeMap<String, String>>,
+}
+
+impl Progress for StatusProgress {
+    fn report(&self, step: Step<'_>, phase: Phase) {
+        if let Phase::Pending(Some(reason)) = &phase
+            && let Ok(mut reasons) = self.reasons.lock()
+        {
+            reasons.insert(step.feature().into_owned(), reason.clone());
         }
-        return Ok(());
+        self.board.report(step, phase);
     }
-    let registry = Registry::open(store).await?;
-    features.insert(
-        "registry".into(),
-        json!({"state": "ready", "required": true}),
-    );
-    let persisted = registry.load().await?;
-    let plans = migrate::plan_all(store, &registry, declared).await?;
-    let pending: Vec<Value> = plans
-        .iter()
-        .map(|p| json!({"model": p.model, "changes": p.changes}))
-        .collect();
-    let mut names: Vec<String> = persisted.iter().map(|p| p.def.name.clone()).collect();
-    names.extend(plans.iter().map(|p| p.model.clone()));
-    names.sort();
-    names.dedup();
-    for name in names {
-        let version = persisted
-            .iter()
-            .find(|p| p.def.name == name)
-            .map(|p| p.version);
-        let mut f = json!({"state": "ready", "required": true, "version": version});
-        if let Some(plan) = plans.iter().find(|p| p.model == name) {
-            f["state"] = json!("pending");
-            f["reason"] = json!(format!("migration pending: {}", plan.changes.join("; ")));
+}
+
+/// The board as the server's `/health/ready` shows it, in local mode, with `extra` fields
+/// merged into its features.
+fn local_board(board: &Board, extra: &BTreeMap<String, Value>) -> Value {
+    let mut out = board.to_json();
+    out["mode"] = json!("local");
+    for (feature, fields) in extra {
+        if let (Some(f), Some(fields)) = (
+            out["features"].get_mut(feature.as_str()),
+            fields.as_object(),
+        ) {
+            for (k, v) in fields {
+                f[k] = v.clone();
+            }
         }
-        features.insert(format!("model:{name}"), f);
     }
-    let mut m = json!({"state": "ready", "required": true, "pending": pending});
-    if !plans.is_empty() {
-        m["state"] = json!("pending");
-        m["reason"] = json!("run `flowgate migrate up`");
-    }
-    features.insert("migrations".into(), m);
-    Ok(())
+    out
 }
