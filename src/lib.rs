@@ -10,6 +10,7 @@ pub mod json_schema;
 pub mod migrate;
 pub mod model;
 pub mod operation;
+pub mod params;
 pub mod query;
 pub mod registry;
 pub mod sql;
@@ -21,6 +22,7 @@ pub use context::{Channel, Context};
 pub use error::{Error, Result};
 pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelete, Schema};
 pub use operation::{OpKind, Operation};
+pub use params::Params;
 pub use store::{Store, StoreConfig, Transaction};
 pub use workflow::{Workflow, WorkflowBuilder};
 

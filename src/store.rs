@@ -21,6 +21,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::model::{ModelDef, ModelInfo, Schema};
 use crate::operation::{OpKind, Operation};
+use crate::params::{Params, ParamsRef};
 use crate::sql::{self, Dialect};
 use errors::db_error;
 use exec::{Conn, Exec};
@@ -237,6 +238,28 @@ impl Store {
         kind: OpKind,
         params: &Value,
     ) -> Result<Value> {
+        self.run_ref(ctx, model, kind, ParamsRef::Json(params)).await
+    }
+
+    /// [`Store::run`] with [`Params`]: a JSON value, or a bulk write's body whose records are
+    /// parsed one by one as they are written.
+    pub async fn run_params(
+        &self,
+        ctx: &Context,
+        model: &ModelInfo,
+        kind: OpKind,
+        params: &Params,
+    ) -> Result<Value> {
+        self.run_ref(ctx, model, kind, params.borrow()).await
+    }
+
+    async fn run_ref(
+        &self,
+        ctx: &Context,
+        model: &ModelInfo,
+        kind: OpKind,
+        params: ParamsRef<'_>,
+    ) -> Result<Value> {
         match self.run_once(ctx, model, kind, params).await {
             Err(e) if kind.is_read_only() && errors::is_lost_connection(&e) => {
                 tracing::info!(
@@ -255,13 +278,13 @@ impl Store {
         ctx: &Context,
         model: &ModelInfo,
         kind: OpKind,
-        params: &Value,
+        params: ParamsRef<'_>,
     ) -> Result<Value> {
         // The futures of sqlx's pool (up to 8.6 kB on PostgreSQL, as they hold a connect) and of
         // the operation are boxed: inline, in each of the six arms below, they would make this
         // future over 9 kB, copied whenever a caller moves it (into a task, say).
         let needs_tx = ops::needs_transaction(kind);
-        let keep = !ops::is_dry_run(params);
+        let keep = !params.is_dry_run();
         let echo = self.inner.echo;
         // `$close`: a connection whose operation was dropped mid-way (its client went away) is
         // closed rather than given back, which on PostgreSQL also stops the statement (the server

@@ -5,7 +5,7 @@
 //! slow queries hold only its own permits; other models keep theirs.
 
 use crate::readiness::{Board, State};
-use flowgate::{Context, Error, ModelInfo, OpKind, Store};
+use flowgate::{Context, Error, ModelInfo, OpKind, Params, Store};
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde_json::Value;
@@ -21,7 +21,7 @@ pub struct Job {
     /// The request context.
     pub ctx: Context,
     /// The operation's params.
-    pub params: Value,
+    pub params: Params,
     /// Set when the caller stops waiting (its client hung up): the node drops the operation.
     gone: AtomicBool,
     hangup: Notify,
@@ -29,10 +29,10 @@ pub struct Job {
 
 impl Job {
     /// A request.
-    pub fn new(ctx: Context, params: Value) -> Job {
+    pub fn new(ctx: Context, params: impl Into<Params>) -> Job {
         Job {
             ctx,
-            params,
+            params: params.into(),
             gone: AtomicBool::new(false),
             hangup: Notify::new(),
         }
@@ -135,7 +135,7 @@ impl Actor for Node {
                         // Boxed: an operation's future is several kilobytes, and a task's
                         // future is moved (copied) as the task is built; a box moves as a
                         // pointer.
-                        AssertUnwindSafe(Box::pin(store.run(&job.ctx, &model, op, &job.params)))
+                        AssertUnwindSafe(Box::pin(store.run_params(&job.ctx, &model, op, &job.params)))
                             .catch_unwind()
                             .await
                             .unwrap_or_else(|_| {

@@ -206,7 +206,7 @@ impl Dispatcher {
         target: Target<'_>,
         op: OpKind,
         ctx: Context,
-        params: Value,
+        params: impl Into<flowgate::Params>,
     ) -> flowgate::Result<Value> {
         // Shared, so that a request whose node died before starting it can be sent again.
         let job = Arc::new(Job::new(ctx, params));

@@ -13,6 +13,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo, Role};
 use crate::operation::OpKind;
+use crate::params::{ParamsRef, RecordsText};
 use crate::query::Filter;
 use crate::value::{self, Val};
 use chrono::{DateTime, Utc};
@@ -31,22 +32,20 @@ pub(crate) fn needs_transaction(kind: OpKind) -> bool {
     )
 }
 
-/// Whether the params ask for a dry run (run, report, roll back).
-pub(crate) fn is_dry_run(params: &Value) -> bool {
-    params
-        .get("dry_run")
-        .and_then(Value::as_bool)
-        .unwrap_or(false)
-}
-
 pub(crate) async fn dispatch(
     x: &mut Exec<'_>,
     m: &ModelInfo,
     ctx: &Context,
     kind: OpKind,
-    params: &Value,
+    params: ParamsRef<'_>,
 ) -> Result<Value> {
-    let p = Params::new(params)?;
+    let p = match params {
+        ParamsRef::Json(v) => Params::new(v)?,
+        ParamsRef::Body(b) => Params {
+            map: Some(&b.params),
+            records: Some(&b.records),
+        },
+    };
     let span = tracing::debug_span!("op", model = m.name(), op = kind.as_str(), channel = ?ctx.channel, request_id = %ctx.request_id);
     let result = async {
         match kind {
@@ -70,17 +69,25 @@ pub(crate) async fn dispatch(
     result.map_err(|e| name_conflict(m, e))
 }
 
-/// The params of one operation: a JSON object (or null, meaning none).
+/// The params of one operation: a JSON object (or null, meaning none), and for a bulk write
+/// from a request body, its `data` records as text.
 #[derive(Clone, Copy)]
 pub(crate) struct Params<'a> {
     map: Option<&'a Map<String, Value>>,
+    records: Option<&'a RecordsText>,
 }
 
 impl<'a> Params<'a> {
     fn new(v: &'a Value) -> Result<Params<'a>> {
         match v {
-            Value::Null => Ok(Params { map: None }),
-            Value::Object(map) => Ok(Params { map: Some(map) }),
+            Value::Null => Ok(Params {
+                map: None,
+                records: None,
+            }),
+            Value::Object(map) => Ok(Params {
+                map: Some(map),
+                records: None,
+            }),
             other => Err(Error::invalid(format!(
                 "params must be a JSON object, got {}",
                 value::kind_of(other)

@@ -9,6 +9,7 @@ use crate::context::Context;
 use crate::error::Result;
 use crate::model::ModelInfo;
 use crate::operation::{OpKind, Operation};
+use crate::params::ParamsRef;
 use crate::sql::{SavepointAction, savepoint};
 use serde_json::Value;
 use sqlx::{MySql, Postgres, Sqlite};
@@ -74,9 +75,9 @@ impl Transaction {
         params: &Value,
     ) -> Result<Value> {
         let sp = self.savepoint().await?;
-        let result = ops::dispatch(&mut self.exec(), model, ctx, kind, params).await;
+        let result = ops::dispatch(&mut self.exec(), model, ctx, kind, ParamsRef::Json(params)).await;
         match result {
-            Ok(v) if !ops::is_dry_run(params) => {
+            Ok(v) if !ParamsRef::Json(params).is_dry_run() => {
                 self.release(sp).await?;
                 Ok(v)
             }

@@ -14,7 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use flowgate::{Channel, Context, Error, OpKind};
+use flowgate::{Channel, Context, Error, OpKind, Params};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -331,13 +331,21 @@ fn body_json(body: &Bytes) -> Result<Value, Box<Response>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(body).map_err(|e| {
-        Box::new(plain(
-            StatusCode::BAD_REQUEST,
-            "validation",
-            format!("malformed JSON body: {e}"),
-        ))
-    })
+    serde_json::from_slice(body).map_err(malformed)
+}
+
+/// Parses the JSON body of operation `op` into its params: the records of a bulk write stay the
+/// body's text, parsed one by one as the store writes them (`flowgate::params`).
+fn body_params(op: OpKind, body: Bytes) -> Result<Params, Box<Response>> {
+    Params::from_json_body(op, body).map_err(malformed)
+}
+
+fn malformed(e: serde_json::Error) -> Box<Response> {
+    Box::new(plain(
+        StatusCode::BAD_REQUEST,
+        "validation",
+        format!("malformed JSON body: {e}"),
+    ))
 }
 
 async fn run(
@@ -345,7 +353,7 @@ async fn run(
     target: Target<'_>,
     op: OpKind,
     ctx: Context,
-    params: Value,
+    params: impl Into<Params>,
 ) -> Response {
     let created = op == OpKind::Create;
     match d.call(target, op, ctx, params).await {
@@ -362,10 +370,9 @@ fn body_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
                         Ctx(ctx): Ctx,
                         Path(table): Path<String>,
                         Body(body): Body| async move {
-        let params = body_json(&body);
-        // The parsed params replace the body: a large bulk call does not hold both while it runs.
-        drop(body);
-        match params {
+        // The params take the body: a bulk write keeps it as its records' text, any other
+        // operation drops it once parsed.
+        match body_params(op, body) {
             Ok(params) => run(&d, Target::Table(&table), op, ctx, params).await,
             Err(resp) => *resp,
         }
@@ -471,7 +478,7 @@ async fn node(
         })
         .into_response();
     };
-    match body_json(&body) {
+    match body_params(op, body) {
         Ok(params) => run(&d, Target::Model(model), op, ctx, params).await,
         Err(resp) => *resp,
     }
