@@ -19,7 +19,7 @@ pub mod value;
 pub mod workflow;
 
 pub use context::{Channel, Context};
-pub use error::{Error, Result};
+pub use error::{Error, Missing, Result};
 pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelete, Schema};
 pub use operation::{OpKind, Operation};
 pub use params::Params;

@@ -144,10 +144,7 @@ impl Store {
         self.schema()
             .get(name)
             .cloned()
-            .ok_or_else(|| Error::NotFound {
-                model: "model".into(),
-                id: name.into(),
-            })
+            .ok_or_else(|| Error::not_found(crate::error::Missing::Model, name))
     }
 
     /// Creates every model's table and indexes that do not exist yet, referenced tables first.

@@ -140,7 +140,7 @@ impl Actor for Node {
                             .await
                             .unwrap_or_else(|_| {
                                 tracing::error!(model = model.name(), op = op.as_str(), request_id = %job.ctx.request_id, "operation panicked");
-                                Err(Error::Internal("operation panicked".into()))
+                                Err(Error::internal("operation panicked"))
                             })
                     };
                     // A caller that went away (its client hung up) no longer waits for the

@@ -383,7 +383,7 @@ async fn migrate_and_serve(
             spawn_node(myself, state, store.clone(), model.clone())
                 .await
                 .map_err(|e| {
-                    Error::Internal(format!("spawning the node of {}: {e}", model.name()))
+                    Error::internal(format!("spawning the node of {}: {e}", model.name()))
                 })?;
         }
     }

@@ -158,17 +158,11 @@ impl Dispatcher {
     pub fn resolve(&self, target: Target<'_>) -> flowgate::Result<String> {
         match target {
             Target::Model(name) if self.routes.knows(name) => Ok(name.to_string()),
-            Target::Model(name) => Err(Error::NotFound {
-                model: "model".into(),
-                id: name.into(),
-            }),
+            Target::Model(name) => Err(Error::not_found(flowgate::Missing::Model, name)),
             Target::Table(t) => self
                 .routes
                 .model_of_table(t)
-                .ok_or_else(|| Error::NotFound {
-                    model: "table".into(),
-                    id: t.into(),
-                }),
+                .ok_or_else(|| Error::not_found(flowgate::Missing::Table, t)),
         }
     }
 

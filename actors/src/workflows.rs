@@ -287,10 +287,7 @@ impl Dispatcher {
             if let Some(s) = self.workflows().get(name) {
                 return Ok(s);
             }
-            let not_found = || Error::NotFound {
-                model: "workflow".into(),
-                id: name.into(),
-            };
+            let not_found = || Error::not_found(flowgate::Missing::Workflow, name);
             let (what, state) = match self.board().state(&feature) {
                 Some(State::Failed(reason)) => {
                     return Err(Error::NotReady {
@@ -370,7 +367,7 @@ impl Dispatcher {
             .spawn(async move { served.workflow.run(&exec, &ctx, &inputs).await });
         match task.await {
             Ok(result) => result.map_err(|e| RunFailure::Run(Box::new(e))),
-            Err(e) => Err(RunFailure::Refused(Error::Internal(format!(
+            Err(e) => Err(RunFailure::Refused(Error::internal(format!(
                 "the workflow run task failed: {e}"
             )))),
         }
@@ -401,10 +398,7 @@ impl Dispatcher {
         let runs = self.run_store().await?;
         let record = runs.get(run_id).await?;
         if record.workflow != name {
-            return Err(Error::NotFound {
-                model: "run".into(),
-                id: run_id.into(),
-            });
+            return Err(Error::not_found(flowgate::Missing::Run, run_id));
         }
         Ok(record)
     }

@@ -37,7 +37,7 @@ pub(crate) struct Done {
 }
 
 fn unsupported(v: &Sv) -> Error {
-    Error::Internal(format!("no binding for value {v:?}"))
+    Error::internal(format!("no binding for value {v:?}"))
 }
 
 macro_rules! bind_args {
@@ -50,7 +50,7 @@ macro_rules! bind_args {
                 $(Sv::$variant(x) => args.add(x),)*
                 other => return Err(unsupported(&other)),
             };
-            added.map_err(|e| Error::Internal(format!("binding failed: {e}")))?;
+            added.map_err(|e| Error::internal_from(format!("binding failed: {e}"), e))?;
         }
         args
     }};
@@ -84,7 +84,7 @@ fn pg_args(values: impl IntoIterator<Item = Sv>) -> Result<PgArguments> {
             Sv::Uuid(x) => args.add(x),
             other => return Err(unsupported(&other)),
         };
-        added.map_err(|e| Error::Internal(format!("binding failed: {e}")))?;
+        added.map_err(|e| Error::internal_from(format!("binding failed: {e}"), e))?;
     }
     Ok(args)
 }
@@ -256,7 +256,7 @@ impl Exec<'_> {
             rows.iter()
                 .map(|r| {
                     decode(r, 0, col).map(Val::into_json).map_err(|e| {
-                        Error::Internal(format!("decoding column {}: {e}", col.name()))
+                        Error::internal_from(format!("decoding column {}: {e}", col.name()), e)
                     })
                 })
                 .collect::<Result<Vec<_>>>()?
@@ -307,11 +307,10 @@ fn decode_row<R>(
     let mut map = Map::with_capacity(cols.len());
     for (i, col) in cols.iter().enumerate() {
         let val = decode(row, i, col).map_err(|e| {
-            Error::Internal(format!(
-                "decoding column {} ({}): {e}",
-                col.name(),
-                col.ty()
-            ))
+            Error::internal_from(
+                format!("decoding column {} ({}): {e}", col.name(), col.ty()),
+                e,
+            )
         })?;
         map.insert(col.name().to_string(), val.into_json());
     }

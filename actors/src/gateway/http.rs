@@ -472,10 +472,7 @@ async fn node(
     Body(body): Body,
 ) -> Response {
     let Some((model, op)) = OpKind::parse_node_name(&node) else {
-        return ApiError(Error::NotFound {
-            model: "node".into(),
-            id: node,
-        })
+        return ApiError(Error::not_found(flowgate::Missing::Node, node))
         .into_response();
     };
     match body_params(op, body) {

@@ -222,7 +222,10 @@ impl McpServer {
                 Ok(value) => return Ok(CallToolResult::structured(value)),
                 // Only the table lookup reports a missing "table": the name is no model's tool,
                 // but may be a workflow's.
-                Err(Error::NotFound { model, .. }) if model == "table" => {}
+                Err(Error::NotFound {
+                    what: flowgate::Missing::Table,
+                    ..
+                }) => {}
                 Err(e) => return Ok(tool_error(&span, e.to_json(), &e)),
             }
         }
@@ -233,7 +236,10 @@ impl McpServer {
             .await;
         match result {
             Ok(out) => Ok(CallToolResult::structured(out.to_json())),
-            Err(RunFailure::Refused(Error::NotFound { model, .. })) if model == "workflow" => {
+            Err(RunFailure::Refused(Error::NotFound {
+                what: flowgate::Missing::Workflow,
+                ..
+            })) => {
                 Err(unknown_tool(name))
             }
             Err(f) => Ok(tool_error(&span, f.to_json(), f.error())),

@@ -1,7 +1,7 @@
 //! Read, List and Count.
 
 use super::{Params, all_columns, id_filter};
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{Cursor, parse_filter, parse_order_by};
 use crate::sql::{self, SelectSpec};
@@ -26,12 +26,12 @@ pub(crate) async fn read_one(
     let stmt = sql::select_by_id(m, &cols, &val, include_deleted, x.dialect());
     x.fetch_optional(&stmt, &cols)
         .await?
-        .ok_or_else(|| Error::NotFound {
-            model: m.name().to_string(),
-            id: match val.to_json() {
+        .ok_or_else(|| {
+            let id = match val.to_json() {
                 Value::String(s) => s,
                 other => other.to_string(),
-            },
+            };
+            Error::not_found(Missing::Record(m.name().to_string()), id)
         })
 }
 

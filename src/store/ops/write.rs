@@ -28,12 +28,12 @@ pub(crate) async fn insert_one(
             .fetch(&stmt, &all)
             .await?
             .pop()
-            .ok_or_else(|| Error::Internal("insert returned no row".into()));
+            .ok_or_else(|| Error::internal("insert returned no row"));
     }
     let done = x.execute(&stmt).await?;
     let id = match (m.auto_id(), done.last_id) {
         (true, Some(id)) => json!(id),
-        (true, None) => return Err(Error::Internal("no generated id".into())),
+        (true, None) => return Err(Error::internal("no generated id")),
         (false, _) => row[0].to_json(),
     };
     read_one(x, m, &id, true).await
