@@ -2,7 +2,9 @@
 //! store's or the caller's), so `atomic` and `dry_run` are a matter of savepoints and rollback.
 
 use super::write::{conflict_target, equality_filter};
-use super::{Params, insert_columns, insert_columns_with_id, name_conflict, new_row, update_sets};
+use super::name_conflict;
+use super::params::Params;
+use super::rows::{delete_stmt, insert_columns, insert_columns_with_id, new_row, update_sets};
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{Filter, parse_filter};
@@ -52,7 +54,7 @@ impl<'a> Records<'a> {
 }
 
 fn items<'a>(p: &Params<'a>) -> Result<Records<'a>> {
-    let data = match p.records {
+    let data = match p.records() {
         Some(text) => Records::Text(text),
         None => Records::Values(
             p.array("data")?
@@ -409,7 +411,7 @@ pub(crate) async fn bulk_delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     p.only(&["filter", "confirm_all", "max_affected", "dry_run"])?;
     let filter = bulk_filter(m, &p, "delete")?;
     let d = x.dialect();
-    let done = x.execute(&super::delete_stmt(m, &filter, d)).await?;
+    let done = x.execute(&delete_stmt(m, &filter, d)).await?;
     check_max(&p, done.rows, "delete")?;
     with_dry_run(json!({"deleted": done.rows}), &p)
 }

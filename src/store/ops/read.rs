@@ -1,6 +1,7 @@
 //! Read, List and Count.
 
-use super::{Params, all_columns, id_filter};
+use super::params::Params;
+use super::rows::{all_columns, id_filter};
 use crate::error::{Error, Missing, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{Cursor, parse_filter, parse_order_by};

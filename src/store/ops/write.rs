@@ -1,8 +1,10 @@
 //! Create, Update, Delete and Upsert.
 
 use super::read::read_one;
-use super::{
-    Params, all_columns, check_given, field_value, id_filter, insert_columns, new_row, update_sets,
+use super::params::Params;
+use super::rows::{
+    all_columns, check_given, delete_stmt, field_value, id_filter, insert_columns,
+    insert_columns_with_id, new_row, update_sets,
 };
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
@@ -46,7 +48,7 @@ async fn insert_with_id(
     m: &ModelInfo,
     row: Vec<Val>,
 ) -> Result<Map<String, Value>> {
-    let cols = super::insert_columns_with_id(m);
+    let cols = insert_columns_with_id(m);
     let id = row[0].to_json();
     x.execute(&sql::insert(
         m,
@@ -125,7 +127,7 @@ pub(crate) async fn delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
     let id = p.require("id")?;
     let (val, filter) = id_filter(m, id)?;
     let d = x.dialect();
-    let done = x.execute(&super::delete_stmt(m, &filter, d)).await?;
+    let done = x.execute(&delete_stmt(m, &filter, d)).await?;
     Ok(json!({ "id": val.to_json(), "deleted": done.rows > 0 }))
 }
 
