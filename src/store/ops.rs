@@ -10,6 +10,7 @@ mod read;
 mod rows;
 mod write;
 
+use super::db::Db;
 use super::exec::Exec;
 use crate::context::Context;
 use crate::error::{Error, Result};
@@ -32,8 +33,8 @@ pub(crate) fn needs_transaction(kind: OpKind) -> bool {
     )
 }
 
-pub(crate) async fn dispatch(
-    x: &mut Exec<'_>,
+pub(crate) async fn dispatch<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     ctx: &Context,
     kind: OpKind,

@@ -9,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{Filter, parse_filter};
 use crate::sql::{self, Conflict, Dialect, SavepointAction, SelectSpec};
+use crate::store::db::Db;
 use crate::store::exec::Exec;
 use crate::value::{self, Val};
 use crate::params::{MAX_RECORDS, RecordsText};
@@ -17,7 +18,7 @@ use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-fn rows_per_statement(x: &Exec<'_>, ncols: usize) -> usize {
+fn rows_per_statement<D: Db>(x: &Exec<'_, D>, ncols: usize) -> usize {
     (x.dialect().max_params() / ncols.max(1)).clamp(1, 5_000)
 }
 
@@ -86,7 +87,7 @@ fn with_dry_run(mut out: Value, p: &Params<'_>) -> Result<Value> {
     Ok(out)
 }
 
-async fn savepoint(x: &mut Exec<'_>, action: SavepointAction) -> Result<()> {
+async fn savepoint<D: Db>(x: &mut Exec<'_, D>, action: SavepointAction) -> Result<()> {
     x.execute(&sql::savepoint("fg_bulk", action))
         .await
         .map(|_| ())
@@ -94,8 +95,8 @@ async fn savepoint(x: &mut Exec<'_>, action: SavepointAction) -> Result<()> {
 
 /// Inserts rows (all of [`insert_columns`] shape, or with the id first when `with_id`) in
 /// statements of as many rows as the database allows; returns the ids of the inserted rows.
-async fn insert_rows(
-    x: &mut Exec<'_>,
+async fn insert_rows<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     rows: &[Vec<Val>],
     with_id: bool,
@@ -122,8 +123,8 @@ async fn insert_rows(
 
 /// Runs one insert statement of `rows` (built by [`sql::insert`] returning the id); returns
 /// the ids of the inserted rows.
-async fn run_insert(
-    x: &mut Exec<'_>,
+async fn run_insert<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     stmt: sql::Stmt,
     rows: &[Vec<Val>],
@@ -157,8 +158,8 @@ fn checked_row(m: &ModelInfo, data: Records<'_>, i: usize, now: DateTime<Utc>) -
 /// operation always runs in a transaction of its own or under a savepoint of the caller's
 /// transaction (`Transaction::run`), which a failed operation is rolled back to, so a refused
 /// call changes nothing. Returns the ids and the number of rows skipped.
-async fn create_pipelined(
-    x: &mut Exec<'_>,
+async fn create_pipelined<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     data: Records<'_>,
     conflict: Option<Conflict<'_>>,
@@ -200,7 +201,7 @@ async fn create_pipelined(
     }
 }
 
-pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_create<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&["data", "on_conflict", "atomic", "conflict_on", "dry_run"])?;
     let data = items(&p)?;
     let atomic = p.bool("atomic")?.unwrap_or(true);
@@ -300,8 +301,8 @@ struct Chunk<'a> {
 /// Inserts one chunk of checked rows (`at`: their indexes in `data`) under a savepoint; a chunk
 /// that fails is retried row by row to find which rows, and a row that fails alone is skipped
 /// (a unique violation when skipping), reported (not atomic) or fails the call.
-async fn insert_chunk(
-    x: &mut Exec<'_>,
+async fn insert_chunk<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     values: &[Vec<Val>],
     at: &[usize],
@@ -386,7 +387,7 @@ fn check_max(p: &Params<'_>, n: u64, verb: &str) -> Result<()> {
     }
 }
 
-pub(crate) async fn bulk_update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_update<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&["filter", "fields", "confirm_all", "max_affected", "dry_run"])?;
     let filter = bulk_filter(m, &p, "update")?;
     let fields = p
@@ -407,7 +408,7 @@ pub(crate) async fn bulk_update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     with_dry_run(json!({"updated": done.rows}), &p)
 }
 
-pub(crate) async fn bulk_delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_delete<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&["filter", "confirm_all", "max_affected", "dry_run"])?;
     let filter = bulk_filter(m, &p, "delete")?;
     let d = x.dialect();
@@ -416,7 +417,7 @@ pub(crate) async fn bulk_delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     with_dry_run(json!({"deleted": done.rows}), &p)
 }
 
-pub(crate) async fn bulk_upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_upsert<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&["data", "conflict_on", "on_conflict", "dry_run"])?;
     let data = items(&p)?;
     let target = conflict_target(m, p.names("conflict_on")?, vec!["id".into()])?;
@@ -467,8 +468,8 @@ fn key_of(target_idx: &[usize], row: &[Val]) -> String {
 
 /// Writes full records keyed on the unique set `target`: inserts the new ones and, when
 /// `update`, overwrites the fields each existing one supplies. Returns (inserted, updated, ids).
-async fn upsert_rows(
-    x: &mut Exec<'_>,
+async fn upsert_rows<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     data: Records<'_>,
     target: &[String],
@@ -623,8 +624,8 @@ async fn upsert_rows(
 }
 
 /// [`insert_rows`] of the rows at `which`, copied a statement's worth at a time.
-async fn insert_rows_at(
-    x: &mut Exec<'_>,
+async fn insert_rows_at<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     rows: &[Vec<Val>],
     which: &[usize],
@@ -645,8 +646,8 @@ async fn insert_rows_at(
 }
 
 /// Reads back the ids of rows by their keys, in the rows' order.
-async fn ids_by_key(
-    x: &mut Exec<'_>,
+async fn ids_by_key<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     target: &[String],
     target_idx: &[usize],

@@ -6,6 +6,7 @@ use crate::error::{Error, Missing, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{Cursor, parse_filter, parse_order_by};
 use crate::sql::{self, SelectSpec};
+use crate::store::db::Db;
 use crate::store::exec::Exec;
 use serde_json::{Map, Value, json};
 
@@ -14,8 +15,8 @@ pub(crate) const MAX_LIMIT: u64 = 1000;
 const DEFAULT_LIMIT: u64 = 20;
 
 /// Reads one record by id, or fails with NotFound.
-pub(crate) async fn read_one(
-    x: &mut Exec<'_>,
+pub(crate) async fn read_one<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     id: &Value,
     include_deleted: bool,
@@ -36,14 +37,14 @@ pub(crate) async fn read_one(
         })
 }
 
-pub(crate) async fn read(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn read<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&["id", "include_deleted"])?;
     let id = p.require("id")?;
     let include_deleted = p.bool("include_deleted")?.unwrap_or(false);
     read_one(x, m, id, include_deleted).await.map(Value::Object)
 }
 
-pub(crate) async fn count(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn count<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&["filter", "include_deleted"])?;
     let filter = parse_filter(m, &p.filter_json("filter")?)?;
     let include_deleted = p.bool("include_deleted")?.unwrap_or(false);
@@ -53,7 +54,7 @@ pub(crate) async fn count(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Res
     Ok(json!({ "count": n }))
 }
 
-pub(crate) async fn list(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn list<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&[
         "filter",
         "order_by",

@@ -10,13 +10,14 @@ use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{CmpOp, Filter};
 use crate::sql::{self, SavepointAction, SelectSpec};
+use crate::store::db::Db;
 use crate::store::exec::Exec;
 use crate::value::{self, Val};
 use serde_json::{Map, Value, json};
 
 /// Inserts one checked row and returns the stored record.
-pub(crate) async fn insert_one(
-    x: &mut Exec<'_>,
+pub(crate) async fn insert_one<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     row: Vec<Val>,
 ) -> Result<Map<String, Value>> {
@@ -43,8 +44,8 @@ pub(crate) async fn insert_one(
 
 /// Inserts one row whose id the caller chose on a model with generated ids, then moves
 /// PostgreSQL's sequence past it.
-async fn insert_with_id(
-    x: &mut Exec<'_>,
+async fn insert_with_id<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     row: Vec<Val>,
 ) -> Result<Map<String, Value>> {
@@ -65,15 +66,15 @@ async fn insert_with_id(
     read_one(x, m, &id, true).await
 }
 
-pub(crate) async fn create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn create<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     let empty = Map::new();
     let row = new_row(m, p.map().unwrap_or(&empty), value::now(), false)?;
     insert_one(x, m, row).await.map(Value::Object)
 }
 
 /// Applies checked assignments to the row with this id and returns the record.
-async fn update_by_id(
-    x: &mut Exec<'_>,
+async fn update_by_id<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     id: &Value,
     sets: &[(&Column, Val)],
@@ -97,7 +98,7 @@ async fn update_by_id(
     read_one(x, m, id, true).await
 }
 
-pub(crate) async fn update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn update<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&["id", "filter", "fields"])?;
     let id = match (p.get("id"), p.object("filter")?) {
         (Some(id), None) => id,
@@ -122,7 +123,7 @@ pub(crate) async fn update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
         .map(Value::Object)
 }
 
-pub(crate) async fn delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn delete<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&["id"])?;
     let id = p.require("id")?;
     let (val, filter) = id_filter(m, id)?;
@@ -183,7 +184,7 @@ pub(crate) fn conflict_target(
     Ok(target)
 }
 
-pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn upsert<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
     p.only(&["where", "create", "update", "conflict_on"])?;
     let wh = p
         .object("where")?
@@ -284,8 +285,8 @@ pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
 }
 
 /// The one row (tombstones included) matching an equality filter, locked where the database can.
-async fn find_one(
-    x: &mut Exec<'_>,
+async fn find_one<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     filter: &Filter,
 ) -> Result<Option<Map<String, Value>>> {
