@@ -281,9 +281,7 @@ mod tests {
             r#" {"atomic": false, "data": [ {"a": 1} , [2], "x\u00e9" ], "dry_run": true} "#,
         )
         .unwrap();
-        let Params::Body(b) = &p else {
-            panic!("{p:?}")
-        };
+        let Params::Body(b) = &p else { panic!("{p:?}") };
         assert_eq!(b.len(), 3);
         assert_eq!(
             Value::Object(b.params.clone()),

@@ -164,7 +164,8 @@ impl Store {
         kind: OpKind,
         params: &Value,
     ) -> Result<Value> {
-        self.run_ref(ctx, model, kind, ParamsRef::Json(params)).await
+        self.run_ref(ctx, model, kind, ParamsRef::Json(params))
+            .await
     }
 
     /// [`Store::run`] with [`Params`]: a JSON value, or a bulk write's body whose records are

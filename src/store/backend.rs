@@ -113,9 +113,7 @@ impl<D: Db> Drop for Checkout<D> {
     }
 }
 
-async fn begin<'c, D: Db>(
-    conn: &'c mut D::Connection,
-) -> sqlx::Result<sqlx::Transaction<'c, D>> {
+async fn begin<'c, D: Db>(conn: &'c mut D::Connection) -> sqlx::Result<sqlx::Transaction<'c, D>> {
     match D::BEGIN {
         Some(stmt) => conn.begin_with(stmt).await,
         None => conn.begin().await,
@@ -193,7 +191,9 @@ impl<D: Db> Backend for sqlx::Pool<D> {
             }
             let done = Exec::<D>::new(&mut c, s.echo).execute(stmt).await;
             if limited {
-                let ms = s.statement_timeout.map_or(0, |l| l.as_millis().max(1) as u64);
+                let ms = s
+                    .statement_timeout
+                    .map_or(0, |l| l.as_millis().max(1) as u64);
                 let restore = sql::alter::statement_time_limit(d, ms);
                 if session_settings::<D>(&mut c, &restore).await == 0 {
                     // The limit could not be put back: the connection does not serve again.
@@ -262,7 +262,11 @@ where
     }
 
     fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<Done>> {
-        Box::pin(async move { Exec::<D>::new(&mut self.conn, self.echo).execute(stmt).await })
+        Box::pin(async move {
+            Exec::<D>::new(&mut self.conn, self.echo)
+                .execute(stmt)
+                .await
+        })
     }
 
     fn scalar<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<i64>> {

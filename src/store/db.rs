@@ -195,7 +195,10 @@ impl Db for Sqlite {
     }
 
     async fn execute_text(conn: &mut SqliteConnection, sql: String) -> sqlx::Result<()> {
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await.map(drop)
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(conn)
+            .await
+            .map(drop)
     }
 
     async fn arm_deadline(
@@ -247,9 +250,7 @@ impl Db for Postgres {
                 get::<String>(row, i)?.map(Val::Text)
             }
             FieldType::Date => get::<chrono::NaiveDate>(row, i)?.map(Val::Date),
-            FieldType::Datetime => {
-                get::<chrono::DateTime<chrono::Utc>>(row, i)?.map(Val::DateTime)
-            }
+            FieldType::Datetime => get::<chrono::DateTime<chrono::Utc>>(row, i)?.map(Val::DateTime),
             FieldType::Uuid => get::<uuid::Uuid>(row, i)?.map(Val::Uuid),
             FieldType::Json => get::<Value>(row, i)?.map(Val::Json),
             FieldType::Bytes => get::<Vec<u8>>(row, i)?.map(Val::Bytes),
@@ -293,7 +294,10 @@ impl Db for Postgres {
     }
 
     async fn execute_text(conn: &mut PgConnection, sql: String) -> sqlx::Result<()> {
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await.map(drop)
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(conn)
+            .await
+            .map(drop)
     }
 }
 
@@ -329,9 +333,7 @@ impl Db for MySql {
             FieldType::Integer => Val::Int(row.try_get_unchecked(i)?),
             FieldType::Float => Val::Float(row.try_get_unchecked(i)?),
             FieldType::Boolean => Val::Bool(row.try_get_unchecked::<i8, _>(i)? != 0),
-            FieldType::Decimal => {
-                Val::Decimal(row.try_get_unchecked::<Decimal, _>(i)?.normalize())
-            }
+            FieldType::Decimal => Val::Decimal(row.try_get_unchecked::<Decimal, _>(i)?.normalize()),
             FieldType::Date => Val::Date(row.try_get_unchecked(i)?),
             FieldType::Datetime => Val::DateTime(
                 row.try_get_unchecked::<chrono::NaiveDateTime, _>(i)?
@@ -378,7 +380,10 @@ impl Db for MySql {
     }
 
     async fn execute_text(conn: &mut MySqlConnection, sql: String) -> sqlx::Result<()> {
-        sqlx::raw_sql(AssertSqlSafe(sql)).execute(conn).await.map(drop)
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(conn)
+            .await
+            .map(drop)
     }
 }
 

@@ -51,10 +51,7 @@ impl Transaction {
         params: &Value,
     ) -> Result<Value> {
         let sp = self.savepoint().await?;
-        let result = self
-            .tx
-            .run(ctx, model, kind, ParamsRef::Json(params))
-            .await;
+        let result = self.tx.run(ctx, model, kind, ParamsRef::Json(params)).await;
         match result {
             Ok(v) if !ParamsRef::Json(params).is_dry_run() => {
                 self.release(sp).await?;

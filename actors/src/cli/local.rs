@@ -186,7 +186,10 @@ impl Local {
     /// Runs a node by name, answering an unknown name or model as the HTTP door does.
     pub(crate) async fn run_node(&self, node: &str, params: &Value) -> Result<Value, Failure> {
         let Some((model, op)) = OpKind::parse_node_name(node) else {
-            return Err(Failure::from(flowgate::Error::not_found(flowgate::Missing::Node, node)));
+            return Err(Failure::from(flowgate::Error::not_found(
+                flowgate::Missing::Node,
+                node,
+            )));
         };
         if let Some(u) = self.unavailable.iter().find(|u| u.name == model) {
             return Err(u.failure());
@@ -310,7 +313,10 @@ impl Local {
         let runs = RunStore::open(&self.store).await?;
         let record = runs.get(run_id).await?;
         if record.workflow != name {
-            return Err(Failure::from(flowgate::Error::not_found(flowgate::Missing::Run, run_id)));
+            return Err(Failure::from(flowgate::Error::not_found(
+                flowgate::Missing::Run,
+                run_id,
+            )));
         }
         Ok(record.to_json())
     }
@@ -374,7 +380,10 @@ impl Catalog {
                 state: format!("failed: {reason}"),
                 retry_after_ms: 5000,
             })),
-            None => Err(Failure::from(flowgate::Error::not_found(flowgate::Missing::Workflow, name))),
+            None => Err(Failure::from(flowgate::Error::not_found(
+                flowgate::Missing::Workflow,
+                name,
+            ))),
         }
     }
 }

@@ -239,9 +239,7 @@ impl McpServer {
             Err(RunFailure::Refused(Error::NotFound {
                 what: flowgate::Missing::Workflow,
                 ..
-            })) => {
-                Err(unknown_tool(name))
-            }
+            })) => Err(unknown_tool(name)),
             Err(f) => Ok(tool_error(&span, f.to_json(), f.error())),
         }
     }

@@ -1,25 +1,25 @@
 //! BulkCreate, BulkUpdate, BulkDelete and BulkUpsert. They always run in a transaction (the
 //! store's or the caller's), so `atomic` and `dry_run` are a matter of savepoints and rollback.
 
-use super::write::{conflict_target, equality_filter};
 use super::name_conflict;
 use super::params::Params;
 use super::rows::{delete_stmt, insert_columns, insert_columns_with_id, new_row, update_sets};
+use super::write::{conflict_target, equality_filter};
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
+use crate::params::{MAX_RECORDS, RecordsText};
 use crate::query::{Filter, parse_filter};
 use crate::sql::{self, Conflict, Dialect, SavepointAction, SelectSpec};
 use crate::store::db::Db;
 use crate::store::exec::Exec;
 use crate::value::{self, Val};
-use crate::params::{MAX_RECORDS, RecordsText};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 fn rows_per_statement<D: Db>(x: &Exec<'_, D>, ncols: usize) -> usize {
-    (x.dialect().max_params() / ncols.max(1)).clamp(1, 5_000)
+    (x.dialect().max_params() / ncols.max(1)).clamp(1, 1_000)
 }
 
 /// The records of `data`: values in the params, or text of a request body, each parsed when it
@@ -55,13 +55,13 @@ impl<'a> Records<'a> {
 }
 
 fn items<'a>(p: &Params<'a>) -> Result<Records<'a>> {
-    let data = match p.records() {
-        Some(text) => Records::Text(text),
-        None => Records::Values(
-            p.array("data")?
-                .ok_or_else(|| Error::validation("data", "`data` is required: a list of records"))?,
-        ),
-    };
+    let data =
+        match p.records() {
+            Some(text) => Records::Text(text),
+            None => Records::Values(p.array("data")?.ok_or_else(|| {
+                Error::validation("data", "`data` is required: a list of records")
+            })?),
+        };
     if data.len() > MAX_RECORDS {
         return Err(Error::validation(
             "data",
@@ -201,7 +201,11 @@ async fn create_pipelined<D: Db>(
     }
 }
 
-pub(crate) async fn bulk_create<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_create<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["data", "on_conflict", "atomic", "conflict_on", "dry_run"])?;
     let data = items(&p)?;
     let atomic = p.bool("atomic")?.unwrap_or(true);
@@ -387,7 +391,11 @@ fn check_max(p: &Params<'_>, n: u64, verb: &str) -> Result<()> {
     }
 }
 
-pub(crate) async fn bulk_update<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_update<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["filter", "fields", "confirm_all", "max_affected", "dry_run"])?;
     let filter = bulk_filter(m, &p, "update")?;
     let fields = p
@@ -408,7 +416,11 @@ pub(crate) async fn bulk_update<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Pa
     with_dry_run(json!({"updated": done.rows}), &p)
 }
 
-pub(crate) async fn bulk_delete<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_delete<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["filter", "confirm_all", "max_affected", "dry_run"])?;
     let filter = bulk_filter(m, &p, "delete")?;
     let d = x.dialect();
@@ -417,7 +429,11 @@ pub(crate) async fn bulk_delete<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Pa
     with_dry_run(json!({"deleted": done.rows}), &p)
 }
 
-pub(crate) async fn bulk_upsert<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_upsert<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["data", "conflict_on", "on_conflict", "dry_run"])?;
     let data = items(&p)?;
     let target = conflict_target(m, p.names("conflict_on")?, vec!["id".into()])?;

@@ -26,25 +26,31 @@ pub(crate) async fn read_one<D: Db>(
     // No LIMIT: the id is the primary key. (SQLite prepares a statement again on every run when
     // its LIMIT is a bound parameter.)
     let stmt = sql::select_by_id(m, &cols, &val, include_deleted, x.dialect());
-    x.fetch_optional(&stmt, &cols)
-        .await?
-        .ok_or_else(|| {
-            let id = match val.to_json() {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            Error::not_found(Missing::Record(m.name().to_string()), id)
-        })
+    x.fetch_optional(&stmt, &cols).await?.ok_or_else(|| {
+        let id = match val.to_json() {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        Error::not_found(Missing::Record(m.name().to_string()), id)
+    })
 }
 
-pub(crate) async fn read<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn read<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["id", "include_deleted"])?;
     let id = p.require("id")?;
     let include_deleted = p.bool("include_deleted")?.unwrap_or(false);
     read_one(x, m, id, include_deleted).await.map(Value::Object)
 }
 
-pub(crate) async fn count<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn count<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["filter", "include_deleted"])?;
     let filter = parse_filter(m, &p.filter_json("filter")?)?;
     let include_deleted = p.bool("include_deleted")?.unwrap_or(false);
@@ -54,7 +60,11 @@ pub(crate) async fn count<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'
     Ok(json!({ "count": n }))
 }
 
-pub(crate) async fn list<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn list<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&[
         "filter",
         "order_by",

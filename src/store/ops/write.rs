@@ -1,7 +1,7 @@
 //! Create, Update, Delete and Upsert.
 
-use super::read::read_one;
 use super::params::Params;
+use super::read::read_one;
 use super::rows::{
     all_columns, check_given, delete_stmt, field_value, id_filter, insert_columns,
     insert_columns_with_id, new_row, update_sets,
@@ -66,7 +66,11 @@ async fn insert_with_id<D: Db>(
     read_one(x, m, &id, true).await
 }
 
-pub(crate) async fn create<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn create<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     let empty = Map::new();
     let row = new_row(m, p.map().unwrap_or(&empty), value::now(), false)?;
     insert_one(x, m, row).await.map(Value::Object)
@@ -98,7 +102,11 @@ async fn update_by_id<D: Db>(
     read_one(x, m, id, true).await
 }
 
-pub(crate) async fn update<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn update<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["id", "filter", "fields"])?;
     let id = match (p.get("id"), p.object("filter")?) {
         (Some(id), None) => id,
@@ -123,7 +131,11 @@ pub(crate) async fn update<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<
         .map(Value::Object)
 }
 
-pub(crate) async fn delete<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn delete<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["id"])?;
     let id = p.require("id")?;
     let (val, filter) = id_filter(m, id)?;
@@ -184,7 +196,11 @@ pub(crate) fn conflict_target(
     Ok(target)
 }
 
-pub(crate) async fn upsert<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn upsert<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["where", "create", "update", "conflict_on"])?;
     let wh = p
         .object("where")?
