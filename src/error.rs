@@ -18,12 +18,13 @@ pub enum Error {
         /// What is wrong, in lowercase without a trailing period.
         reason: String,
     },
-    /// The record does not exist (or is soft-deleted and was not asked for).
-    #[error("{model} {id} not found")]
+    /// What was looked up does not exist: a record (or one soft-deleted and not asked for), a
+    /// model, a workflow, a run...
+    #[error("{what} {id} not found")]
     NotFound {
-        /// The model's name.
-        model: String,
-        /// The id that was looked up, as text.
+        /// What kind of thing was looked up.
+        what: Missing,
+        /// The id or name that was looked up, as text.
         id: String,
     },
     /// A unique key or a reference would be broken.
@@ -59,9 +60,72 @@ pub enum Error {
     /// The database or a dependency cannot be reached.
     #[error("{0}")]
     Unavailable(String),
-    /// A bug or an unexpected database answer. The message is for logs, never for callers.
-    #[error("{0}")]
-    Internal(String),
+    /// A bug or an unexpected database answer. The message (and the error that caused it) is
+    /// for logs, never for callers.
+    #[error(transparent)]
+    Internal(Internal),
+}
+
+/// What a [`Error::NotFound`] looked for. Its text is the `model` of the error's public details:
+/// the model's name for a record, else the kind of thing (`model`, `workflow`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    /// A record of the named model.
+    Record(String),
+    /// A model, by name.
+    Model,
+    /// A model, by its table's name (REST paths and MCP tool names use tables).
+    Table,
+    /// A node (`<Model><Op>Node`).
+    Node,
+    /// A workflow.
+    Workflow,
+    /// A workflow run.
+    Run,
+}
+
+impl Missing {
+    /// The text of the error's details (`model`): the model's name of a record, else the kind.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Missing::Record(model) => model,
+            Missing::Model => "model",
+            Missing::Table => "table",
+            Missing::Node => "node",
+            Missing::Workflow => "workflow",
+            Missing::Run => "run",
+        }
+    }
+}
+
+impl std::fmt::Display for Missing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An internal error: a message for the log and, when there is one, the error that caused it
+/// (kept as the [`std::error::Error::source`] of the [`Error`]). Shared (`Arc`) so that errors
+/// stay `Clone`; two are equal when their messages are.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct Internal {
+    message: String,
+    #[source]
+    source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl Internal {
+    /// The message for the log.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl PartialEq for Internal {
+    fn eq(&self, other: &Self) -> bool {
+        self.message == other.message
+    }
 }
 
 /// The data layer's result type.
@@ -82,6 +146,33 @@ impl Error {
             field: None,
             reason: reason.into(),
         }
+    }
+
+    /// Something looked up does not exist.
+    pub fn not_found(what: Missing, id: impl Into<String>) -> Self {
+        Error::NotFound {
+            what,
+            id: id.into(),
+        }
+    }
+
+    /// An internal error with a message for the log.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(Internal {
+            message: message.into(),
+            source: None,
+        })
+    }
+
+    /// An internal error with a message for the log and the error that caused it.
+    pub fn internal_from(
+        message: impl Into<String>,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Internal(Internal {
+            message: message.into(),
+            source: Some(std::sync::Arc::from(source.into())),
+        })
     }
 
     /// The stable code string, the same on every channel.
@@ -150,7 +241,9 @@ impl Error {
             obj.insert("field".into(), field.into());
         }
         let details = match self {
-            Error::NotFound { model, id } => Some(serde_json::json!({"model": model, "id": id})),
+            Error::NotFound { what, id } => {
+                Some(serde_json::json!({"model": what.as_str(), "id": id}))
+            }
             Error::RateLimited { retry_after_ms } => {
                 Some(serde_json::json!({"retry_after_ms": retry_after_ms}))
             }

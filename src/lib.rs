@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod model;
 pub mod naming;
 pub mod operation;
+pub mod params;
 pub mod query;
 pub mod registry;
 pub mod sql;
@@ -20,9 +21,10 @@ pub mod value;
 pub mod workflow;
 
 pub use context::{Channel, Context};
-pub use error::{Error, Result};
+pub use error::{Error, Missing, Result};
 pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelete, Schema};
 pub use operation::{OpKind, Operation};
+pub use params::Params;
 pub use store::{Store, StoreConfig, Transaction};
 pub use workflow::{Workflow, WorkflowBuilder};
 

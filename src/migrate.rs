@@ -590,7 +590,7 @@ pub async fn rollback_last(
             None => registry.forget(name).await?,
             Some(v) => {
                 let def = registry.version(name, v).await?.ok_or_else(|| {
-                    Error::Internal(format!("version {v} of {name} is missing from the history"))
+                    Error::internal(format!("version {v} of {name} is missing from the history"))
                 })?;
                 registry.record(&def, v).await?;
             }

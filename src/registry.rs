@@ -43,12 +43,12 @@ fn definition_json(def: &ModelDef) -> Value {
 
 fn definition_from(value: &Value, name: &str) -> Result<ModelDef> {
     let text = value.as_str().ok_or_else(|| {
-        Error::Internal(format!("the registry's definition of {name} is not text"))
+        Error::internal(format!("the registry's definition of {name} is not text"))
     })?;
     model::parse_json(text, "flowgate_models")?
         .into_iter()
         .find(|d| d.name == name)
-        .ok_or_else(|| Error::Internal(format!("the registry's definition of {name} is empty")))
+        .ok_or_else(|| Error::internal(format!("the registry's definition of {name} is empty")))
 }
 
 fn internal_models() -> Vec<ModelDef> {

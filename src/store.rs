@@ -5,6 +5,8 @@
 //! transaction of their own, or inside the caller's [`Transaction`] under a savepoint, so that a
 //! failed operation never leaves half its writes behind.
 
+mod backend;
+mod db;
 mod errors;
 mod exec;
 mod lease;
@@ -21,46 +23,12 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::model::{ModelDef, ModelInfo, Schema};
 use crate::operation::{OpKind, Operation};
+use crate::params::{Params, ParamsRef};
 use crate::sql::{self, Dialect};
-use errors::db_error;
-use exec::{Conn, Exec};
+use backend::Settings;
 use pool::Pool;
 use serde_json::Value;
-use sqlx::Connection as _;
 use std::sync::{Arc, RwLock};
-
-/// A pooled connection held by one operation. Dropped before [`Checkout::finish`] (the
-/// operation's future was dropped, its statement perhaps still running), it is closed instead of
-/// given back when `close_if_dropped`.
-struct Checkout<DB: sqlx::Database> {
-    conn: sqlx::pool::PoolConnection<DB>,
-    close_if_dropped: bool,
-}
-
-impl<DB: sqlx::Database> Checkout<DB> {
-    fn new(conn: sqlx::pool::PoolConnection<DB>, close_if_dropped: bool) -> Self {
-        Checkout {
-            conn,
-            close_if_dropped,
-        }
-    }
-
-    fn conn_mut(&mut self) -> &mut DB::Connection {
-        &mut self.conn
-    }
-
-    fn finish(mut self) {
-        self.close_if_dropped = false;
-    }
-}
-
-impl<DB: sqlx::Database> Drop for Checkout<DB> {
-    fn drop(&mut self) {
-        if self.close_if_dropped {
-            self.conn.close_on_drop();
-        }
-    }
-}
 
 /// A handle on one database and the models it serves. Cheap to clone; clones share the pool.
 #[derive(Clone)]
@@ -143,10 +111,7 @@ impl Store {
         self.schema()
             .get(name)
             .cloned()
-            .ok_or_else(|| Error::NotFound {
-                model: "model".into(),
-                id: name.into(),
-            })
+            .ok_or_else(|| Error::not_found(crate::error::Missing::Model, name))
     }
 
     /// Creates every model's table and indexes that do not exist yet, referenced tables first.
@@ -179,45 +144,7 @@ impl Store {
     /// Runs one statement made by the `sql` module on a pooled connection: schema changes
     /// (`create_tables`, migrations on MySQL), which run without the statement time limit.
     pub async fn execute_raw(&self, stmt: &sql::Stmt) -> Result<u64> {
-        let echo = self.inner.echo;
-        let limited = self.inner.statement_timeout;
-        let d = self.dialect();
-        let lift = sql::alter::statement_time_limit(d, 0);
-        let restore =
-            sql::alter::statement_time_limit(d, limited.map_or(0, |l| l.as_millis().max(1) as u64));
-        macro_rules! run {
-            ($p:expr, $variant:ident) => {{
-                let mut c = $p.acquire().await.map_err(db_error)?;
-                if limited.is_some() {
-                    pool::session_settings!(c, lift.iter());
-                }
-                let done = Exec {
-                    conn: Conn::$variant(&mut c),
-                    echo,
-                }
-                .execute(stmt)
-                .await;
-                if limited.is_some() && pool::session_settings!(c, restore.iter()) == 0 {
-                    // The limit could not be put back: the connection does not serve again.
-                    c.close_on_drop();
-                }
-                done?
-            }};
-        }
-        let done = match &self.inner.pool {
-            Pool::Sqlite(p) => {
-                let mut c = p.acquire().await.map_err(db_error)?;
-                Exec {
-                    conn: Conn::Sqlite(&mut c),
-                    echo,
-                }
-                .execute(stmt)
-                .await?
-            }
-            Pool::Postgres(p) => run!(p, Postgres),
-            Pool::MySql(p) => run!(p, MySql),
-        };
-        Ok(done.rows)
+        self.inner.pool.execute_raw(self.settings(), stmt).await
     }
 
     /// Runs an operation request.
@@ -237,6 +164,29 @@ impl Store {
         kind: OpKind,
         params: &Value,
     ) -> Result<Value> {
+        self.run_ref(ctx, model, kind, ParamsRef::Json(params))
+            .await
+    }
+
+    /// [`Store::run`] with [`Params`]: a JSON value, or a bulk write's body whose records are
+    /// parsed one by one as they are written.
+    pub async fn run_params(
+        &self,
+        ctx: &Context,
+        model: &ModelInfo,
+        kind: OpKind,
+        params: &Params,
+    ) -> Result<Value> {
+        self.run_ref(ctx, model, kind, params.borrow()).await
+    }
+
+    async fn run_ref(
+        &self,
+        ctx: &Context,
+        model: &ModelInfo,
+        kind: OpKind,
+        params: ParamsRef<'_>,
+    ) -> Result<Value> {
         match self.run_once(ctx, model, kind, params).await {
             Err(e) if kind.is_read_only() && errors::is_lost_connection(&e) => {
                 tracing::info!(
@@ -255,86 +205,18 @@ impl Store {
         ctx: &Context,
         model: &ModelInfo,
         kind: OpKind,
-        params: &Value,
+        params: ParamsRef<'_>,
     ) -> Result<Value> {
-        // The futures of sqlx's pool (up to 8.6 kB on PostgreSQL, as they hold a connect) and of
-        // the operation are boxed: inline, in each of the six arms below, they would make this
-        // future over 9 kB, copied whenever a caller moves it (into a task, say).
-        let needs_tx = ops::needs_transaction(kind);
-        let keep = !ops::is_dry_run(params);
-        let echo = self.inner.echo;
-        // `$close`: a connection whose operation was dropped mid-way (its client went away) is
-        // closed rather than given back, which on PostgreSQL also stops the statement (the server
-        // checks its client every second). SQLite connections are not closed (an in-memory
-        // database lives in them): a deadline's progress handler stops the statement instead.
-        macro_rules! arm {
-            ($pool:expr, $variant:ident, $begin:ident $(($how:expr))?, $close:expr) => {{
-                let conn = Box::pin($pool.acquire()).await.map_err(db_error)?;
-                let mut held = Checkout::new(conn, $close);
-                let deadline = self.sqlite_deadline(held.conn_mut(), kind).await?;
-                let result = if needs_tx {
-                    let mut t = Box::pin(held.conn_mut().$begin($($how)?))
-                        .await
-                        .map_err(db_error)?;
-                    let result = {
-                        let mut x = Exec {
-                            conn: Conn::$variant(&mut t),
-                            echo,
-                        };
-                        Box::pin(ops::dispatch(&mut x, model, ctx, kind, params)).await
-                    };
-                    match result {
-                        Ok(v) if keep => t.commit().await.map_err(db_error).map(|_| v),
-                        Ok(v) => t.rollback().await.map_err(db_error).map(|_| v),
-                        Err(e) => {
-                            let _ = t.rollback().await;
-                            Err(e)
-                        }
-                    }
-                } else {
-                    let mut x = Exec {
-                        conn: Conn::$variant(held.conn_mut()),
-                        echo,
-                    };
-                    Box::pin(ops::dispatch(&mut x, model, ctx, kind, params)).await
-                };
-                if let Some(d) = deadline {
-                    d.disarm();
-                }
-                held.finish();
-                result
-            }};
-        }
-        match &self.inner.pool {
-            // IMMEDIATE takes SQLite's write lock up front, so a transaction that reads before it
-            // writes cannot fail to upgrade its lock halfway.
-            Pool::Sqlite(p) => arm!(p, Sqlite, begin_with("BEGIN IMMEDIATE"), false),
-            Pool::Postgres(p) => arm!(p, Postgres, begin, true),
-            Pool::MySql(p) => arm!(p, MySql, begin, true),
-        }
+        self.inner
+            .pool
+            .run(self.settings(), ctx, model, kind, params)
+            .await
     }
 
-    /// On SQLite, an operation that may scan a table (list, count, bulk update and delete by
-    /// filter) runs under a deadline (`statement_timeout`); the other databases limit every
-    /// statement through their session settings. Reads and writes by id touch one row through
-    /// the primary key and run without one (arming costs a round trip to SQLite's thread).
-    async fn sqlite_deadline<C: std::any::Any>(
-        &self,
-        conn: &mut C,
-        kind: OpKind,
-    ) -> Result<Option<limits::SqliteDeadline>> {
-        let Some(limit) = self.inner.statement_timeout else {
-            return Ok(None);
-        };
-        if !matches!(
-            kind,
-            OpKind::List | OpKind::Count | OpKind::BulkUpdate | OpKind::BulkDelete
-        ) {
-            return Ok(None);
-        }
-        match (conn as &mut dyn std::any::Any).downcast_mut::<sqlx::SqliteConnection>() {
-            Some(c) => Ok(Some(limits::SqliteDeadline::arm(c, limit).await?)),
-            None => Ok(None),
+    fn settings(&self) -> Settings {
+        Settings {
+            echo: self.inner.echo,
+            statement_timeout: self.inner.statement_timeout,
         }
     }
 

@@ -137,8 +137,8 @@ impl OpExecutor for Recorder {
                 && op.op == flowgate::OpKind::Create
                 && tokio::time::timeout(*guard, barrier.wait()).await.is_err()
             {
-                return Err(Error::Internal(
-                    "the independent nodes did not run at the same time".into(),
+                return Err(Error::internal(
+                    "the independent nodes did not run at the same time",
                 ));
             }
             let out = self.store.execute(ctx, op).await;

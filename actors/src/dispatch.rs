@@ -27,7 +27,7 @@ use crate::node::Closed;
 use crate::readiness::{Board, Feature, Look, State};
 use crate::routes::{Route, Routes, Target};
 use crate::workflows::Workflows;
-use flowgate::{Context, Error, OpKind};
+use flowgate::{Context, Error, OpKind, Params};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,17 +77,11 @@ impl Dispatcher {
     pub fn resolve(&self, target: Target<'_>) -> flowgate::Result<String> {
         match target {
             Target::Model(name) if self.routes.knows(name) => Ok(name.to_string()),
-            Target::Model(name) => Err(Error::NotFound {
-                model: "model".into(),
-                id: name.into(),
-            }),
+            Target::Model(name) => Err(Error::not_found(flowgate::Missing::Model, name)),
             Target::Table(t) => self
                 .routes
                 .model_of_table(t)
-                .ok_or_else(|| Error::NotFound {
-                    model: "table".into(),
-                    id: t.into(),
-                }),
+                .ok_or_else(|| Error::not_found(flowgate::Missing::Table, t)),
         }
     }
 
@@ -100,8 +94,9 @@ impl Dispatcher {
         target: Target<'_>,
         op: OpKind,
         ctx: Context,
-        params: Value,
+        params: impl Into<Params>,
     ) -> flowgate::Result<Value> {
+        let params = params.into();
         // Route, and wait for readiness. A served model, the common case, takes no lock but the
         // routing table's and allocates nothing.
         let mut route = match self.routes.route_of(target) {

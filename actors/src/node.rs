@@ -12,7 +12,7 @@
 //! while those running finish.
 
 use crate::readiness::{Board, Feature, State};
-use flowgate::{Context, Error, ModelInfo, OpKind, Store};
+use flowgate::{Context, Error, ModelInfo, OpKind, Params, Store};
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use serde_json::Value;
@@ -56,17 +56,17 @@ impl Runner {
         &self,
         ctx: &Context,
         op: OpKind,
-        params: &Value,
+        params: &Params,
     ) -> Result<flowgate::Result<Value>, Closed> {
         let Ok(_permit) = self.permits.acquire().await else {
             return Err(Closed);
         };
-        let result = AssertUnwindSafe(self.store.run(ctx, &self.model, op, params))
+        let result = AssertUnwindSafe(self.store.run_params(ctx, &self.model, op, params))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
                 tracing::error!(model = self.model.name(), op = op.as_str(), request_id = %ctx.request_id, "operation panicked");
-                Err(Error::Internal("operation panicked".into()))
+                Err(Error::internal("operation panicked"))
             });
         if !op.is_read_only() {
             report_writes(&self.board, &result);

@@ -399,7 +399,7 @@ async fn migrate_and_serve(
             spawn_node(myself, state, store.clone(), model.clone())
                 .await
                 .map_err(|e| {
-                    Interrupted::Failed(Error::Internal(format!(
+                    Interrupted::Failed(Error::internal(format!(
                         "spawning the node of {}: {e}",
                         model.name()
                     )))

@@ -55,7 +55,10 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
                 }
                 _ => {
                     tracing::error!(target: "flowgate::sql", error = %message, code = ?db.code(), "database error");
-                    Error::Internal(format!("database error: {message}"))
+                    Error::internal_from(
+                        format!("database error: {message}"),
+                        sqlx::Error::Database(db),
+                    )
                 }
             }
         }
@@ -72,7 +75,7 @@ pub(crate) fn db_error(e: sqlx::Error) -> Error {
         }
         other => {
             tracing::error!(target: "flowgate::sql", error = %other, "database error");
-            Error::Internal(format!("database error: {other}"))
+            Error::internal_from(format!("database error: {other}"), other)
         }
     }
 }

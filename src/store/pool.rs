@@ -1,13 +1,14 @@
 //! Connection pools: one per database, sized by `pool_size`.
 
+use super::backend::Backend;
+use super::db::session_settings;
 use super::errors::connect_error;
 use crate::error::{Error, Result};
 use crate::sql::Dialect;
-use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{MySql, Postgres};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,29 +46,15 @@ impl StoreConfig {
     }
 }
 
-/// A pool of one of the three databases.
-#[derive(Debug, Clone)]
-pub(crate) enum Pool {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-    MySql(MySqlPool),
-}
+/// The store's handle on its database: a pool of one of the databases, behind [`Backend`].
+#[derive(Clone)]
+pub(crate) struct Pool(Arc<dyn Backend>);
 
-impl Pool {
-    pub(crate) fn dialect(&self) -> Dialect {
-        match self {
-            Pool::Sqlite(_) => Dialect::Sqlite,
-            Pool::Postgres(_) => Dialect::Postgres,
-            Pool::MySql(_) => Dialect::MySql,
-        }
-    }
+impl std::ops::Deref for Pool {
+    type Target = dyn Backend;
 
-    pub(crate) async fn close(&self) {
-        match self {
-            Pool::Sqlite(p) => p.close().await,
-            Pool::Postgres(p) => p.close().await,
-            Pool::MySql(p) => p.close().await,
-        }
+    fn deref(&self) -> &(dyn Backend + 'static) {
+        &*self.0
     }
 }
 
@@ -99,26 +86,6 @@ fn reusable<C: sqlx::Connection>(
     }
     Box::pin(std::future::ready(Ok(keep)))
 }
-
-/// Runs session settings on a connection: each statement is tried, and one the server does not
-/// know (a MySQL variable on MariaDB, a PostgreSQL 14 setting on 13) is passed over. Gives how
-/// many applied.
-macro_rules! session_settings {
-    ($conn:expr, $stmts:expr) => {{
-        let mut applied = 0usize;
-        for stmt in $stmts {
-            match sqlx::raw_sql(sqlx::AssertSqlSafe(stmt.sql.clone()))
-                .execute(&mut *$conn)
-                .await
-            {
-                Ok(_) => applied += 1,
-                Err(e) => tracing::debug!(target: "flowgate::sql", sql = %stmt.sql, error = %e, "session setting passed over"),
-            }
-        }
-        applied
-    }};
-}
-pub(crate) use session_settings;
 
 /// The statements that set a new connection's statement time limit (and, on PostgreSQL, the
 /// check that stops a statement whose client closed the connection).
@@ -164,9 +131,8 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
                     .idle_timeout(None)
                     .max_lifetime(None);
             }
-            Ok(Pool::Sqlite(
-                pool.connect_with(opts).await.map_err(connect_error)?,
-            ))
+            let pool = pool.connect_with(opts).await.map_err(connect_error)?;
+            Ok(Pool(Arc::new(pool)))
         }
         Dialect::Postgres => {
             let opts = PgConnectOptions::from_str(&cfg.database_url).map_err(bad_url)?;
@@ -178,13 +144,12 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
                 .after_connect(move |conn, _| {
                     let settings = settings.clone();
                     Box::pin(async move {
-                        session_settings!(conn, settings.iter());
+                        session_settings::<Postgres>(conn, &settings).await;
                         Ok(())
                     })
                 });
-            Ok(Pool::Postgres(
-                pool.connect_with(opts).await.map_err(connect_error)?,
-            ))
+            let pool = pool.connect_with(opts).await.map_err(connect_error)?;
+            Ok(Pool(Arc::new(pool)))
         }
         Dialect::MySql => {
             let url = cfg.database_url.replacen("mariadb:", "mysql:", 1);
@@ -199,15 +164,16 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
                 .after_connect(move |conn, _| {
                     let settings = settings.clone();
                     Box::pin(async move {
-                        if session_settings!(conn, settings.iter()) == 0 && !settings.is_empty() {
+                        if session_settings::<MySql>(conn, &settings).await == 0
+                            && !settings.is_empty()
+                        {
                             tracing::warn!(target: "flowgate::sql", "the server takes no statement time limit");
                         }
                         Ok(())
                     })
                 });
-            Ok(Pool::MySql(
-                pool.connect_with(opts).await.map_err(connect_error)?,
-            ))
+            let pool = pool.connect_with(opts).await.map_err(connect_error)?;
+            Ok(Pool(Arc::new(pool)))
         }
     }
 }

@@ -179,7 +179,7 @@ impl Builtin {
     ) -> Result<Value> {
         let at = |param: &str| format!("nodes.{id}.params.{param}");
         let Value::Object(mut params) = params else {
-            return Err(Error::Internal(format!(
+            return Err(Error::internal(format!(
                 "node {id}: params are not an object"
             )));
         };

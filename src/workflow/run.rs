@@ -512,7 +512,7 @@ impl Workflow {
                         result.map_err(|e| e.within(&format!("nodes.{}.params", node.id)))
                     }
                     (_, Some(b)) => b.run(&node.id, params, inputs).await,
-                    (_, None) => Err(Error::Internal(format!(
+                    (_, None) => Err(Error::internal(format!(
                         "built-in node {} has no compiled form",
                         node.id
                     ))),

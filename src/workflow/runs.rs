@@ -139,14 +139,14 @@ impl RunRecord {
             match row[key].as_str() {
                 None => Ok(Value::Null),
                 Some(t) => serde_json::from_str(t).map_err(|e| {
-                    Error::Internal(format!("flowgate_runs.{key} is not JSON text: {e}"))
+                    Error::internal_from(format!("flowgate_runs.{key} is not JSON text: {e}"), e)
                 }),
             }
         };
         let status = row["status"]
             .as_str()
             .and_then(RunStatus::parse)
-            .ok_or_else(|| Error::Internal(format!("bad run status {}", row["status"])))?;
+            .ok_or_else(|| Error::internal(format!("bad run status {}", row["status"])))?;
         Ok(RunRecord {
             run_id: text("id").unwrap_or_default(),
             workflow: text("workflow").unwrap_or_default(),
@@ -400,10 +400,7 @@ impl RunStore {
         self.op(OpKind::Read, json!({"id": run_id}))
             .await
             .map_err(|e| match e {
-                Error::NotFound { .. } => Error::NotFound {
-                    model: "run".into(),
-                    id: run_id.into(),
-                },
+                Error::NotFound { .. } => Error::not_found(crate::error::Missing::Run, run_id),
                 other => other,
             })
     }
@@ -439,6 +436,6 @@ impl StartedRun {
     pub async fn finished(self) -> Result<()> {
         self.task
             .await
-            .map_err(|e| Error::Internal(format!("the workflow run task failed: {e}")))
+            .map_err(|e| Error::internal_from(format!("the workflow run task failed: {e}"), e))
     }
 }

@@ -102,7 +102,7 @@ impl WorkflowRegistry {
                         FileFormat::Json,
                         &format!("flowgate_workflows.{name}"),
                     ),
-                    None => Err(Error::Internal(format!(
+                    None => Err(Error::internal(format!(
                         "the saved definition of workflow {name} is not text"
                     ))),
                 };

@@ -4,6 +4,7 @@
 use crate::common::Backend;
 use crate::conformance;
 use crate::support::{Db, check_err, db, invalid, models, records, tx_ok, tx_run};
+use flowgate::{Context, OpKind, Params};
 use serde_json::{Value, json};
 
 fn task(i: usize) -> Value {
@@ -773,7 +774,45 @@ async fn bulk_results_in_records(b: Backend) {
     assert_eq!(records(&page).len(), 2);
 }
 
+/// A bulk body whose records stay text: a record that is JSON text but no JSON value (a number
+/// out of range) fails when it is read, naming it, atomically or as one item's error.
+async fn bulk_body_record_that_is_no_value(b: Backend) {
+    let Some(db) = db(b, models()).await else {
+        return;
+    };
+    let info = db.store.model("Task").unwrap();
+    let ctx = Context::internal();
+    let body = |atomic: bool| {
+        format!(
+            r#"{{"atomic": {atomic}, "data": [{{"title": "a", "ref": "R-a"}}, {{"title": "b", "ref": "R-b", "estimate": 1e999}}, {{"title": "c", "ref": "R-c"}}]}}"#
+        )
+    };
+    let params =
+        Params::from_json_body(OpKind::BulkCreate, body(true).into_bytes().into()).unwrap();
+    let err = db
+        .store
+        .run_params(&ctx, &info, OpKind::BulkCreate, &params)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "validation");
+    assert_eq!(err.field(), Some("data[1]"));
+    assert_eq!(db.count("Task", json!({})).await, 0, "nothing changed");
+    let params =
+        Params::from_json_body(OpKind::BulkCreate, body(false).into_bytes().into()).unwrap();
+    let out = db
+        .store
+        .run_params(&ctx, &info, OpKind::BulkCreate, &params)
+        .await
+        .unwrap();
+    assert_eq!(out["inserted"], 2, "{out}");
+    assert_eq!(
+        errors(&out),
+        [(1, "validation".into(), Some("data[1]".into()))]
+    );
+}
+
 conformance!(
+    bulk_body_record_that_is_no_value,
     bulk_create_returns_ids,
     bulk_create_atomic_by_default,
     bulk_create_per_item_errors,

@@ -2,7 +2,9 @@
 //! short ways to run an operation and check its result or its error.
 
 use crate::common::{self, Backend};
-use flowgate::{Context, Error, FieldDef, IdType, ModelDef, OpKind, Operation, Store, Transaction};
+use flowgate::{
+    Context, Error, FieldDef, IdType, ModelDef, OpKind, Operation, Params, Store, Transaction,
+};
 use serde_json::{Value, json};
 
 /// A store on a fresh database, and which backend it is.
@@ -23,14 +25,26 @@ fn kind(op: &str) -> OpKind {
 }
 
 impl Db {
-    /// Runs operation `op` (snake_case, as in DESIGN section 5) on `model`.
+    /// Runs operation `op` (snake_case, as in DESIGN section 5) on `model`. Bulk creates and
+    /// upserts run as a request body would (their records parsed one by one from its text),
+    /// the other operations, and every operation in a transaction ([`tx_run`]), on JSON values.
     pub(crate) async fn run(
         &self,
         model: &str,
         op: &str,
         params: Value,
     ) -> flowgate::Result<Value> {
-        let request = Operation::new(model, kind(op), params);
+        let kind = kind(op);
+        if matches!(kind, OpKind::BulkCreate | OpKind::BulkUpsert) {
+            let body = serde_json::to_vec(&params).expect("JSON");
+            let params = Params::from_json_body(kind, body.into()).expect("a JSON body");
+            let info = self.store.model(model)?;
+            return self
+                .store
+                .run_params(&Context::internal(), &info, kind, &params)
+                .await;
+        }
+        let request = Operation::new(model, kind, params);
         self.store.execute(&Context::internal(), &request).await
     }
 

@@ -469,10 +469,10 @@ async fn models(client: &ClientArgs, action: ModelsAction) -> Result<Value, Fail
             {
                 return Err(u.failure());
             }
-            Err(Failure::from(flowgate::Error::NotFound {
-                model: "model".into(),
-                id: name,
-            }))
+            Err(Failure::from(flowgate::Error::not_found(
+                flowgate::Missing::Model,
+                name,
+            )))
         }
     }
 }

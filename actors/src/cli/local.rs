@@ -214,10 +214,10 @@ impl Local {
     /// Runs a node by name, answering an unknown name or model as the HTTP door does.
     pub(crate) async fn run_node(&self, node: &str, params: &Value) -> Result<Value, Failure> {
         let Some((model, op)) = OpKind::parse_node_name(node) else {
-            return Err(Failure::from(flowgate::Error::NotFound {
-                model: "node".into(),
-                id: node.into(),
-            }));
+            return Err(Failure::from(flowgate::Error::not_found(
+                flowgate::Missing::Node,
+                node,
+            )));
         };
         if let Some(u) = self.unavailable.iter().find(|u| u.name == model) {
             return Err(u.failure());
@@ -338,10 +338,10 @@ impl Local {
         let runs = RunStore::open(&self.store).await?;
         let record = runs.get(run_id).await?;
         if record.workflow != name {
-            return Err(Failure::from(flowgate::Error::NotFound {
-                model: "run".into(),
-                id: run_id.into(),
-            }));
+            return Err(Failure::from(flowgate::Error::not_found(
+                flowgate::Missing::Run,
+                run_id,
+            )));
         }
         Ok(record.to_json())
     }
@@ -405,10 +405,10 @@ impl Catalog {
                 state: format!("failed: {reason}"),
                 retry_after_ms: 5000,
             })),
-            None => Err(Failure::from(flowgate::Error::NotFound {
-                model: "workflow".into(),
-                id: name.into(),
-            })),
+            None => Err(Failure::from(flowgate::Error::not_found(
+                flowgate::Missing::Workflow,
+                name,
+            ))),
         }
     }
 }

@@ -88,10 +88,7 @@ impl Dispatcher {
     pub async fn workflow(&self, name: &str) -> flowgate::Result<Arc<Served>> {
         let deadline = tokio::time::Instant::now() + self.ready_wait();
         let feature = Feature::workflow(name);
-        let not_found = || Error::NotFound {
-            model: "workflow".into(),
-            id: name.into(),
-        };
+        let not_found = || Error::not_found(flowgate::Missing::Workflow, name);
         let waiting = |what: &Feature, state: State| Error::NotReady {
             what: what.to_string(),
             state: state.name().into(),
@@ -153,7 +150,7 @@ impl Dispatcher {
             .spawn(async move { served.workflow.run(&exec, &ctx, &inputs).await });
         match task.await {
             Ok(result) => result.map_err(|e| RunFailure::Run(Box::new(e))),
-            Err(e) => Err(RunFailure::Refused(Error::Internal(format!(
+            Err(e) => Err(RunFailure::Refused(Error::internal(format!(
                 "the workflow run task failed: {e}"
             )))),
         }
@@ -184,10 +181,7 @@ impl Dispatcher {
         let runs = self.run_store().await?;
         let record = runs.get(run_id).await?;
         if record.workflow != name {
-            return Err(Error::NotFound {
-                model: "run".into(),
-                id: run_id.into(),
-            });
+            return Err(Error::not_found(flowgate::Missing::Run, run_id));
         }
         Ok(record)
     }

@@ -15,7 +15,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use flowgate::{Channel, Context, Error, OpKind};
+use bytes::BytesMut;
+use flowgate::{Channel, Context, Error, OpKind, Params};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::sync::Arc;
@@ -91,16 +92,52 @@ fn unsupported_media_type(expected: &str) -> Response {
     )
 }
 
-async fn read_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, Response> {
-    Bytes::from_request(req, state).await.map_err(|e| {
-        let status = e.status();
-        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
-            "payload_too_large"
-        } else {
-            "validation"
-        };
-        plain(status, code, e.body_text())
-    })
+/// Reads a body (at most `body_limit`) into one buffer. A body that says its length is read
+/// straight into a buffer of that size: axum's `Bytes` extractor keeps the received chunks and
+/// then copies them into one buffer, holding a large body twice.
+async fn read_body<S: Send + Sync>(req: Request, _state: &S) -> Result<Bytes, Response> {
+    use axum::RequestExt as _;
+    use http_body_util::BodyExt as _;
+    let said = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = req.into_limited_body();
+    // Never more than the limit ahead of the data (a larger claim fails as it is read).
+    let mut buf = BytesMut::with_capacity(said.min(MAX_RESERVED_BODY));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| body_error(&e))?;
+        if let Ok(data) = frame.into_data() {
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.freeze())
+}
+
+/// The most a body's stated length reserves before its data arrives.
+const MAX_RESERVED_BODY: usize = 256 << 20;
+
+/// A body that could not be read, in the error format: over `body_limit` is 413
+/// `payload_too_large`, anything else 400 (with axum's words for both).
+fn body_error(e: &axum::Error) -> Response {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = source {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return plain(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("Failed to buffer the request body: {err}"),
+            );
+        }
+        source = err.source();
+    }
+    plain(
+        StatusCode::BAD_REQUEST,
+        "validation",
+        format!("Failed to buffer the request body: {e}"),
+    )
 }
 
 /// Path parameters; a path that does not decode (invalid UTF-8 in a segment) is 400
@@ -332,13 +369,21 @@ fn body_json(body: &Bytes) -> Result<Value, Box<Response>> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Value::Null);
     }
-    serde_json::from_slice(body).map_err(|e| {
-        Box::new(plain(
-            StatusCode::BAD_REQUEST,
-            "validation",
-            format!("malformed JSON body: {e}"),
-        ))
-    })
+    serde_json::from_slice(body).map_err(malformed)
+}
+
+/// Parses the JSON body of operation `op` into its params: the records of a bulk write stay the
+/// body's text, parsed one by one as the store writes them (`flowgate::params`).
+fn body_params(op: OpKind, body: Bytes) -> Result<Params, Box<Response>> {
+    Params::from_json_body(op, body).map_err(malformed)
+}
+
+fn malformed(e: serde_json::Error) -> Box<Response> {
+    Box::new(plain(
+        StatusCode::BAD_REQUEST,
+        "validation",
+        format!("malformed JSON body: {e}"),
+    ))
 }
 
 async fn run(
@@ -346,7 +391,7 @@ async fn run(
     target: Target<'_>,
     op: OpKind,
     ctx: Context,
-    params: Value,
+    params: impl Into<Params>,
 ) -> Response {
     let created = op == OpKind::Create;
     match d.call(target, op, ctx, params).await {
@@ -363,10 +408,9 @@ fn body_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
                         Ctx(ctx): Ctx,
                         Path(table): Path<String>,
                         Body(body): Body| async move {
-        let params = body_json(&body);
-        // The parsed params replace the body: a large bulk call does not hold both while it runs.
-        drop(body);
-        match params {
+        // The params take the body: a bulk write keeps it as its records' text, any other
+        // operation drops it once parsed.
+        match body_params(op, body) {
             Ok(params) => run(&d, Target::Table(&table), op, ctx, params).await,
             Err(resp) => *resp,
         }
@@ -466,13 +510,9 @@ async fn node(
     Body(body): Body,
 ) -> Response {
     let Some((model, op)) = OpKind::parse_node_name(&node) else {
-        return ApiError(Error::NotFound {
-            model: "node".into(),
-            id: node,
-        })
-        .into_response();
+        return ApiError(Error::not_found(flowgate::Missing::Node, node)).into_response();
     };
-    match body_json(&body) {
+    match body_params(op, body) {
         Ok(params) => run(&d, Target::Model(model), op, ctx, params).await,
         Err(resp) => *resp,
     }

@@ -1,33 +1,71 @@
 //! BulkCreate, BulkUpdate, BulkDelete and BulkUpsert. They always run in a transaction (the
 //! store's or the caller's), so `atomic` and `dry_run` are a matter of savepoints and rollback.
 
+use super::name_conflict;
+use super::params::Params;
+use super::rows::{delete_stmt, insert_columns, insert_columns_with_id, new_row, update_sets};
 use super::write::{conflict_target, equality_filter};
-use super::{Params, insert_columns, insert_columns_with_id, name_conflict, new_row, update_sets};
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
+use crate::params::{MAX_RECORDS, RecordsText};
 use crate::query::{Filter, parse_filter};
 use crate::sql::{self, Conflict, Dialect, SavepointAction, SelectSpec};
+use crate::store::db::Db;
 use crate::store::exec::Exec;
 use crate::value::{self, Val};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-/// The most records one bulk call takes.
-const MAX_ROWS: usize = 100_000;
-
-fn rows_per_statement(x: &Exec<'_>, ncols: usize) -> usize {
-    (x.dialect().max_params() / ncols.max(1)).clamp(1, 5_000)
+fn rows_per_statement<D: Db>(x: &Exec<'_, D>, ncols: usize) -> usize {
+    (x.dialect().max_params() / ncols.max(1)).clamp(1, 1_000)
 }
 
-fn items<'a>(p: &Params<'a>) -> Result<&'a Vec<Value>> {
-    let data = p
-        .array("data")?
-        .ok_or_else(|| Error::validation("data", "`data` is required: a list of records"))?;
-    if data.len() > MAX_ROWS {
+/// The records of `data`: values in the params, or text of a request body, each parsed when it
+/// is read (so that a large body never becomes one tree of values).
+#[derive(Clone, Copy)]
+enum Records<'a> {
+    Values(&'a [Value]),
+    Text(&'a RecordsText),
+}
+
+impl<'a> Records<'a> {
+    fn len(&self) -> usize {
+        match self {
+            Records::Values(v) => v.len(),
+            Records::Text(t) => t.len(),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Record `i`. Text that is JSON but no value (a number out of range, nesting deeper than
+    /// 128) is a validation error naming the record.
+    fn get(&self, i: usize) -> Result<Cow<'a, Value>> {
+        match self {
+            Records::Values(v) => Ok(Cow::Borrowed(&v[i])),
+            Records::Text(t) => t.get(i).map(Cow::Owned).map_err(|e| {
+                Error::validation(format!("data[{i}]"), format!("malformed JSON: {e}"))
+            }),
+        }
+    }
+}
+
+fn items<'a>(p: &Params<'a>) -> Result<Records<'a>> {
+    let data =
+        match p.records() {
+            Some(text) => Records::Text(text),
+            None => Records::Values(p.array("data")?.ok_or_else(|| {
+                Error::validation("data", "`data` is required: a list of records")
+            })?),
+        };
+    if data.len() > MAX_RECORDS {
         return Err(Error::validation(
             "data",
-            format!("at most {MAX_ROWS} records per call, got {}", data.len()),
+            format!("at most {MAX_RECORDS} records per call, got {}", data.len()),
         ));
     }
     Ok(data)
@@ -49,7 +87,7 @@ fn with_dry_run(mut out: Value, p: &Params<'_>) -> Result<Value> {
     Ok(out)
 }
 
-async fn savepoint(x: &mut Exec<'_>, action: SavepointAction) -> Result<()> {
+async fn savepoint<D: Db>(x: &mut Exec<'_, D>, action: SavepointAction) -> Result<()> {
     x.execute(&sql::savepoint("fg_bulk", action))
         .await
         .map(|_| ())
@@ -57,8 +95,8 @@ async fn savepoint(x: &mut Exec<'_>, action: SavepointAction) -> Result<()> {
 
 /// Inserts rows (all of [`insert_columns`] shape, or with the id first when `with_id`) in
 /// statements of as many rows as the database allows; returns the ids of the inserted rows.
-async fn insert_rows(
-    x: &mut Exec<'_>,
+async fn insert_rows<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     rows: &[Vec<Val>],
     with_id: bool,
@@ -85,8 +123,8 @@ async fn insert_rows(
 
 /// Runs one insert statement of `rows` (built by [`sql::insert`] returning the id); returns
 /// the ids of the inserted rows.
-async fn run_insert(
-    x: &mut Exec<'_>,
+async fn run_insert<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     stmt: sql::Stmt,
     rows: &[Vec<Val>],
@@ -107,8 +145,9 @@ async fn run_insert(
 }
 
 /// The checked row of `data[i]`, for a new record.
-fn checked_row(m: &ModelInfo, data: &[Value], i: usize, now: DateTime<Utc>) -> Result<Vec<Val>> {
-    item_object(&data[i], i)
+fn checked_row(m: &ModelInfo, data: Records<'_>, i: usize, now: DateTime<Utc>) -> Result<Vec<Val>> {
+    let item = data.get(i)?;
+    item_object(&item, i)
         .and_then(|obj| new_row(m, obj, now, false).map_err(|e| e.within(&format!("data[{i}]"))))
 }
 
@@ -119,10 +158,10 @@ fn checked_row(m: &ModelInfo, data: &[Value], i: usize, now: DateTime<Utc>) -> R
 /// operation always runs in a transaction of its own or under a savepoint of the caller's
 /// transaction (`Transaction::run`), which a failed operation is rolled back to, so a refused
 /// call changes nothing. Returns the ids and the number of rows skipped.
-async fn create_pipelined(
-    x: &mut Exec<'_>,
+async fn create_pipelined<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
-    data: &[Value],
+    data: Records<'_>,
     conflict: Option<Conflict<'_>>,
     now: DateTime<Utc>,
 ) -> Result<(Vec<Value>, usize)> {
@@ -162,7 +201,11 @@ async fn create_pipelined(
     }
 }
 
-pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_create<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["data", "on_conflict", "atomic", "conflict_on", "dry_run"])?;
     let data = items(&p)?;
     let atomic = p.bool("atomic")?.unwrap_or(true);
@@ -205,10 +248,15 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
         let out = json!({"inserted": ids.len(), "skipped": skipped, "ids": ids, "errors": []});
         return with_dry_run(out, &p);
     }
-    // The checked rows and, beside them, each one's index in `data`.
-    let mut rows: Vec<Vec<Val>> = Vec::with_capacity(data.len());
-    let mut index: Vec<usize> = Vec::with_capacity(data.len());
-    let mut errors: Vec<(usize, Error)> = Vec::new();
+    // Records are checked and inserted a chunk at a time: the checked rows of one statement
+    // and, beside them, each one's index in `data`.
+    let per = rows_per_statement(x, insert_columns(m).len());
+    let n = if row_by_row { 1 } else { per };
+    // Row by row, a plain insert whose conflict error marks the row skipped.
+    let conflict = (skip && !row_by_row).then_some(Conflict::Nothing);
+    let mut out = Outcome::default();
+    let mut rows: Vec<Vec<Val>> = Vec::with_capacity(n.min(data.len()));
+    let mut index: Vec<usize> = Vec::with_capacity(n.min(data.len()));
     for i in 0..data.len() {
         match checked_row(m, data, i, now) {
             Ok(row) => {
@@ -216,62 +264,99 @@ pub(crate) async fn bulk_create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
                 index.push(i);
             }
             Err(e) if atomic => return Err(e),
-            Err(e) => errors.push((i, e)),
+            Err(e) => out.errors.push((i, e)),
+        }
+        if rows.len() == n || (i + 1 == data.len() && !rows.is_empty()) {
+            let chunk = Chunk {
+                conflict,
+                skip,
+                atomic,
+            };
+            insert_chunk(x, m, &rows, &index, chunk, &mut out).await?;
+            rows.clear();
+            index.clear();
         }
     }
-    let mut ids: Vec<Value> = Vec::with_capacity(rows.len());
-    let mut skipped = 0usize;
-    let per = rows_per_statement(x, insert_columns(m).len());
-    let n = if row_by_row { 1 } else { per };
-    for (values, at) in rows.chunks(n).zip(index.chunks(n)) {
-        // Row by row, a plain insert whose conflict error marks the row skipped.
-        let conflict = (skip && !row_by_row).then_some(Conflict::Nothing);
-        savepoint(x, SavepointAction::Create).await?;
-        match insert_rows(x, m, values, false, conflict).await {
-            Ok(got) => {
-                savepoint(x, SavepointAction::Release).await?;
-                skipped += values.len() - got.len();
-                ids.extend(got);
-            }
-            Err(e) => {
-                savepoint(x, SavepointAction::RollbackTo).await?;
-                savepoint(x, SavepointAction::Release).await?;
-                if values.len() == 1 {
-                    match e {
-                        // A unique violation names its key; a broken reference names none and
-                        // is an error, as on the databases that skip with ON CONFLICT.
-                        Error::Conflict { field: Some(_), .. } if skip => skipped += 1,
-                        e if !atomic => errors.push((at[0], e)),
-                        e => return Err(e),
-                    }
-                    continue;
-                }
-                // The chunk failed somewhere: retry it row by row to find which rows.
-                for (i, row) in at.iter().zip(values) {
-                    savepoint(x, SavepointAction::Create).await?;
-                    match insert_rows(x, m, std::slice::from_ref(row), false, conflict).await {
-                        Ok(got) => {
-                            savepoint(x, SavepointAction::Release).await?;
-                            skipped += 1 - got.len();
-                            ids.extend(got);
-                        }
-                        Err(e) => {
-                            savepoint(x, SavepointAction::RollbackTo).await?;
-                            savepoint(x, SavepointAction::Release).await?;
-                            errors.push((*i, e));
-                        }
-                    }
-                }
-            }
-        }
-    }
-    let out = json!({
-        "inserted": ids.len(),
-        "skipped": skipped,
-        "ids": ids,
-        "errors": item_errors(m, errors),
+    let result = json!({
+        "inserted": out.ids.len(),
+        "skipped": out.skipped,
+        "ids": out.ids,
+        "errors": item_errors(m, out.errors),
     });
-    with_dry_run(out, &p)
+    with_dry_run(result, &p)
+}
+
+/// What a non-atomic (or row-by-row) bulk create has done so far.
+#[derive(Default)]
+struct Outcome {
+    ids: Vec<Value>,
+    skipped: usize,
+    errors: Vec<(usize, Error)>,
+}
+
+/// How the rows of one chunk go in.
+#[derive(Clone, Copy)]
+struct Chunk<'a> {
+    conflict: Option<Conflict<'a>>,
+    skip: bool,
+    atomic: bool,
+}
+
+/// Inserts one chunk of checked rows (`at`: their indexes in `data`) under a savepoint; a chunk
+/// that fails is retried row by row to find which rows, and a row that fails alone is skipped
+/// (a unique violation when skipping), reported (not atomic) or fails the call.
+async fn insert_chunk<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    values: &[Vec<Val>],
+    at: &[usize],
+    how: Chunk<'_>,
+    out: &mut Outcome,
+) -> Result<()> {
+    let Chunk {
+        conflict,
+        skip,
+        atomic,
+    } = how;
+    savepoint(x, SavepointAction::Create).await?;
+    match insert_rows(x, m, values, false, conflict).await {
+        Ok(got) => {
+            savepoint(x, SavepointAction::Release).await?;
+            out.skipped += values.len() - got.len();
+            out.ids.extend(got);
+        }
+        Err(e) => {
+            savepoint(x, SavepointAction::RollbackTo).await?;
+            savepoint(x, SavepointAction::Release).await?;
+            if values.len() == 1 {
+                match e {
+                    // A unique violation names its key; a broken reference names none and
+                    // is an error, as on the databases that skip with ON CONFLICT.
+                    Error::Conflict { field: Some(_), .. } if skip => out.skipped += 1,
+                    e if !atomic => out.errors.push((at[0], e)),
+                    e => return Err(e),
+                }
+                return Ok(());
+            }
+            // The chunk failed somewhere: retry it row by row to find which rows.
+            for (i, row) in at.iter().zip(values) {
+                savepoint(x, SavepointAction::Create).await?;
+                match insert_rows(x, m, std::slice::from_ref(row), false, conflict).await {
+                    Ok(got) => {
+                        savepoint(x, SavepointAction::Release).await?;
+                        out.skipped += 1 - got.len();
+                        out.ids.extend(got);
+                    }
+                    Err(e) => {
+                        savepoint(x, SavepointAction::RollbackTo).await?;
+                        savepoint(x, SavepointAction::Release).await?;
+                        out.errors.push((*i, e));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The per-item errors of a non-atomic bulk create as `[{index, error}]`, in data order, with
@@ -306,7 +391,11 @@ fn check_max(p: &Params<'_>, n: u64, verb: &str) -> Result<()> {
     }
 }
 
-pub(crate) async fn bulk_update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_update<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["filter", "fields", "confirm_all", "max_affected", "dry_run"])?;
     let filter = bulk_filter(m, &p, "update")?;
     let fields = p
@@ -327,16 +416,24 @@ pub(crate) async fn bulk_update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) 
     with_dry_run(json!({"updated": done.rows}), &p)
 }
 
-pub(crate) async fn bulk_delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_delete<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["filter", "confirm_all", "max_affected", "dry_run"])?;
     let filter = bulk_filter(m, &p, "delete")?;
     let d = x.dialect();
-    let done = x.execute(&super::delete_stmt(m, &filter, d)).await?;
+    let done = x.execute(&delete_stmt(m, &filter, d)).await?;
     check_max(&p, done.rows, "delete")?;
     with_dry_run(json!({"deleted": done.rows}), &p)
 }
 
-pub(crate) async fn bulk_upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn bulk_upsert<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["data", "conflict_on", "on_conflict", "dry_run"])?;
     let data = items(&p)?;
     let target = conflict_target(m, p.names("conflict_on")?, vec!["id".into()])?;
@@ -387,10 +484,10 @@ fn key_of(target_idx: &[usize], row: &[Val]) -> String {
 
 /// Writes full records keyed on the unique set `target`: inserts the new ones and, when
 /// `update`, overwrites the fields each existing one supplies. Returns (inserted, updated, ids).
-async fn upsert_rows(
-    x: &mut Exec<'_>,
+async fn upsert_rows<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
-    data: &[Value],
+    data: Records<'_>,
     target: &[String],
     update: bool,
 ) -> Result<(usize, usize, Vec<Value>)> {
@@ -410,12 +507,17 @@ async fn upsert_rows(
         })
         .collect();
 
+    // Every row is checked (and its key compared with the others) before anything is written.
+    // Rows keep, beside them, which set of fields they supplied (`sets`, each set once).
     let mut rows: Vec<Vec<Val>> = Vec::with_capacity(data.len());
-    let mut supplied: Vec<Vec<String>> = Vec::with_capacity(data.len());
+    let mut supplied: Vec<usize> = Vec::with_capacity(data.len());
+    let mut sets: Vec<Vec<String>> = Vec::new();
+    let mut set_of: HashMap<Vec<String>, usize> = HashMap::new();
     let mut seen: HashMap<String, usize> = HashMap::new();
-    for (i, item) in data.iter().enumerate() {
+    for i in 0..data.len() {
         let at = format!("data[{i}]");
-        let obj = item_object(item, i)?;
+        let item = data.get(i)?;
+        let obj = item_object(&item, i)?;
         for key in target {
             if obj.get(key).is_none_or(Value::is_null) {
                 return Err(Error::validation(
@@ -437,9 +539,19 @@ async fn upsert_rows(
             .cloned()
             .collect();
         keys.sort();
-        supplied.push(keys);
+        let set = match set_of.get(&keys) {
+            Some(&set) => set,
+            None => {
+                sets.push(keys.clone());
+                set_of.insert(keys, sets.len() - 1);
+                sets.len() - 1
+            }
+        };
+        supplied.push(set);
         rows.push(row);
     }
+    drop(seen);
+    drop(set_of);
 
     // Which keys exist already (tombstones included): that splits inserted from updated.
     let key_cols: Vec<&Column> = target
@@ -475,18 +587,13 @@ async fn upsert_rows(
         .iter()
         .map(|r| !existing.contains(&key_of(&target_idx, r)))
         .collect();
+    drop(existing);
     let inserted = is_new.iter().filter(|n| **n).count();
     let updated = if update { rows.len() - inserted } else { 0 };
 
-    let fresh = || -> Vec<Vec<Val>> {
-        rows.iter()
-            .zip(&is_new)
-            .filter(|(_, n)| **n)
-            .map(|(r, _)| r.clone())
-            .collect()
-    };
+    let fresh: Vec<usize> = (0..rows.len()).filter(|&i| is_new[i]).collect();
     if !update {
-        let ids = insert_rows(x, m, &fresh(), with_id, None).await?;
+        let ids = insert_rows_at(x, m, &rows, &fresh, with_id, None).await?;
         return Ok((inserted, 0, ids));
     }
     // MySQL's ON DUPLICATE KEY UPDATE takes whichever unique key a row hits, so a new row that
@@ -494,17 +601,20 @@ async fn upsert_rows(
     // new rows go in with a plain INSERT, which refuses the clash as the other databases do.
     let plain_new = x.dialect() == Dialect::MySql;
     if plain_new {
-        insert_rows(x, m, &fresh(), with_id, None).await?;
+        insert_rows_at(x, m, &rows, &fresh, with_id, None).await?;
     }
     // One upsert statement per set of supplied fields: each row overwrites only what it gave.
-    let mut groups: HashMap<&Vec<String>, Vec<usize>> = HashMap::new();
-    for (i, keys) in supplied.iter().enumerate() {
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); sets.len()];
+    for (i, &set) in supplied.iter().enumerate() {
         if !(plain_new && is_new[i]) {
-            groups.entry(keys).or_default().push(i);
+            groups[set].push(i);
         }
     }
     let mut ids: Vec<Value> = vec![Value::Null; rows.len()];
-    for (keys, indexes) in groups {
+    for (keys, indexes) in sets.iter().zip(groups) {
+        if indexes.is_empty() {
+            continue;
+        }
         let mut set_cols: Vec<String> = keys.clone();
         set_cols.push("updated_at".into());
         if m.soft_delete() {
@@ -514,8 +624,7 @@ async fn upsert_rows(
             target,
             columns: &set_cols,
         };
-        let group: Vec<Vec<Val>> = indexes.iter().map(|&i| rows[i].clone()).collect();
-        let got = insert_rows(x, m, &group, with_id, Some(conflict)).await?;
+        let got = insert_rows_at(x, m, &rows, &indexes, with_id, Some(conflict)).await?;
         for (i, id) in indexes.into_iter().zip(got) {
             ids[i] = id;
         }
@@ -530,9 +639,31 @@ async fn upsert_rows(
     Ok((inserted, updated, ids))
 }
 
+/// [`insert_rows`] of the rows at `which`, copied a statement's worth at a time.
+async fn insert_rows_at<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    rows: &[Vec<Val>],
+    which: &[usize],
+    with_id: bool,
+    conflict: Option<Conflict<'_>>,
+) -> Result<Vec<Value>> {
+    let ncols = if with_id {
+        insert_columns_with_id(m).len()
+    } else {
+        insert_columns(m).len()
+    };
+    let mut ids = Vec::with_capacity(which.len());
+    for part in which.chunks(rows_per_statement(x, ncols)) {
+        let chunk: Vec<Vec<Val>> = part.iter().map(|&i| rows[i].clone()).collect();
+        ids.extend(insert_rows(x, m, &chunk, with_id, conflict).await?);
+    }
+    Ok(ids)
+}
+
 /// Reads back the ids of rows by their keys, in the rows' order.
-async fn ids_by_key(
-    x: &mut Exec<'_>,
+async fn ids_by_key<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     target: &[String],
     target_idx: &[usize],

@@ -1,10 +1,12 @@
 //! Read, List and Count.
 
-use super::{Params, all_columns, id_filter};
-use crate::error::{Error, Result};
+use super::params::Params;
+use super::rows::{all_columns, id_filter};
+use crate::error::{Error, Missing, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{Cursor, parse_filter, parse_order_by};
 use crate::sql::{self, SelectSpec};
+use crate::store::db::Db;
 use crate::store::exec::Exec;
 use serde_json::{Map, Value, json};
 
@@ -13,8 +15,8 @@ pub(crate) const MAX_LIMIT: u64 = 1000;
 const DEFAULT_LIMIT: u64 = 20;
 
 /// Reads one record by id, or fails with NotFound.
-pub(crate) async fn read_one(
-    x: &mut Exec<'_>,
+pub(crate) async fn read_one<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     id: &Value,
     include_deleted: bool,
@@ -24,25 +26,31 @@ pub(crate) async fn read_one(
     // No LIMIT: the id is the primary key. (SQLite prepares a statement again on every run when
     // its LIMIT is a bound parameter.)
     let stmt = sql::select_by_id(m, &cols, &val, include_deleted, x.dialect());
-    x.fetch_optional(&stmt, &cols)
-        .await?
-        .ok_or_else(|| Error::NotFound {
-            model: m.name().to_string(),
-            id: match val.to_json() {
-                Value::String(s) => s,
-                other => other.to_string(),
-            },
-        })
+    x.fetch_optional(&stmt, &cols).await?.ok_or_else(|| {
+        let id = match val.to_json() {
+            Value::String(s) => s,
+            other => other.to_string(),
+        };
+        Error::not_found(Missing::Record(m.name().to_string()), id)
+    })
 }
 
-pub(crate) async fn read(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn read<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["id", "include_deleted"])?;
     let id = p.require("id")?;
     let include_deleted = p.bool("include_deleted")?.unwrap_or(false);
     read_one(x, m, id, include_deleted).await.map(Value::Object)
 }
 
-pub(crate) async fn count(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn count<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["filter", "include_deleted"])?;
     let filter = parse_filter(m, &p.filter_json("filter")?)?;
     let include_deleted = p.bool("include_deleted")?.unwrap_or(false);
@@ -52,7 +60,11 @@ pub(crate) async fn count(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Res
     Ok(json!({ "count": n }))
 }
 
-pub(crate) async fn list(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn list<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&[
         "filter",
         "order_by",

@@ -1,20 +1,23 @@
 //! Create, Update, Delete and Upsert.
 
+use super::params::Params;
 use super::read::read_one;
-use super::{
-    Params, all_columns, check_given, field_value, id_filter, insert_columns, new_row, update_sets,
+use super::rows::{
+    all_columns, check_given, delete_stmt, field_value, id_filter, insert_columns,
+    insert_columns_with_id, new_row, update_sets,
 };
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{CmpOp, Filter};
 use crate::sql::{self, SavepointAction, SelectSpec};
+use crate::store::db::Db;
 use crate::store::exec::Exec;
 use crate::value::{self, Val};
 use serde_json::{Map, Value, json};
 
 /// Inserts one checked row and returns the stored record.
-pub(crate) async fn insert_one(
-    x: &mut Exec<'_>,
+pub(crate) async fn insert_one<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     row: Vec<Val>,
 ) -> Result<Map<String, Value>> {
@@ -28,12 +31,12 @@ pub(crate) async fn insert_one(
             .fetch(&stmt, &all)
             .await?
             .pop()
-            .ok_or_else(|| Error::Internal("insert returned no row".into()));
+            .ok_or_else(|| Error::internal("insert returned no row"));
     }
     let done = x.execute(&stmt).await?;
     let id = match (m.auto_id(), done.last_id) {
         (true, Some(id)) => json!(id),
-        (true, None) => return Err(Error::Internal("no generated id".into())),
+        (true, None) => return Err(Error::internal("no generated id")),
         (false, _) => row[0].to_json(),
     };
     read_one(x, m, &id, true).await
@@ -41,12 +44,12 @@ pub(crate) async fn insert_one(
 
 /// Inserts one row whose id the caller chose on a model with generated ids, then moves
 /// PostgreSQL's sequence past it.
-async fn insert_with_id(
-    x: &mut Exec<'_>,
+async fn insert_with_id<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     row: Vec<Val>,
 ) -> Result<Map<String, Value>> {
-    let cols = super::insert_columns_with_id(m);
+    let cols = insert_columns_with_id(m);
     let id = row[0].to_json();
     x.execute(&sql::insert(
         m,
@@ -63,15 +66,19 @@ async fn insert_with_id(
     read_one(x, m, &id, true).await
 }
 
-pub(crate) async fn create(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn create<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     let empty = Map::new();
     let row = new_row(m, p.map().unwrap_or(&empty), value::now(), false)?;
     insert_one(x, m, row).await.map(Value::Object)
 }
 
 /// Applies checked assignments to the row with this id and returns the record.
-async fn update_by_id(
-    x: &mut Exec<'_>,
+async fn update_by_id<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     id: &Value,
     sets: &[(&Column, Val)],
@@ -95,7 +102,11 @@ async fn update_by_id(
     read_one(x, m, id, true).await
 }
 
-pub(crate) async fn update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn update<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["id", "filter", "fields"])?;
     let id = match (p.get("id"), p.object("filter")?) {
         (Some(id), None) => id,
@@ -120,12 +131,16 @@ pub(crate) async fn update(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
         .map(Value::Object)
 }
 
-pub(crate) async fn delete(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn delete<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["id"])?;
     let id = p.require("id")?;
     let (val, filter) = id_filter(m, id)?;
     let d = x.dialect();
-    let done = x.execute(&super::delete_stmt(m, &filter, d)).await?;
+    let done = x.execute(&delete_stmt(m, &filter, d)).await?;
     Ok(json!({ "id": val.to_json(), "deleted": done.rows > 0 }))
 }
 
@@ -181,7 +196,11 @@ pub(crate) fn conflict_target(
     Ok(target)
 }
 
-pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Result<Value> {
+pub(crate) async fn upsert<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Value> {
     p.only(&["where", "create", "update", "conflict_on"])?;
     let wh = p
         .object("where")?
@@ -282,8 +301,8 @@ pub(crate) async fn upsert(x: &mut Exec<'_>, m: &ModelInfo, p: Params<'_>) -> Re
 }
 
 /// The one row (tombstones included) matching an equality filter, locked where the database can.
-async fn find_one(
-    x: &mut Exec<'_>,
+async fn find_one<D: Db>(
+    x: &mut Exec<'_, D>,
     m: &ModelInfo,
     filter: &Filter,
 ) -> Result<Option<Map<String, Value>>> {

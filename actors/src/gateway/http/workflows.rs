@@ -79,7 +79,7 @@ async fn apply(
             };
             match d.workflows().get(&name) {
                 Some(s) => (status, Json(s.describe.clone())).into_response(),
-                None => ApiError(Error::Internal(format!(
+                None => ApiError(Error::internal(format!(
                     "workflow {name} was registered but is not served"
                 )))
                 .into_response(),

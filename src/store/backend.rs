@@ -1,0 +1,285 @@
+//! The store's one handle on its database: [`Backend`], implemented once for a pool of any
+//! [`Db`], and [`Session`] / [`OpenTx`] for a connection held by a lease or a transaction.
+//!
+//! The database is known only at run time (from the URL), so the store holds a `dyn Backend`;
+//! behind it, everything is generic code monomorphized per database. Each call returns one
+//! boxed future, which also keeps the store's futures small (sqlx's pool futures are several
+//! kilobytes).
+
+use super::db::{Db, session_settings};
+use super::errors::db_error;
+use super::exec::{Done, Exec};
+use super::ops;
+use crate::context::Context;
+use crate::error::Result;
+use crate::model::ModelInfo;
+use crate::operation::OpKind;
+use crate::params::ParamsRef;
+use crate::sql::{self, Dialect, Stmt};
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use sqlx::Connection as _;
+use std::marker::PhantomData;
+use std::ops::DerefMut;
+use std::time::Duration;
+
+/// The store's settings every statement of an operation runs under.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    /// Log every statement.
+    pub(crate) echo: bool,
+    /// The statement time limit (`None`: none).
+    pub(crate) statement_timeout: Option<Duration>,
+}
+
+/// A pool of one database.
+pub(crate) trait Backend: Send + Sync {
+    /// The database's dialect.
+    fn dialect(&self) -> Dialect;
+
+    /// Closes the pool, waiting for connections in use to come back.
+    fn close(&self) -> BoxFuture<'_, ()>;
+
+    /// Runs an operation on a pooled connection, in a transaction of its own when it has
+    /// several statements (committed, or rolled back on failure and on a dry run).
+    fn run<'a>(
+        &'a self,
+        s: Settings,
+        ctx: &'a Context,
+        model: &'a ModelInfo,
+        kind: OpKind,
+        params: ParamsRef<'a>,
+    ) -> BoxFuture<'a, Result<Value>>;
+
+    /// Runs one schema statement on a pooled connection, without the statement time limit.
+    fn execute_raw<'a>(&'a self, s: Settings, stmt: &'a Stmt) -> BoxFuture<'a, Result<u64>>;
+
+    /// Begins a transaction on a connection of its own.
+    fn begin(&self, echo: bool) -> BoxFuture<'_, Result<Box<dyn OpenTx>>>;
+
+    /// Takes a connection out of the pool until the session is dropped.
+    fn lease(&self, echo: bool) -> BoxFuture<'_, Result<Box<dyn Session>>>;
+}
+
+/// A connection held: by a lease, or inside a transaction.
+pub(crate) trait Session: Send {
+    /// The database's dialect.
+    fn dialect(&self) -> Dialect;
+
+    /// Runs an operation on the connection (the caller makes the savepoints).
+    fn run<'a>(
+        &'a mut self,
+        ctx: &'a Context,
+        model: &'a ModelInfo,
+        kind: OpKind,
+        params: ParamsRef<'a>,
+    ) -> BoxFuture<'a, Result<Value>>;
+
+    /// Runs a statement that returns no rows.
+    fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<Done>>;
+
+    /// Runs a statement that returns one integer.
+    fn scalar<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<i64>>;
+}
+
+/// A connection inside a transaction.
+pub(crate) trait OpenTx: Session {
+    /// Commits the transaction.
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<()>>;
+
+    /// Rolls the transaction back.
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<()>>;
+}
+
+/// A pooled connection held by one operation. Dropped before [`Checkout::finish`] (the
+/// operation's future was dropped, its statement perhaps still running), it is closed instead of
+/// given back when the database says so ([`Db::CLOSE_IF_DROPPED`]).
+struct Checkout<D: Db> {
+    conn: sqlx::pool::PoolConnection<D>,
+    armed: bool,
+}
+
+impl<D: Db> Checkout<D> {
+    fn finish(mut self) {
+        self.armed = false;
+    }
+}
+
+impl<D: Db> Drop for Checkout<D> {
+    fn drop(&mut self) {
+        if self.armed && D::CLOSE_IF_DROPPED {
+            self.conn.close_on_drop();
+        }
+    }
+}
+
+async fn begin<'c, D: Db>(conn: &'c mut D::Connection) -> sqlx::Result<sqlx::Transaction<'c, D>> {
+    match D::BEGIN {
+        Some(stmt) => conn.begin_with(stmt).await,
+        None => conn.begin().await,
+    }
+}
+
+/// Whether an operation may scan a table, and so runs under a deadline where the database's
+/// session settings do not limit statements (SQLite). Reads and writes by id touch one row
+/// through the primary key and run without one (arming costs a round trip to SQLite's thread).
+fn may_scan(kind: OpKind) -> bool {
+    matches!(
+        kind,
+        OpKind::List | OpKind::Count | OpKind::BulkUpdate | OpKind::BulkDelete
+    )
+}
+
+impl<D: Db> Backend for sqlx::Pool<D> {
+    fn dialect(&self) -> Dialect {
+        D::DIALECT
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(sqlx::Pool::close(self))
+    }
+
+    fn run<'a>(
+        &'a self,
+        s: Settings,
+        ctx: &'a Context,
+        model: &'a ModelInfo,
+        kind: OpKind,
+        params: ParamsRef<'a>,
+    ) -> BoxFuture<'a, Result<Value>> {
+        Box::pin(async move {
+            let conn = self.acquire().await.map_err(db_error)?;
+            let mut held = Checkout::<D> { conn, armed: true };
+            let deadline = match s.statement_timeout {
+                Some(limit) if may_scan(kind) => D::arm_deadline(&mut held.conn, limit).await?,
+                _ => None,
+            };
+            let result = if ops::needs_transaction(kind) {
+                let mut t = begin::<D>(&mut held.conn).await.map_err(db_error)?;
+                let result = {
+                    let mut x = Exec::<D>::new(&mut t, s.echo);
+                    ops::dispatch(&mut x, model, ctx, kind, params).await
+                };
+                match result {
+                    Ok(v) if !params.is_dry_run() => t.commit().await.map_err(db_error).map(|_| v),
+                    Ok(v) => t.rollback().await.map_err(db_error).map(|_| v),
+                    Err(e) => {
+                        let _ = t.rollback().await;
+                        Err(e)
+                    }
+                }
+            } else {
+                let mut x = Exec::<D>::new(&mut held.conn, s.echo);
+                ops::dispatch(&mut x, model, ctx, kind, params).await
+            };
+            if let Some(d) = deadline {
+                d.disarm();
+            }
+            held.finish();
+            result
+        })
+    }
+
+    fn execute_raw<'a>(&'a self, s: Settings, stmt: &'a Stmt) -> BoxFuture<'a, Result<u64>> {
+        Box::pin(async move {
+            let d = D::DIALECT;
+            let lift = sql::alter::statement_time_limit(d, 0);
+            let limited = s.statement_timeout.is_some() && !lift.is_empty();
+            let mut c = self.acquire().await.map_err(db_error)?;
+            if limited {
+                session_settings::<D>(&mut c, &lift).await;
+            }
+            let done = Exec::<D>::new(&mut c, s.echo).execute(stmt).await;
+            if limited {
+                let ms = s
+                    .statement_timeout
+                    .map_or(0, |l| l.as_millis().max(1) as u64);
+                let restore = sql::alter::statement_time_limit(d, ms);
+                if session_settings::<D>(&mut c, &restore).await == 0 {
+                    // The limit could not be put back: the connection does not serve again.
+                    c.close_on_drop();
+                }
+            }
+            Ok(done?.rows)
+        })
+    }
+
+    fn begin(&self, echo: bool) -> BoxFuture<'_, Result<Box<dyn OpenTx>>> {
+        Box::pin(async move {
+            let tx = match D::BEGIN {
+                Some(stmt) => sqlx::Pool::begin_with(self, stmt).await,
+                None => sqlx::Pool::begin(self).await,
+            }
+            .map_err(db_error)?;
+            Ok(Box::new(Held::<D, _>::new(tx, echo)) as Box<dyn OpenTx>)
+        })
+    }
+
+    fn lease(&self, echo: bool) -> BoxFuture<'_, Result<Box<dyn Session>>> {
+        Box::pin(async move {
+            let conn = self.acquire().await.map_err(db_error)?;
+            Ok(Box::new(Held::<D, _>::new(conn, echo)) as Box<dyn Session>)
+        })
+    }
+}
+
+/// A connection of database `D` held as `C` (a pooled connection, a transaction).
+struct Held<D: Db, C> {
+    conn: C,
+    echo: bool,
+    db: PhantomData<fn() -> D>,
+}
+
+impl<D: Db, C> Held<D, C> {
+    fn new(conn: C, echo: bool) -> Self {
+        Held {
+            conn,
+            echo,
+            db: PhantomData,
+        }
+    }
+}
+
+impl<D: Db, C> Session for Held<D, C>
+where
+    C: DerefMut<Target = D::Connection> + Send,
+{
+    fn dialect(&self) -> Dialect {
+        D::DIALECT
+    }
+
+    fn run<'a>(
+        &'a mut self,
+        ctx: &'a Context,
+        model: &'a ModelInfo,
+        kind: OpKind,
+        params: ParamsRef<'a>,
+    ) -> BoxFuture<'a, Result<Value>> {
+        Box::pin(async move {
+            let mut x = Exec::<D>::new(&mut self.conn, self.echo);
+            ops::dispatch(&mut x, model, ctx, kind, params).await
+        })
+    }
+
+    fn execute<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            Exec::<D>::new(&mut self.conn, self.echo)
+                .execute(stmt)
+                .await
+        })
+    }
+
+    fn scalar<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<i64>> {
+        Box::pin(async move { Exec::<D>::new(&mut self.conn, self.echo).scalar(stmt).await })
+    }
+}
+
+impl<D: Db> OpenTx for Held<D, sqlx::Transaction<'static, D>> {
+    fn commit(self: Box<Self>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async move { self.conn.commit().await.map_err(db_error) })
+    }
+
+    fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<()>> {
+        Box::pin(async move { self.conn.rollback().await.map_err(db_error) })
+    }
+}
