@@ -1177,6 +1177,14 @@ mod hostile {
                 "reduce range(5000) as $i (0; (\"x\" * 1000 | length) + .)",
                 json!(5000000),
             ),
+            (
+                "reduce range(5000) as $i (0; . + ([range(10)] | .[1]))",
+                json!(5000),
+            ),
+            (
+                "reduce range(3000) as $i (0; . + ({a: {b: [range(10)]}} * {a: {c: $i}} | .a.c))",
+                json!(4498500),
+            ),
         ] {
             assert_eq!(run_with(code, tight), Ok(vec![expected]), "{code}");
         }

@@ -421,7 +421,7 @@ fn regex<'a>(mut cv: Cv<'a, D>, split: bool, matches: bool) -> jaq_core::ValXs<'
             let b = v.try_as_utf8_bytes()?;
             std::str::from_utf8(b)
                 .map(str::to_string)
-                .map_err(|e| Error::str(e))
+                .map_err(Error::str)
         };
         let (mut global, mut ignore_empty) = (false, false);
         let mut builder = regex::bytes::RegexBuilder::new(&str_of(&re)?);

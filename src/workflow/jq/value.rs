@@ -43,10 +43,7 @@ pub(crate) struct Jv(pub(crate) Val);
 
 impl Drop for Jv {
     fn drop(&mut self) {
-        if !matches!(
-            self.0,
-            Val::Null | Val::Bool(_) | Val::Num(Num::Int(_) | Num::Float(_))
-        ) {
+        if !is_inline(&self.0) {
             let freed = freed(&self.0);
             if freed > 0 {
                 with_guard(|g| g.free(freed));
@@ -56,32 +53,55 @@ impl Drop for Jv {
 }
 
 /// The bytes dropping `v` gives back: its own allocation and those of its parts held nowhere
-/// else (walked without recursion).
+/// else (walked without recursion, and only when `v` itself is held nowhere else).
 fn freed(v: &Val) -> usize {
+    let unique = match v {
+        Val::Arr(a) => Rc::strong_count(a) == 1,
+        Val::Obj(o) => Rc::strong_count(o) == 1,
+        _ => return freed_alone(v),
+    };
+    if !unique {
+        return 0;
+    }
     let mut total = 0;
     let mut todo = vec![v];
     while let Some(v) = todo.pop() {
         match v {
             Val::Arr(a) if Rc::strong_count(a) == 1 => {
                 total += NODE + a.len() * ELEM;
-                todo.extend(a.iter());
+                todo.extend(a.iter().filter(|v| !is_inline(v)));
             }
             Val::Obj(o) if Rc::strong_count(o) == 1 => {
                 total += NODE + o.len() * ENTRY;
                 for (k, v) in o.iter() {
-                    todo.push(k);
-                    todo.push(v);
+                    total += freed_alone(k);
+                    if !is_inline(v) {
+                        todo.push(v);
+                    }
                 }
             }
-            Val::TStr(b) | Val::BStr(b) if b.is_unique() => total += NODE + b.len(),
-            Val::Num(Num::BigInt(i)) if Rc::strong_count(i) == 1 => {
-                total += NODE + (i.bits() / 8) as usize
-            }
-            Val::Num(Num::Dec(s)) if Rc::strong_count(s) == 1 => total += NODE + s.len(),
-            _ => {}
+            v => total += freed_alone(v),
         }
     }
     total
+}
+
+/// Whether `v` holds no allocation of its own.
+fn is_inline(v: &Val) -> bool {
+    matches!(
+        v,
+        Val::Null | Val::Bool(_) | Val::Num(Num::Int(_) | Num::Float(_))
+    )
+}
+
+/// The bytes dropping a string or number gives back.
+fn freed_alone(v: &Val) -> usize {
+    match v {
+        Val::TStr(b) | Val::BStr(b) if b.is_unique() => NODE + b.len(),
+        Val::Num(Num::BigInt(i)) if Rc::strong_count(i) == 1 => NODE + (i.bits() / 8) as usize,
+        Val::Num(Num::Dec(s)) if Rc::strong_count(s) == 1 => NODE + s.len(),
+        _ => 0,
+    }
 }
 
 /// The bytes of a new allocation for `v` alone (not its elements).
@@ -357,7 +377,7 @@ fn obj_merge(l: &mut Rc<Map>, r: &Map) {
         tick();
         match (l.get_mut(k), v) {
             (Some(Val::Obj(l)), Val::Obj(r)) => obj_merge(l, r),
-            (Some(l), r) => *l = r.clone(),
+            (Some(l), r) => drop(Jv(std::mem::replace(l, r.clone()))),
             (None, r) => {
                 charge(ENTRY);
                 l.insert(k.clone(), r.clone());
@@ -488,14 +508,18 @@ impl Ord for Jv {
 impl std::ops::Add for Jv {
     type Output = ValR<Jv>;
     fn add(self, rhs: Self) -> Self::Output {
+        if let (Val::Num(x), Val::Num(y)) = (&self.0, &rhs.0) {
+            if is_int(x) && is_int(y) {
+                check_bits(bits(x).max(bits(y)) + 1)?;
+            }
+            // On copies: the operands give back what they hold when they are dropped.
+            return (self.0.clone() + rhs.0.clone())
+                .map(Jv::fresh)
+                .map_err(conv);
+        }
         let (l, r) = (self.take(), rhs.take());
         match (&l, &r) {
             (Val::Null, _) | (_, Val::Null) => {}
-            (Val::Num(x), Val::Num(y)) => {
-                if is_int(x) && is_int(y) {
-                    check_bits(bits(x).max(bits(y)) + 1)?;
-                }
-            }
             (Val::TStr(x) | Val::BStr(x), Val::TStr(y) | Val::BStr(y)) => {
                 // jaq-json appends to `x` in place when nothing else holds it, else copies it.
                 if x.is_unique() {
@@ -540,7 +564,9 @@ impl std::ops::Sub for Jv {
                 if is_int(x) && is_int(y) {
                     check_bits(bits(x).max(bits(y)) + 1)?;
                 }
-                (self.take() - rhs.take()).map(Jv::fresh).map_err(conv)
+                (self.0.clone() - rhs.0.clone())
+                    .map(Jv::fresh)
+                    .map_err(conv)
             }
             (Val::Arr(x), Val::Arr(y)) => {
                 // jaq-json sorts `y` into a set with its own (unstepped) order; we sort with ours
@@ -572,7 +598,9 @@ impl std::ops::Mul for Jv {
                 if is_int(x) && is_int(y) {
                     check_bits(bits(x) + bits(y))?;
                 }
-                (self.take() * rhs.take()).map(Jv::fresh).map_err(conv)
+                (self.0.clone() * rhs.0.clone())
+                    .map(Jv::fresh)
+                    .map_err(conv)
             }
             (Val::TStr(s) | Val::BStr(s), Val::Num(n))
             | (Val::Num(n), Val::TStr(s) | Val::BStr(s))
@@ -593,16 +621,18 @@ impl std::ops::Mul for Jv {
                     )));
                 }
                 charge(NODE + len as usize);
-                (self.take() * rhs.take()).map(Jv).map_err(conv)
+                (self.0.clone() * rhs.0.clone()).map(Jv).map_err(conv)
             }
             (Val::Obj(_), Val::Obj(_)) => {
                 let (Val::Obj(mut l), Val::Obj(r)) = (self.take(), rhs.take()) else {
                     unreachable!()
                 };
                 obj_merge(&mut l, &r);
+                // `r` gives back what it held that `l` does not hold now.
+                drop(Jv(Val::Obj(r)));
                 Ok(Jv(Val::Obj(l)))
             }
-            _ => (self.take() * rhs.take()).map(Jv).map_err(conv),
+            _ => (self.0.clone() * rhs.0.clone()).map(Jv).map_err(conv),
         }
     }
 }
@@ -614,7 +644,7 @@ impl std::ops::Div for Jv {
             // Splitting makes up to one string per byte: charge the most it can make first.
             let parts = x.len() / y.len().max(1) + 1;
             charge(NODE + parts * (ELEM + NODE));
-            let out = (self.take() / rhs.take()).map_err(conv)?;
+            let out = (self.0.clone() / rhs.0.clone()).map_err(conv)?;
             let made = match &out {
                 Val::Arr(a) => a.len(),
                 _ => 0,
@@ -622,21 +652,23 @@ impl std::ops::Div for Jv {
             give_back((parts - made.min(parts)) * (ELEM + NODE));
             return Ok(Jv(out));
         }
-        (self.take() / rhs.take()).map(Jv).map_err(conv)
+        (self.0.clone() / rhs.0.clone()).map(Jv).map_err(conv)
     }
 }
 
 impl std::ops::Rem for Jv {
     type Output = ValR<Jv>;
     fn rem(self, rhs: Self) -> Self::Output {
-        (self.take() % rhs.take()).map(Jv::fresh).map_err(conv)
+        (self.0.clone() % rhs.0.clone())
+            .map(Jv::fresh)
+            .map_err(conv)
     }
 }
 
 impl std::ops::Neg for Jv {
     type Output = ValR<Jv>;
     fn neg(self) -> Self::Output {
-        (-self.take()).map(Jv::fresh).map_err(conv)
+        (-self.0.clone()).map(Jv::fresh).map_err(conv)
     }
 }
 
@@ -691,7 +723,8 @@ impl jaq_core::ValT for Jv {
                 Ok(found.into_iter().map(Jv::from).collect())
             }
             _ => {
-                let out = <Val as jaq_core::ValT>::index(self.take(), &index.0).map_err(conv)?;
+                // On a copy: `self` gives back what it held, if anything, when it is dropped.
+                let out = <Val as jaq_core::ValT>::index(self.0.clone(), &index.0).map_err(conv)?;
                 // Indexing an array or string with `{start, end}` makes a slice.
                 Ok(
                     if matches!(out, Val::Arr(_)) && !matches!(index.0, Val::Num(_)) {
@@ -707,7 +740,7 @@ impl jaq_core::ValT for Jv {
     fn range(self, range: Range<&Self>) -> ValR<Jv> {
         let range = range.start.map(|j| &j.0)..range.end.map(|j| &j.0);
         let is_arr = matches!(self.0, Val::Arr(_));
-        let out = <Val as jaq_core::ValT>::range(self.take(), range).map_err(conv)?;
+        let out = <Val as jaq_core::ValT>::range(self.0.clone(), range).map_err(conv)?;
         Ok(if is_arr { Jv::fresh(out) } else { Jv(out) })
     }
 
