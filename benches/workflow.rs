@@ -8,7 +8,11 @@
 //! then a fixed sample, in interleaved rounds so that drift hits both alike, prints each side's
 //! p50 and p99 and the overhead ratio workflow / direct at p50.
 //!
-//! `cargo bench --bench workflow` (`-- --quick` for a short run).
+//! `workflow/transform` times single `TransformNode` runs (jq through jaq, on a thread of its own
+//! under the run's limits): a small reshaping, and filtering, sorting and reshaping 500 records.
+//!
+//! `cargo bench --bench workflow` (`-- --quick` for a short run; `-- transform` for the
+//! transforms alone).
 
 use criterion::Criterion;
 use flowgate::workflow::{Connection, InputType, Workflow, WorkflowBuilder};
@@ -47,6 +51,35 @@ fn workflow() -> Workflow {
         .connection(Connection::order("read", "", "count"))
         .build()
         .expect("a valid workflow")
+}
+
+/// A workflow of one `TransformNode` running `expr` on the input `items`.
+fn transform(expr: &str) -> Workflow {
+    WorkflowBuilder::new("transform")
+        .input("items", InputType::Any)
+        .add_node(
+            "TransformNode",
+            "t",
+            json!({"expr": expr, "input": "${items}"}),
+        )
+        .build()
+        .expect("a valid workflow")
+}
+
+/// 500 records of an order list.
+fn records() -> Value {
+    (0..500)
+        .map(|i| {
+            json!({
+                "id": i,
+                "name": format!("item {i}"),
+                "price": (i * 37) % 101,
+                "qty": i % 7,
+                "active": i % 3 != 0,
+                "tags": ["a", "b", format!("t{}", i % 5)],
+            })
+        })
+        .collect()
 }
 
 struct Sides {
@@ -200,6 +233,32 @@ fn main() {
     let mut g = c.benchmark_group("workflow/sqlite");
     g.bench_function("direct", |b| b.to_async(&rt).iter(|| sides.direct()));
     g.bench_function("workflow", |b| b.to_async(&rt).iter(|| sides.workflow()));
+    g.finish();
+
+    let small = transform("{sum: (.a + .b), who: \"\\(.who)!\"}");
+    let small_in = json!({"items": {"a": 1, "b": 2, "who": "ada"}});
+    let records_wf = transform(
+        "map(select(.active)) | sort_by(.price) \
+         | map({id, name: (.name | ascii_upcase), total: (.price * .qty), \
+                tags: (.tags | join(\",\"))}) \
+         | {count: length, top: .[-3:], total: (map(.total) | add)}",
+    );
+    let records_in = json!({"items": records()});
+    let run = |wf: &Workflow, inputs: &Value| {
+        let (wf, inputs) = (wf.clone(), inputs.clone());
+        let (store, ctx) = (&sides.store, &sides.ctx);
+        async move {
+            wf.run(store, ctx, &inputs)
+                .await
+                .expect("transform run")
+                .results
+        }
+    };
+    let mut g = c.benchmark_group("workflow/transform");
+    g.bench_function("small", |b| b.to_async(&rt).iter(|| run(&small, &small_in)));
+    g.bench_function("records", |b| {
+        b.to_async(&rt).iter(|| run(&records_wf, &records_in))
+    });
     g.finish();
 
     rt.block_on(sample(&sides));

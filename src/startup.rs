@@ -380,7 +380,7 @@ impl Startup {
                 migrate::migrate(store, registry, declared, &self.config.migrate).await
             }
             (Models::Check, Some(registry)) => migrate::check(store, registry, declared).await,
-            (_, None) => Err(Error::Internal("the registry is not open".into())),
+            (_, None) => Err(Error::internal("the registry is not open")),
         }
     }
 

@@ -2,7 +2,8 @@
 //! nesting 1,000 parentheses is refused at registration with 400 and nothing is saved; a
 //! registered transform that recurses forever fails its run cleanly and the server keeps
 //! serving; a program stopped by its limits stops computing (its thread ends: the count of live
-//! evaluations goes back to 0).
+//! evaluations goes back to 0); programs that would take all memory or walk values that share
+//! parts without end fail their runs while the server serves on.
 //!
 //! One test in this binary, so nothing else moves the process-wide count of live evaluations.
 //! No timing assertions: waits are bounded loops that fail after [`WAIT`].
@@ -114,6 +115,41 @@ async fn hostile_programs_over_http() {
     }
     let (status, body) = execute("double", json!({})).await;
     assert_eq!(status, 200, "{body:#}");
+
+    // Programs that would take all memory (or abort at once) or walk values that share parts
+    // without end: each run fails with the node's error, and the server serves on.
+    for (i, expr) in [
+        "\"x\" * 1000000000000",
+        "def f: . + . | f; [1] | f",
+        "def f: . + . | f; \"ab\" | f",
+        "reduce range(100) as $i (3; . * .)",
+        "reduce range(60) as $i ([1]; [., .]) | sort",
+        "reduce range(60) as $i ([1]; [., .]) | \"\\(.)\"",
+        "reduce range(60) as $i ({}; {a: ., b: .}) | . == .",
+        "\"a\" * 10000000 | [match(\"\"; \"g\")] | length",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let name = format!("hostile{i}");
+        let (status, body) = post("/workflows", transform(&name, expr)).await;
+        assert_eq!(status, 201, "{expr}: {body:#}");
+        let (status, body) = execute(&name, json!({})).await;
+        assert_eq!(status, 400, "{expr}: {body:#}");
+        assert_eq!(body["error"]["details"]["node"], "t", "{expr}: {body:#}");
+        let (status, body) = execute("double", json!({})).await;
+        assert_eq!(status, 200, "{expr}: {body:#}");
+    }
+    let deadline = Instant::now() + WAIT;
+    while live_jq_evaluations() > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "a stopped program is still running"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, _) = get("/health/live").await;
+    assert_eq!(status, 200);
 
     tokio::time::timeout(WAIT, handle.shutdown())
         .await

@@ -63,6 +63,8 @@ impl State {
 /// `http`, `database`, `model:User`, `workflow:signup`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Feature {
+    /// The configuration (shown failed by the CLI's local `status` when it cannot be read).
+    Config,
     /// The REST port.
     Http,
     /// The MCP port.
@@ -97,6 +99,7 @@ impl Feature {
     /// The feature a board name stands for (`model:User`), if any.
     pub fn parse(name: &str) -> Option<Feature> {
         Some(match name {
+            "config" => Feature::Config,
             "http" => Feature::Http,
             "mcp" => Feature::Mcp,
             "database" => Feature::Database,
@@ -116,6 +119,7 @@ impl Feature {
 impl std::fmt::Display for Feature {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
+            Feature::Config => "config",
             Feature::Http => "http",
             Feature::Mcp => "mcp",
             Feature::Database => "database",
@@ -382,6 +386,7 @@ mod tests {
     #[test]
     fn feature_names_round_trip() {
         for f in [
+            Feature::Config,
             Feature::Http,
             Feature::Mcp,
             Feature::Database,

@@ -441,7 +441,10 @@ async fn register(
     }
     declared.push(def.clone());
     Schema::new(declared.clone())?;
-    state.args.board.register(&Feature::model(name.clone()), true);
+    state
+        .args
+        .board
+        .register(&Feature::model(name.clone()), true);
     let result = migrate_and_serve(myself, state, &declared).await;
     if result.is_err() {
         // The models served before still serve; only the new one did not come.

@@ -8,7 +8,7 @@ use super::output::Failure;
 use crate::Supervisor;
 use crate::config::Config;
 use crate::discover::{self, WorkflowFile};
-use crate::readiness::Board;
+use crate::readiness::{Board, Feature};
 use crate::workflows::{Served, declared_twice, reason_of};
 use flowgate::migrate::{self, MigrateOptions, Outcome};
 use flowgate::registry::Registry;
@@ -117,8 +117,8 @@ impl Local {
                 persistence: config.model_persistence,
                 discovered,
             }),
-            (Ok(_), None) => Err(Failure::from(flowgate::Error::Internal(
-                "the start-up sequence ended unconnected".into(),
+            (Ok(_), None) => Err(Failure::from(flowgate::Error::internal(
+                "the start-up sequence ended unconnected",
             ))),
             (Err(f), store) => {
                 if let Some(store) = store {
@@ -424,16 +424,17 @@ pub(crate) async fn status(args: &ClientArgs) -> Value {
         Ok(x) => x,
         Err(f) => {
             let reason = f.0["message"].as_str().unwrap_or("invalid").to_string();
-            board.set("config", crate::readiness::State::Failed(reason));
+            board.set(&Feature::Config, crate::readiness::State::Failed(reason));
             return local_board(&board, &BTreeMap::new());
         }
     };
     // The features a server registers before it starts.
-    for feature in ["database", "registry", "migrations"] {
-        board.register(feature, feature != "registry" || config.model_persistence);
+    for feature in [Feature::Database, Feature::Registry, Feature::Migrations] {
+        let required = feature != Feature::Registry || config.model_persistence;
+        board.register(&feature, required);
     }
     for d in &declared {
-        board.register(&format!("model:{}", d.name), true);
+        board.register(&Feature::model(d.name.clone()), true);
     }
     let progress = StatusProgress {
         board: board.clone(),
@@ -444,7 +445,7 @@ pub(crate) async fn status(args: &ClientArgs) -> Value {
     let mut extra: BTreeMap<String, Value> = BTreeMap::new();
     for p in startup.persisted() {
         extra.insert(
-            format!("model:{}", p.def.name),
+            Feature::model(p.def.name.clone()).to_string(),
             json!({"version": p.version}),
         );
     }
