@@ -50,7 +50,7 @@ enum Command {
         #[command(subcommand)]
         action: MigrateAction,
         #[command(flatten)]
-        server: ServerArgs,
+        source: SourceArgs,
         #[command(flatten)]
         output: client::OutputArgs,
     },
@@ -86,8 +86,9 @@ enum MigrateAction {
     },
 }
 
+/// Where the models and the database come from: what `serve`, `mcp` and `migrate` share.
 #[derive(Args, Clone)]
-struct ServerArgs {
+struct SourceArgs {
     /// A flowgate.toml.
     #[arg(long, global = true)]
     config: Option<PathBuf>,
@@ -97,19 +98,13 @@ struct ServerArgs {
     /// The database (also DATABASE_URL).
     #[arg(long, global = true)]
     database_url: Option<String>,
-    /// The HTTP port (also FLOWGATE_HTTP_PORT); 0 picks a free port.
-    #[arg(long, global = true)]
-    http_port: Option<u16>,
-    /// The MCP port (also FLOWGATE_MCP_PORT); 0 picks a free port.
-    #[arg(long, global = true)]
-    mcp_port: Option<u16>,
-    /// A directory of schema and workflow files, read in the background once the ports are
-    /// bound; repeatable (also FLOWGATE_DISCOVER, comma-separated).
+    /// A directory of schema and workflow files (`serve` reads it in the background once the
+    /// ports are bound); repeatable (also FLOWGATE_DISCOVER, comma-separated).
     #[arg(long = "discover", global = true, value_name = "DIR")]
     discover: Vec<PathBuf>,
 }
 
-impl ServerArgs {
+impl SourceArgs {
     fn supervisor(&self) -> Supervisor {
         let mut s = Supervisor::builder();
         if let Some(c) = &self.config {
@@ -121,12 +116,6 @@ impl ServerArgs {
         if let Some(url) = &self.database_url {
             s = s.database_url(url);
         }
-        if let Some(p) = self.http_port {
-            s = s.http_port(p);
-        }
-        if let Some(p) = self.mcp_port {
-            s = s.set("mcp_port", p);
-        }
         if !self.discover.is_empty() {
             let dirs: Vec<String> = self
                 .discover
@@ -134,6 +123,32 @@ impl ServerArgs {
                 .map(|d| d.display().to_string())
                 .collect();
             s = s.set("discover", dirs);
+        }
+        s
+    }
+}
+
+/// The options of a command that listens: `serve` and `mcp`.
+#[derive(Args, Clone)]
+struct ServerArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The HTTP port (also FLOWGATE_HTTP_PORT); 0 picks a free port.
+    #[arg(long, global = true)]
+    http_port: Option<u16>,
+    /// The MCP port (also FLOWGATE_MCP_PORT); 0 picks a free port.
+    #[arg(long, global = true)]
+    mcp_port: Option<u16>,
+}
+
+impl ServerArgs {
+    fn supervisor(&self) -> Supervisor {
+        let mut s = self.source.supervisor();
+        if let Some(p) = self.http_port {
+            s = s.http_port(p);
+        }
+        if let Some(p) = self.mcp_port {
+            s = s.set("mcp_port", p);
         }
         s
     }
@@ -162,9 +177,9 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve(args).await,
             Command::Migrate {
                 action,
-                server,
+                source,
                 output,
-            } => migrate_cmd(action, server, output.format()).await,
+            } => migrate_cmd(action, source, output.format()).await,
             Command::Client(cmd) => Ok(client::run(cmd).await),
             Command::Mcp { stdio, server } => mcp::stdio(stdio, server).await,
         }
@@ -267,7 +282,7 @@ async fn shutdown_signal() {
 
 async fn migrate_cmd(
     action: MigrateAction,
-    args: ServerArgs,
+    args: SourceArgs,
     format: output::Format,
 ) -> anyhow::Result<ExitCode> {
     let sup = args.supervisor();

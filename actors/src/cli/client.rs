@@ -5,7 +5,7 @@
 use super::local::{self, Local};
 use super::output::{self, Failure, Format};
 use super::remote::Remote;
-use clap::{Args, CommandFactory, Subcommand};
+use clap::{Args, Subcommand};
 use clap_complete::Shell;
 use flowgate::{ModelInfo, OpKind, Schema};
 use serde_json::{Map, Value, json};
@@ -23,12 +23,22 @@ pub(crate) struct OutputArgs {
     /// Print tables even when stdout is not a terminal.
     #[arg(long, global = true)]
     pub(crate) table: bool,
+    /// The output format: `table`, `json` (as --table, --json) or `csv` (a header row of the
+    /// fields, a row per record, nested JSON as JSON text).
+    #[arg(long, global = true, value_name = "FORMAT", conflicts_with_all = ["json", "table"])]
+    pub(crate) format: Option<Format>,
 }
 
 impl OutputArgs {
     /// The format to print in.
     pub(crate) fn format(self) -> Format {
-        Format::choose(self.json, self.table)
+        Format::choose(self.format, self.json, self.table)
+    }
+
+    /// Whether a format was asked for (`--format`, `--json`, `--table`), rather than chosen by
+    /// whether stdout is a terminal.
+    pub(crate) fn explicit(self) -> bool {
+        self.format.is_some() || self.json || self.table
     }
 }
 
@@ -274,10 +284,15 @@ pub(crate) enum ClientCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
-    /// Print a shell completion script for the static commands.
+    /// Print a shell completion script: the static commands, and the data commands of the
+    /// models the connection options name (`--models`, `--discover`, `--config`,
+    /// `--database-url` or DATABASE_URL: the registry's models; `--server`: the server's), read
+    /// as `models list` reads them. Generate it again when the models change.
     Completions {
         /// The shell.
         shell: Shell,
+        #[command(flatten)]
+        client: ClientArgs,
     },
 }
 
@@ -336,12 +351,43 @@ pub(crate) async fn run(cmd: ClientCommand) -> ExitCode {
         ClientCommand::Workflows { action, client } => {
             super::workflows::workflows(action, client).await
         }
-        ClientCommand::Completions { shell } => {
-            let mut cmd = super::Cli::command();
-            clap_complete::generate(shell, &mut cmd, "flowgate", &mut std::io::stdout());
-            ExitCode::SUCCESS
-        }
+        ClientCommand::Completions { shell, client } => completions(shell, &client).await,
     }
+}
+
+/// `flowgate completions SHELL`: the script of the command line built with the models the
+/// connection options name; without any, of the static commands (nothing is opened, so no
+/// database file is made in the current directory).
+async fn completions(shell: Shell, client: &ClientArgs) -> ExitCode {
+    let given = client.server.is_some()
+        || client.config.is_some()
+        || !client.models.is_empty()
+        || client.database_url.is_some()
+        || !client.discover.is_empty()
+        || std::env::var_os("DATABASE_URL").is_some_and(|v| !v.is_empty());
+    let models = if given {
+        match Backend::open(client, false).await {
+            Ok(backend) => {
+                let models = backend.models().to_vec();
+                backend.close().await;
+                models
+            }
+            Err(f) => {
+                eprintln!(
+                    "warning: completions without the model commands: {}",
+                    f.0["message"].as_str().unwrap_or("")
+                );
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let mut cmd = super::data::command(&models);
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "flowgate", &mut script);
+    output::write_out(&script);
+    ExitCode::SUCCESS
 }
 
 async fn status(client: &ClientArgs) -> ExitCode {
@@ -355,8 +401,10 @@ async fn status(client: &ClientArgs) -> ExitCode {
         Ok(None) => local::status(client).await,
     };
     match format {
-        Format::Json => output::print(&board, format),
-        Format::Table => output::line(&render_board(&board)),
+        Format::Table => {
+            output::line(&render_board(&board));
+        }
+        _ => output::print(&board, format),
     }
     if board["ready"] == true {
         ExitCode::SUCCESS

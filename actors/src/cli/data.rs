@@ -34,6 +34,8 @@ const RESERVED: &[&str] = &[
     "database-url",
     "json",
     "table",
+    "format",
+    "all",
     "help",
     "version",
     "data",
@@ -229,12 +231,13 @@ fn id_arg(m: &ModelInfo) -> Arg {
 fn op_command(m: &ModelInfo, op: OpKind) -> Command {
     use OpKind::*;
     let name = m.name();
+    let a_name = flowgate::model::with_article(name);
     let about = match op {
-        Create => format!("Create a {name}; prints it with its id and managed fields"),
-        Read => format!("Read a {name} by id"),
-        Update => format!("Change fields of a {name} by id; prints the updated record"),
-        Delete if m.soft_delete() => format!("Delete a {name} by id (a tombstone is kept)"),
-        Delete => format!("Delete a {name} by id"),
+        Create => format!("Create {a_name}; prints it with its id and managed fields"),
+        Read => format!("Read {a_name} by id"),
+        Update => format!("Change fields of {a_name} by id; prints the updated record"),
+        Delete if m.soft_delete() => format!("Delete {a_name} by id (a tombstone is kept)"),
+        Delete => format!("Delete {a_name} by id"),
         List => format!("List {name} records: filter, order, page"),
         Count => format!("Count the {name} records a filter matches"),
         Upsert => format!("Create or update one {name} found by unique values (--where)"),
@@ -357,6 +360,12 @@ fn op_command(m: &ModelInfo, op: OpKind) -> Command {
                         "count",
                         "Also give the total number of matching records".to_string(),
                     ))
+                    .arg(flag(
+                        "all",
+                        "Every matching record: page through them all, following next_cursor \
+                         (pages of --limit records, default 1000); CSV is written page by page"
+                            .to_string(),
+                    ).conflicts_with("cursor"))
                     .arg(list_arg(
                         "fields",
                         "FIELD",
@@ -441,7 +450,7 @@ fn table_command(m: &ModelInfo) -> Command {
 
 /// The whole command line: the static commands plus one subcommand per model table. A table
 /// named like a static command is left out (its operations stay reachable with `flowgate node`).
-fn command(models: &[ModelEntry]) -> Command {
+pub(crate) fn command(models: &[ModelEntry]) -> Command {
     let mut root = super::Cli::command();
     let statics: Vec<String> = root
         .get_subcommands()
@@ -765,7 +774,9 @@ async fn run_batched(
     let mut acc: Option<Value> = None;
     match backend {
         Backend::Local(local) => {
+            let mut failed_at = 0;
             let each = |i: usize, result: Result<Value, Failure>| {
+                failed_at = i;
                 let part = result.map_err(|f| shift_failure(f, starts[i]))?;
                 merge(&mut acc, part, starts[i]);
                 bar.inc(sizes[i]);
@@ -774,7 +785,8 @@ async fn run_batched(
             let done = local.run_batches(m, op, batches, dry_run, each).await;
             if let Err(f) = done {
                 bar.abandon();
-                return Err(f);
+                let failed = starts[failed_at]..starts[failed_at] + sizes[failed_at] as usize;
+                return Err(name_row(backend, m, &records, failed, f).await);
             }
             if dry_run && let Some(obj) = acc.as_mut().and_then(Value::as_object_mut) {
                 obj.insert("dry_run".into(), Value::Bool(true));
@@ -791,7 +803,9 @@ async fn run_batched(
                     }
                     Err(f) => {
                         bar.abandon();
-                        let mut f = shift_failure(f, starts[i]);
+                        let failed = starts[i]..starts[i] + sizes[i] as usize;
+                        let f = shift_failure(f, starts[i]);
+                        let mut f = name_row(backend, m, &records, failed, f).await;
                         if !dry_run && committed > 0 {
                             if f.0.get("details").is_none_or(Value::is_null) {
                                 f.0["details"] = json!({});
@@ -840,6 +854,7 @@ fn prescan(args: &[OsString]) -> ClientArgs {
             _ => (word.as_str(), None),
         };
         let takes_value = [
+            "--format",
             "--server",
             "--config",
             "--models",
@@ -861,6 +876,10 @@ fn prescan(args: &[OsString]) -> ClientArgs {
             "--database-url" => out.database_url = value,
             "--json" => out.output.json = true,
             "--table" => out.output.table = true,
+            "--format" => {
+                out.output.format =
+                    value.and_then(|v| <Format as clap::ValueEnum>::from_str(&v, true).ok());
+            }
             _ => {}
         }
     }
@@ -952,10 +971,10 @@ async fn run_matched(backend: &Backend, matches: &ArgMatches) -> ExitCode {
     let Some((op_name, am)) = tm.subcommand() else {
         return ExitCode::from(2);
     };
-    let format = match ClientArgs::from_arg_matches(am) {
-        Ok(c) => c.output.format(),
-        Err(_) => Format::choose(false, false),
-    };
+    let out_args = ClientArgs::from_arg_matches(am)
+        .map(|c| c.output)
+        .unwrap_or_default();
+    let format = out_args.format();
     let Some(entry) = backend.models().iter().find(|e| e.info.table == table) else {
         return ExitCode::from(2);
     };
@@ -966,8 +985,27 @@ async fn run_matched(backend: &Backend, matches: &ArgMatches) -> ExitCode {
         return ExitCode::from(2);
     };
     let m = &entry.info;
+    let bulk = matches!(op, OpKind::BulkCreate | OpKind::BulkUpsert);
+    let all = op == OpKind::List && am.try_get_one::<bool>("all").ok().flatten() == Some(&true);
+    // Records read from a file or a pipe: a summary, unless a format is asked for.
+    let piped = am
+        .try_get_one::<String>("data")
+        .ok()
+        .flatten()
+        .is_some_and(|d| d == "-" || d.starts_with('@'));
     let result = async {
         let params = params(m, op, am)?;
+        if all {
+            return list_all(backend, m, params, format).await;
+        }
+        if op == OpKind::List && format == Format::Csv {
+            let mut csv = output::Csv::new(Some(list_columns(m, &params)));
+            let page = backend.run(m, op, &params).await?;
+            let rows = page["records"].as_array().into_iter().flatten();
+            csv.rows(rows.filter_map(Value::as_object).collect());
+            csv.finish();
+            return Ok(None);
+        }
         let batch = am
             .try_get_one::<usize>("batch-size")
             .ok()
@@ -977,20 +1015,227 @@ async fn run_matched(backend: &Backend, matches: &ArgMatches) -> ExitCode {
         let large = params["data"]
             .as_array()
             .is_some_and(|d| batch > 0 && d.len() > batch);
-        if matches!(op, OpKind::BulkCreate | OpKind::BulkUpsert) && large {
-            run_batched(backend, m, op, params, batch).await
+        if bulk && large {
+            run_batched(backend, m, op, params, batch).await.map(Some)
+        } else if bulk {
+            match backend.run(m, op, &params).await {
+                Ok(v) => Ok(Some(v)),
+                Err(f) => {
+                    let records = params["data"].as_array().map_or(&[][..], Vec::as_slice);
+                    Err(name_row(backend, m, records, 0..records.len(), f).await)
+                }
+            }
         } else {
-            backend.run(m, op, &params).await
+            backend.run(m, op, &params).await.map(Some)
         }
     }
     .await;
     match result {
-        Ok(v) => {
+        Ok(Some(v)) if bulk && piped && !out_args.explicit() => {
+            output::line(&summary(&v));
+            ExitCode::SUCCESS
+        }
+        Ok(Some(v)) => {
             output::print(&v, format);
             ExitCode::SUCCESS
         }
+        Ok(None) => ExitCode::SUCCESS,
         Err(f) => output::fail(&f, format),
     }
+}
+
+/// The records per page of `list --all` without `--limit`: the most a page holds.
+const ALL_PAGE: u64 = 1000;
+
+/// The columns of a listing in CSV: the id and the fields asked for, or every column.
+fn list_columns(m: &ModelInfo, params: &Value) -> Vec<String> {
+    match params["fields"].as_array() {
+        Some(names) => {
+            let mut out = vec![m.id().name().to_string()];
+            for n in names.iter().filter_map(Value::as_str) {
+                if !out.iter().any(|o| o == n) {
+                    out.push(n.to_string());
+                }
+            }
+            out
+        }
+        None => m.columns.iter().map(|c| c.name().to_string()).collect(),
+    }
+}
+
+/// `list --all`: every page, following `next_cursor`. CSV is written page by page (and stops
+/// when stdout's reader goes away: None); other formats get one result, `{records, count?}`.
+async fn list_all(
+    backend: &Backend,
+    m: &ModelInfo,
+    mut params: Value,
+    format: Format,
+) -> Result<Option<Value>, Failure> {
+    if params.get("limit").is_none() {
+        params["limit"] = json!(ALL_PAGE);
+    }
+    let mut csv = (format == Format::Csv).then(|| output::Csv::new(Some(list_columns(m, &params))));
+    let mut records = Vec::new();
+    let mut count = None;
+    loop {
+        let mut page = backend.run(m, OpKind::List, &params).await?;
+        if let Some(c) = page.get("count").cloned() {
+            count.get_or_insert(c);
+        }
+        let got = match page["records"].take() {
+            Value::Array(r) => r,
+            _ => Vec::new(),
+        };
+        match &mut csv {
+            Some(csv) => {
+                if !csv.rows(got.iter().filter_map(Value::as_object).collect()) {
+                    return Ok(None);
+                }
+            }
+            None => records.extend(got),
+        }
+        let Some(cursor) = page.get("next_cursor").and_then(Value::as_str) else {
+            break;
+        };
+        if let Some(p) = params.as_object_mut() {
+            p.insert("cursor".into(), json!(cursor));
+            // The first page skipped them; the cursor carries on from there.
+            p.remove("offset");
+            p.remove("count");
+        }
+    }
+    if let Some(csv) = csv {
+        csv.finish();
+        return Ok(None);
+    }
+    let mut out = json!({ "records": records });
+    if let Some(c) = count {
+        out["count"] = c;
+    }
+    Ok(Some(out))
+}
+
+/// A bulk import's result in a line or a few: `created 10000 records`, then each failed record
+/// as `data[3].email: message`.
+fn summary(v: &Value) -> String {
+    let n = |k: &str| v[k].as_u64().unwrap_or(0);
+    let inserted = n("inserted");
+    let mut text = format!(
+        "created {inserted} record{}",
+        if inserted == 1 { "" } else { "s" }
+    );
+    if n("updated") > 0 {
+        text.push_str(&format!(", updated {}", n("updated")));
+    }
+    if n("skipped") > 0 {
+        text.push_str(&format!(", skipped {}", n("skipped")));
+    }
+    let errors = v["errors"].as_array().map_or(&[][..], Vec::as_slice);
+    if !errors.is_empty() {
+        text.push_str(&format!(", {} failed", errors.len()));
+    }
+    if v["dry_run"] == true {
+        text.push_str(" (dry run: nothing was kept)");
+    }
+    for e in errors {
+        let at = format!("data[{}]", e["index"]);
+        let field = match e["error"]["field"].as_str() {
+            Some(f) if f.starts_with("data[") => f.to_string(),
+            Some(f) => format!("{at}.{f}"),
+            None => at,
+        };
+        let message = e["error"]["message"].as_str().unwrap_or("");
+        text.push_str(&format!("\n{field}: {message}"));
+    }
+    text
+}
+
+/// The values of a unique set in a record, as a key to compare; None when one is missing (a
+/// missing or null value conflicts with nothing).
+fn key_of(record: &Value, set: &[&str]) -> Option<String> {
+    let values: Option<Vec<&Value>> = set
+        .iter()
+        .map(|f| record.get(*f).filter(|v| !v.is_null()))
+        .collect();
+    values.map(|v| serde_json::to_string(&v).unwrap_or_default())
+}
+
+/// A unique conflict of an atomic bulk import names the unique set (`email`) but not the
+/// record: the database refused the whole statement. Finds the first record of `failed` (the
+/// batch that failed) whose values repeat an earlier record of the import, or a record that
+/// already exists, and names it: `data[3].email`.
+async fn name_row(
+    backend: &Backend,
+    m: &ModelInfo,
+    records: &[Value],
+    failed: std::ops::Range<usize>,
+    f: Failure,
+) -> Failure {
+    let Some(field) = f.0["field"].as_str().map(str::to_string) else {
+        return f;
+    };
+    if f.code() != "conflict" || field.starts_with("data[") {
+        return f;
+    }
+    let set: Vec<&str> = field.split(',').collect();
+    if set.iter().any(|c| m.column(c).is_none()) {
+        return f;
+    }
+    let failed = failed.start.min(records.len())..failed.end.min(records.len());
+    let mut seen = std::collections::HashSet::new();
+    let mut repeated = None;
+    for (i, r) in records[..failed.end].iter().enumerate() {
+        if let Some(k) = key_of(r, &set)
+            && !seen.insert(k)
+            && i >= failed.start
+        {
+            repeated = Some(i);
+            break;
+        }
+    }
+    let mut existing = None;
+    let scan_end = repeated.unwrap_or(failed.end);
+    'chunks: for start in (failed.start..scan_end).step_by(200) {
+        let chunk = &records[start..(start + 200).min(scan_end)];
+        let wanted: Vec<Value> = chunk
+            .iter()
+            .filter(|r| key_of(r, &set).is_some())
+            .map(|r| {
+                let obj: Map<String, Value> =
+                    set.iter().map(|c| (c.to_string(), r[*c].clone())).collect();
+                Value::Object(obj)
+            })
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        let mut params = json!({"filter": {"$or": wanted}, "fields": set, "limit": 1000});
+        if m.soft_delete() {
+            // A tombstone keeps its unique values.
+            params["include_deleted"] = json!(true);
+        }
+        let Ok(page) = backend.run(m, OpKind::List, &params).await else {
+            break;
+        };
+        let found: std::collections::HashSet<String> = page["records"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| key_of(r, &set))
+            .collect();
+        for (j, r) in chunk.iter().enumerate() {
+            if key_of(r, &set).is_some_and(|k| found.contains(&k)) {
+                existing = Some(start + j);
+                break 'chunks;
+            }
+        }
+    }
+    let Some(i) = [repeated, existing].into_iter().flatten().min() else {
+        return f;
+    };
+    let mut f = f;
+    f.0["field"] = json!(format!("data[{i}].{field}"));
+    f
 }
 
 #[cfg(test)]
