@@ -1113,9 +1113,10 @@ async fn completions_include_the_model_commands() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// An atomic bulk import refused for a unique value names the record (`data[3].name`): one
-/// that repeats an earlier record of the import, or one that exists; locally and remotely,
-/// batched or not. Messages say "an Author".
+/// An atomic bulk import refused for a unique value: the error object is the one every channel
+/// gives (`field: name`), and the line before it on stderr names the record (`data[3].name:
+/// ...`): one that repeats an earlier record of the import, or one that exists; locally and
+/// remotely, batched or not. Messages say "an Author".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bulk_conflicts_name_the_record() {
     let dir = temp_dir();
@@ -1133,28 +1134,40 @@ async fn bulk_conflicts_name_the_record() {
         .collect();
     many.push(json!({"name": "N3"}));
     std::fs::write(dir.join("many.json"), Value::Array(many).to_string()).unwrap();
-    let cases: [(Vec<&str>, &str); 4] = [
-        (vec!["--data", repeated], "data[3].name"),
-        (vec!["--data", existing], "data[2].name"),
+    let conflict = "an Author with this name already exists";
+    let cases: [(Vec<&str>, String); 4] = [
+        (
+            vec!["--data", repeated],
+            format!("data[3].name: {conflict} (data[1] has the same name)"),
+        ),
+        (
+            vec!["--data", existing],
+            format!("data[2].name: {conflict} (one exists with the same name)"),
+        ),
         // All at once first: remotely, the batches of the next case commit before it fails.
         (
             vec!["--data", "@many.json", "--batch-size", "0", "--json"],
-            "data[1500].name",
+            format!("data[1500].name: {conflict} (data[3] has the same name)"),
         ),
         (
             vec!["--data", "@many.json", "--batch-size", "400"],
-            "data[1500].name",
+            format!("data[1500].name: {conflict} ("),
         ),
     ];
-    for (args, field) in cases {
+    for (args, line) in cases {
         let mut all = vec!["authors", "bulk-create"];
         all.extend(args);
         let (l, r) = tokio::join!(local.run(&all), remote.run(&all));
         for run in [&l, &r] {
             assert_eq!(run.code, 5, "{all:?}: {run:#?}");
             let e = run.error();
-            assert_eq!(e["field"], field, "{all:?}: {e:#}");
-            assert_eq!(e["message"], "an Author with this name already exists");
+            assert_eq!(
+                e["field"], "name",
+                "the error object of every channel: {e:#}"
+            );
+            assert_eq!(e["message"], conflict);
+            let named = run.stderr.lines().rev().nth(1).unwrap_or_default();
+            assert!(named.starts_with(&line), "{all:?}: {run:#?}");
         }
     }
     // A non-atomic import's summary names each failed record.

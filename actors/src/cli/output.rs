@@ -265,6 +265,23 @@ pub(crate) fn fail(failure: &Failure, format: Format) -> ExitCode {
     failure.exit_code()
 }
 
+/// [`fail`], with a line that says more (the record of an import an error is about): after the
+/// line for people; before the JSON error object, which stays the last line for scripts (and
+/// the same object REST and MCP give).
+pub(crate) fn fail_noting(failure: &Failure, note: Option<&str>, format: Format) -> ExitCode {
+    let Some(note) = note else {
+        return fail(failure, format);
+    };
+    if format == Format::Table && std::io::stderr().is_terminal() {
+        let code = fail(failure, format);
+        eprintln!("  {note}");
+        code
+    } else {
+        eprintln!("{note}");
+        fail(failure, format)
+    }
+}
+
 /// Renders any JSON result as text: objects as field/value tables, lists of objects as tables
 /// with a column per key, nested lists of objects as tables of their own under their key.
 pub(crate) fn render(value: &Value) -> String {
@@ -406,6 +423,18 @@ pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
     bar.set_message(message.into());
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
+}
+
+/// Logs to stderr; `RUST_LOG` wins over `default`.
+pub(crate) fn init_tracing(default: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 #[cfg(test)]
