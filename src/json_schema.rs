@@ -57,7 +57,7 @@ pub fn column_schema(col: &Column) -> Value {
         }
     }
     if let Some(target) = &f.references {
-        let note = format!("the id of a {target}");
+        let note = format!("the id of {}", crate::model::with_article(target));
         s["description"] = json!(match s.get("description").and_then(Value::as_str) {
             Some(d) => format!("{d} ({note})"),
             None => note,

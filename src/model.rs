@@ -4,6 +4,7 @@
 //! [`ModelDef`]; [`Schema::new`] validates a set of them and compiles each into a [`ModelInfo`] that
 //! the rest of the crate reads.
 
+mod article;
 mod def;
 mod field;
 mod file;
@@ -11,6 +12,7 @@ mod kind;
 mod macros;
 mod schema;
 
+pub use article::{indefinite_article, with_article};
 pub use def::{IdType, Model, ModelDef, default_table_name, op_set};
 pub use field::{DEFAULT_MAX_LENGTH, FieldDef, FieldType, OnDelete};
 pub(crate) use file::toml_to_json;

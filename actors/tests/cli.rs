@@ -865,6 +865,364 @@ async fn large_imports_run_in_batches() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `list --all` pages through every record (following `next_cursor`), as JSON or as CSV (a
+/// header of the fields, nested JSON as JSON text), the same locally and remotely; an import
+/// read from a file or a pipe prints a summary unless a format is asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_all_pages_and_prints_csv() {
+    let dir = temp_dir();
+    let mut csv = String::from("title,pages,tags\n");
+    for i in 0..2345 {
+        csv.push_str(&format!("Book {i},{i},\"[\"\"t{i}\"\"]\"\n"));
+    }
+    std::fs::write(dir.join("many.csv"), csv).unwrap();
+    let handle = server(&dir, "remote.db").await;
+    let local = Target::local(&dir, &sqlite_url(&dir, "local.db"));
+    let remote = Target::remote(&dir, handle.http_addr());
+
+    // A file's import: a summary, not 2345 ids; with --json, the whole result.
+    let import = ["books", "bulk-create", "--data", "@many.csv"];
+    let (l, r) = tokio::join!(local.run(&import), remote.run(&import));
+    assert_eq!((l.code, r.code), (0, 0), "{l:#?}\n{r:#?}");
+    assert_eq!(l.stdout, "created 2345 records\n", "{l:#?}");
+    assert_eq!(r.stdout, l.stdout);
+    let piped = run_with_stdin(
+        &dir,
+        &local,
+        &["books", "bulk-create", "--data", "-"],
+        r#"[{"title": "Piped"}]"#,
+    )
+    .await;
+    assert_eq!(piped.stdout, "created 1 record\n", "{piped:#?}");
+    let json = run_with_stdin(
+        &dir,
+        &local,
+        &["books", "bulk-create", "--data", "-", "--format", "json"],
+        r#"[{"title": "Piped too"}]"#,
+    )
+    .await
+    .json();
+    assert_eq!(json["ids"], json!([2347]), "{json:#}");
+
+    let all = ["books", "list", "--all", "--json"];
+    let (l, r) = tokio::join!(local.run(&all), remote.run(&all));
+    let (l, r) = (l.json(), r.json());
+    assert_eq!(l["records"].as_array().unwrap().len(), 2347);
+    assert_eq!(r["records"].as_array().unwrap().len(), 2345);
+    let ids: Vec<i64> = l["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        (1..=2347).collect::<Vec<_>>(),
+        "every record once, in order"
+    );
+    // Pages of --limit, starting after --offset, with the first page's count.
+    let some = local
+        .run(&[
+            "books",
+            "list",
+            "--all",
+            "--limit",
+            "100",
+            "--offset",
+            "5",
+            "--count",
+            "--filter",
+            r#"{"pages": {"$lt": 300}}"#,
+            "--json",
+        ])
+        .await
+        .json();
+    assert_eq!(some["records"].as_array().unwrap().len(), 295, "{some:#}");
+    assert_eq!(some["records"][0]["title"], "Book 5");
+    assert_eq!(some["count"], 300);
+
+    // CSV: the header is the fields, a row per record, nested JSON as JSON text; the same on
+    // both sides.
+    let csv = [
+        "books",
+        "list",
+        "--all",
+        "--format",
+        "csv",
+        "--fields",
+        "title,tags",
+        "--filter",
+        r#"{"pages": {"$lt": 2345}}"#,
+    ];
+    let (l, r) = tokio::join!(local.run(&csv), remote.run(&csv));
+    assert_eq!((l.code, r.code), (0, 0), "{l:#?}\n{r:#?}");
+    assert_eq!(l.stdout, r.stdout);
+    let mut reader = csv::Reader::from_reader(l.stdout.as_bytes());
+    assert_eq!(
+        reader.headers().unwrap().iter().collect::<Vec<_>>(),
+        ["id", "title", "tags"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 2345);
+    assert_eq!(
+        rows[7].iter().collect::<Vec<_>>(),
+        ["8", "Book 7", r#"["t7"]"#]
+    );
+    // An empty listing still has its header.
+    let none = local
+        .run(&[
+            "authors",
+            "list",
+            "--format",
+            "csv",
+            "--filter",
+            r#"{"name": "nobody"}"#,
+        ])
+        .await;
+    assert_eq!(none.stdout, "id,name,created_at,updated_at\n", "{none:#?}");
+    handle.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `flowgate ...` with `text` on standard input.
+async fn run_with_stdin(dir: &Path, target: &Target, args: &[&str], text: &str) -> Run {
+    use tokio::io::AsyncWriteExt;
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(target.args.iter().map(String::as_str));
+    let mut child = flowgate(dir)
+        .args(&all)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run flowgate");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(text.as_bytes()).await.unwrap();
+    drop(stdin);
+    let out = tokio::time::timeout(WAIT, child.wait_with_output())
+        .await
+        .expect("flowgate finishes")
+        .unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A reader that goes away before the output is written (`flowgate ... | head -1`): the
+/// command exits quietly, without a panic or a message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_pipe_ends_quietly() {
+    let dir = temp_dir();
+    let local = Target::local(&dir, &sqlite_url(&dir, "local.db"));
+    let mut records = Vec::new();
+    for i in 0..3000 {
+        records.push(json!({"title": format!("Book {i}"), "tags": vec!["x"; 8]}));
+    }
+    std::fs::write(dir.join("many.json"), Value::Array(records).to_string()).unwrap();
+    let import = local
+        .run(&["books", "bulk-create", "--data", "@many.json"])
+        .await;
+    assert_eq!(import.code, 0, "{import:#?}");
+    let models_arg = dir.join("models.toml").display().to_string();
+    for args in [
+        vec!["books", "list", "--all", "--format", "csv"],
+        vec!["books", "list", "--all", "--json"],
+        vec!["books", "list", "--limit", "1000", "--table"],
+        vec!["completions", "bash"],
+        vec!["completions", "zsh", "--models", &models_arg],
+    ] {
+        let mut all = args.clone();
+        all.extend(
+            local
+                .args
+                .iter()
+                .map(String::as_str)
+                .filter(|_| args[0] != "completions"),
+        );
+        let mut child = flowgate(&dir)
+            .args(&all)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run flowgate");
+        // The reader is gone before the command writes a byte.
+        drop(child.stdout.take());
+        let out = tokio::time::timeout(WAIT, child.wait_with_output())
+            .await
+            .expect("flowgate finishes")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Completions include the data commands of the models the connection options name (schema
+/// files or a server); without any, the static commands, and nothing is opened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_include_the_model_commands() {
+    let dir = temp_dir();
+    let handle = server(&dir, "remote.db").await;
+    let models_arg = dir.join("models.toml").display().to_string();
+    let url = sqlite_url(&dir, "local.db");
+    let local = run(
+        &dir,
+        &[
+            "completions",
+            "bash",
+            "--models",
+            &models_arg,
+            "--database-url",
+            &url,
+        ],
+    )
+    .await;
+    let remote = run(
+        &dir,
+        &[
+            "completions",
+            "bash",
+            "--server",
+            &format!("http://{}", handle.http_addr()),
+        ],
+    )
+    .await;
+    let statics = run(&dir, &["completions", "bash"]).await;
+    for r in [&local, &remote, &statics] {
+        assert_eq!(r.code, 0, "{r:#?}");
+        assert!(r.stdout.contains("_flowgate"), "{r:#?}");
+        assert!(r.stdout.contains("workflows"), "the static commands");
+    }
+    for r in [&local, &remote] {
+        for word in [
+            "books",
+            "bulk-create",
+            "--author-id",
+            "--in-print",
+            "authors",
+        ] {
+            assert!(r.stdout.contains(word), "{word}: {}", r.stderr);
+        }
+    }
+    assert!(!statics.stdout.contains("--author-id"));
+    assert!(!dir.join("flowgate.db").exists(), "no database made");
+    handle.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An atomic bulk import refused for a unique value: the error object is the one every channel
+/// gives (`field: name`), and the line before it on stderr names the record (`data[3].name:
+/// ...`): one that repeats an earlier record of the import, or one that exists; locally and
+/// remotely, batched or not. Messages say "an Author".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bulk_conflicts_name_the_record() {
+    let dir = temp_dir();
+    let handle = server(&dir, "remote.db").await;
+    let local = Target::local(&dir, &sqlite_url(&dir, "local.db"));
+    let remote = Target::remote(&dir, handle.http_addr());
+    let setup = ["authors", "create", "--name", "Ursula", "--json"];
+    let (l, r) = tokio::join!(local.run(&setup), remote.run(&setup));
+    assert_eq!((l.code, r.code), (0, 0), "{l:#?}\n{r:#?}");
+
+    let repeated = r#"[{"name": "A"}, {"name": "B"}, {"name": "C"}, {"name": "B"}]"#;
+    let existing = r#"[{"name": "D"}, {"name": "E"}, {"name": "Ursula"}, {"name": "E"}]"#;
+    let mut many: Vec<Value> = (0..1500)
+        .map(|i| json!({"name": format!("N{i}")}))
+        .collect();
+    many.push(json!({"name": "N3"}));
+    std::fs::write(dir.join("many.json"), Value::Array(many).to_string()).unwrap();
+    let conflict = "an Author with this name already exists";
+    let cases: [(Vec<&str>, String); 4] = [
+        (
+            vec!["--data", repeated],
+            format!("data[3].name: {conflict} (data[1] has the same name)"),
+        ),
+        (
+            vec!["--data", existing],
+            format!("data[2].name: {conflict} (one exists with the same name)"),
+        ),
+        // All at once first: remotely, the batches of the next case commit before it fails.
+        (
+            vec!["--data", "@many.json", "--batch-size", "0", "--json"],
+            format!("data[1500].name: {conflict} (data[3] has the same name)"),
+        ),
+        (
+            vec!["--data", "@many.json", "--batch-size", "400"],
+            format!("data[1500].name: {conflict} ("),
+        ),
+    ];
+    for (args, line) in cases {
+        let mut all = vec!["authors", "bulk-create"];
+        all.extend(args);
+        let (l, r) = tokio::join!(local.run(&all), remote.run(&all));
+        for run in [&l, &r] {
+            assert_eq!(run.code, 5, "{all:?}: {run:#?}");
+            let e = run.error();
+            assert_eq!(
+                e["field"], "name",
+                "the error object of every channel: {e:#}"
+            );
+            assert_eq!(e["message"], conflict);
+            let named = run.stderr.lines().rev().nth(1).unwrap_or_default();
+            assert!(named.starts_with(&line), "{all:?}: {run:#?}");
+        }
+    }
+    // A non-atomic import's summary names each failed record.
+    let partial = local
+        .run(&[
+            "authors",
+            "bulk-create",
+            "--data",
+            "@many.json",
+            "--atomic",
+            "false",
+        ])
+        .await;
+    assert_eq!(partial.code, 0, "{partial:#?}");
+    assert_eq!(
+        partial.stdout,
+        "created 1500 records, 1 failed\ndata[1500].name: an Author with this name already exists\n"
+    );
+    handle.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Port flags belong to the commands that listen; the API document says "an Author".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_and_docs_read_right() {
+    let dir = temp_dir();
+    let (migrate, migrate_up, serve, mcp) = tokio::join!(
+        run(&dir, &["migrate", "--help"]),
+        run(&dir, &["migrate", "up", "--help"]),
+        run(&dir, &["serve", "--help"]),
+        run(&dir, &["mcp", "--help"]),
+    );
+    for r in [&migrate, &migrate_up] {
+        assert_eq!(r.code, 0, "{r:#?}");
+        assert!(r.stdout.contains("--database-url"), "{}", r.stdout);
+        assert!(!r.stdout.contains("--http-port"), "{}", r.stdout);
+        assert!(!r.stdout.contains("--mcp-port"), "{}", r.stdout);
+    }
+    for r in [&serve, &mcp] {
+        assert!(r.stdout.contains("--http-port") && r.stdout.contains("--mcp-port"));
+    }
+    let handle = server(&dir, "remote.db").await;
+    let doc = reqwest::get(format!("http://{}/openapi.json", handle.http_addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(doc.contains("Create an Author"), "{doc}");
+    assert!(doc.contains("the id of an Author"), "{doc}");
+    assert!(!doc.contains("a Author"), "{doc}");
+    handle.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// A fresh PostgreSQL schema of this test's own, as `tests/common/mod.rs` makes them.
 async fn postgres_url() -> Option<String> {
     let Ok(base) = std::env::var("FLOWGATE_TEST_POSTGRES_URL") else {

@@ -92,7 +92,10 @@ fn name_conflict(m: &ModelInfo, e: Error) -> Error {
     });
     let field = named.map(|set| set.join(",")).or(Some(raw));
     let reason = match &field {
-        Some(f) => format!("a {} with this {f} already exists", m.name()),
+        Some(f) => format!(
+            "{} with this {f} already exists",
+            crate::model::with_article(m.name())
+        ),
         None => reason,
     };
     Error::Conflict { field, reason }

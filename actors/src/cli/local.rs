@@ -3,7 +3,8 @@
 //! `flowgate::Store`, as a node actor would. Workflows come from the same places a server takes
 //! them from: `flowgate_workflows` and the `discover` directories; they run on the `Store`.
 
-use super::client::{ClientArgs, ModelEntry, Unavailable, entries};
+use super::args::ClientArgs;
+use super::models::{ModelEntry, Unavailable, entries};
 use super::output::Failure;
 use crate::Supervisor;
 use crate::config::Config;

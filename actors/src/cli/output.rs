@@ -61,19 +61,23 @@ impl From<flowgate::Error> for Failure {
 }
 
 /// How results are printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Format {
     /// Pretty-printed JSON: exactly the operation's result.
     Json,
     /// Human-readable tables.
     Table,
+    /// CSV: a header row of the fields, a row per record; nested JSON as JSON text.
+    Csv,
 }
 
 impl Format {
-    /// `--json` wins, then `--table`; otherwise tables on a terminal and JSON when stdout is a
-    /// pipe or a file.
-    pub(crate) fn choose(json: bool, table: bool) -> Format {
-        if json {
+    /// `--format` or `--json` wins, then `--table`; otherwise tables on a terminal and JSON
+    /// when stdout is a pipe or a file.
+    pub(crate) fn choose(format: Option<Format>, json: bool, table: bool) -> Format {
+        if let Some(f) = format {
+            f
+        } else if json {
             Format::Json
         } else if table || std::io::stdout().is_terminal() {
             Format::Table
@@ -87,7 +91,7 @@ impl Format {
 pub(crate) fn print(value: &Value, format: Format) {
     match format {
         Format::Json => {
-            line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()))
+            line(&serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string()));
         }
         Format::Table => {
             let text = render(value);
@@ -95,15 +99,140 @@ pub(crate) fn print(value: &Value, format: Format) {
                 line(&text);
             }
         }
+        Format::Csv => {
+            let mut csv = Csv::new(None);
+            csv.rows(rows_of(value));
+            csv.finish();
+        }
     }
 }
 
-/// Writes a line to stdout. A reader that went away (`flowgate ... | head`) is not an error
-/// worth a panic, which `println!` would make of it.
-pub(crate) fn line(text: &str) {
+/// Writes bytes to stdout; false when its reader went away (`flowgate ... | head -1`), which is
+/// no error worth a panic (`println!` would make one of it) nor a message: the command stops
+/// writing and exits quietly.
+pub(crate) fn write_out(bytes: &[u8]) -> bool {
     use std::io::Write;
+    if stdout_closed() {
+        return false;
+    }
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}").and_then(|()| out.flush());
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => true,
+        Err(_) => {
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+            false
+        }
+    }
+}
+
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a write to stdout failed (its reader went away): a command that pages stops.
+pub(crate) fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Writes a line to stdout (see [`write_out`]).
+pub(crate) fn line(text: &str) -> bool {
+    let mut bytes = Vec::with_capacity(text.len() + 1);
+    bytes.extend_from_slice(text.as_bytes());
+    bytes.push(b'\n');
+    write_out(&bytes)
+}
+
+/// The rows a result prints as in CSV: a page's `records`, a list of objects, the one list of
+/// objects of a result (`models`, `workflows`), or the result itself as one row.
+fn rows_of(value: &Value) -> Vec<&Map<String, Value>> {
+    fn objects(items: &[Value]) -> Option<Vec<&Map<String, Value>>> {
+        items.iter().map(Value::as_object).collect()
+    }
+    match value {
+        Value::Array(items) => objects(items).unwrap_or_default(),
+        Value::Object(map) => {
+            if let Some(Value::Array(items)) = map.get("records")
+                && let Some(rows) = objects(items)
+            {
+                return rows;
+            }
+            let lists: Vec<&Vec<Value>> = map
+                .values()
+                .filter_map(|v| v.as_array().filter(|a| a.iter().all(Value::is_object)))
+                .filter(|a| !a.is_empty())
+                .collect();
+            if let [one] = lists.as_slice()
+                && let Some(rows) = objects(one)
+            {
+                return rows;
+            }
+            vec![map]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// CSV on stdout, written as rows come (a paged listing writes each page as it arrives): the
+/// header is the first rows' keys (or the columns given), in their order; a key that only later
+/// rows have gets no column.
+pub(crate) struct Csv {
+    columns: Option<Vec<String>>,
+    header_written: bool,
+}
+
+impl Csv {
+    /// A CSV output; `columns` fixes the header (a listing's fields), else the first rows give it.
+    pub(crate) fn new(columns: Option<Vec<String>>) -> Csv {
+        Csv {
+            columns,
+            header_written: false,
+        }
+    }
+
+    /// Writes rows (and the header before the first); false when stdout's reader went away.
+    pub(crate) fn rows(&mut self, rows: Vec<&Map<String, Value>>) -> bool {
+        if self.columns.is_none() && !rows.is_empty() {
+            let mut columns: Vec<String> = Vec::new();
+            for row in &rows {
+                for k in row.keys() {
+                    if !columns.contains(k) {
+                        columns.push(k.clone());
+                    }
+                }
+            }
+            self.columns = Some(columns);
+        }
+        let Some(columns) = &self.columns else {
+            return !stdout_closed();
+        };
+        let mut w = csv::Writer::from_writer(Vec::new());
+        if !self.header_written {
+            let _ = w.write_record(columns);
+            self.header_written = true;
+        }
+        for row in rows {
+            let _ = w.write_record(columns.iter().map(|c| csv_cell(row.get(c))));
+        }
+        match w.into_inner() {
+            Ok(bytes) => write_out(&bytes),
+            Err(_) => false,
+        }
+    }
+
+    /// Writes the header when no row came (an empty listing with known columns).
+    pub(crate) fn finish(mut self) -> bool {
+        if self.header_written || self.columns.is_none() {
+            return !stdout_closed();
+        }
+        self.rows(Vec::new())
+    }
+}
+
+/// One value as CSV text: strings bare, null empty, nested lists and objects as JSON text.
+fn csv_cell(v: Option<&Value>) -> String {
+    match v {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+    }
 }
 
 /// Prints a failure to stderr: the JSON error object `{"error": {...}}` for scripts, or one line
@@ -134,6 +263,23 @@ pub(crate) fn fail(failure: &Failure, format: Format) -> ExitCode {
         eprintln!("{}", json!({ "error": failure.0 }));
     }
     failure.exit_code()
+}
+
+/// [`fail`], with a line that says more (the record of an import an error is about): after the
+/// line for people; before the JSON error object, which stays the last line for scripts (and
+/// the same object REST and MCP give).
+pub(crate) fn fail_noting(failure: &Failure, note: Option<&str>, format: Format) -> ExitCode {
+    let Some(note) = note else {
+        return fail(failure, format);
+    };
+    if format == Format::Table && std::io::stderr().is_terminal() {
+        let code = fail(failure, format);
+        eprintln!("  {note}");
+        code
+    } else {
+        eprintln!("{note}");
+        fail(failure, format)
+    }
 }
 
 /// Renders any JSON result as text: objects as field/value tables, lists of objects as tables
@@ -233,19 +379,36 @@ fn cell_text(v: &Value) -> String {
     }
 }
 
-/// A progress bar over `len` items on stderr, hidden unless stderr is a terminal.
-pub(crate) fn progress(len: u64, what: &str) -> ProgressBar {
+/// A progress bar over `len` items on stderr, hidden unless stderr is a terminal. Counts and
+/// the rate read as people write them: `1,234/10,000 records (1,234 records/s, eta 7s)`.
+pub(crate) fn progress(len: u64, what: &'static str) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
     let template = format!(
-        "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {what} ({{per_sec}}, eta {{eta}})"
+        "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{human_pos}}/{{human_len}} {what} ({{rate}}, eta {{eta}})"
     );
     if let Ok(style) = ProgressStyle::with_template(&template) {
+        let style = style.with_key(
+            "rate",
+            move |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+                let _ = w.write_str(&rate_text(state.per_sec(), what));
+            },
+        );
         bar.set_style(style);
     }
     bar
+}
+
+/// A rate as people read it: whole units with thousands separators, `1,234 records/s`.
+pub(crate) fn rate_text(per_sec: f64, what: &str) -> String {
+    let whole = if per_sec.is_finite() && per_sec > 0.0 {
+        per_sec.round() as u64
+    } else {
+        0
+    };
+    format!("{} {what}/s", indicatif::HumanCount(whole))
 }
 
 /// A spinner with a message on stderr, hidden unless stderr is a terminal.
@@ -260,6 +423,18 @@ pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
     bar.set_message(message.into());
     bar.enable_steady_tick(Duration::from_millis(100));
     bar
+}
+
+/// Logs to stderr; `RUST_LOG` wins over `default`.
+pub(crate) fn init_tracing(default: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| default.into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init();
 }
 
 #[cfg(test)]
@@ -286,5 +461,25 @@ mod tests {
         assert!(text.contains("count"), "{text}");
         let empty = render(&json!({"records": []}));
         assert!(empty.contains("(no records)"), "{empty}");
+    }
+
+    #[test]
+    fn rates_are_rounded_with_separators() {
+        assert_eq!(rate_text(1234.5678, "records"), "1,235 records/s");
+        assert_eq!(rate_text(12.4, "records"), "12 records/s");
+        assert_eq!(rate_text(f64::NAN, "records"), "0 records/s");
+        assert_eq!(rate_text(1_234_567.0, "rows"), "1,234,567 rows/s");
+    }
+
+    #[test]
+    fn csv_rows_of_results() {
+        let page = json!({"records": [{"id": 1, "tags": ["a"]}], "next_cursor": "x"});
+        assert_eq!(rows_of(&page).len(), 1);
+        let models = json!({"models": [{"name": "A"}, {"name": "B"}]});
+        assert_eq!(rows_of(&models).len(), 2);
+        let one = json!({"count": 3});
+        assert_eq!(rows_of(&one)[0]["count"], 3);
+        assert_eq!(csv_cell(Some(&json!({"a": [1]}))), r#"{"a":[1]}"#);
+        assert_eq!(csv_cell(Some(&Value::Null)), "");
     }
 }

@@ -2,7 +2,7 @@
 //! door `POST /nodes/{Model}{Op}Node`, so its params and result are those of REST and MCP; the
 //! models come from `GET /models`, the board from `GET /health/ready`.
 
-use super::client::{ModelEntry, entries};
+use super::models::{ModelEntry, entries};
 use super::output::Failure;
 use reqwest::StatusCode;
 use serde_json::{Map, Value};

@@ -23,6 +23,7 @@ use flowgate::json_schema::{
     create_schema, error_object_schema, filter_schema, params_schema, record_schema, result_schema,
     update_schema,
 };
+use flowgate::model::{indefinite_article, with_article};
 use flowgate::{FieldType, ModelInfo, OpKind};
 use serde_json::{Map, Value, json};
 use std::sync::{Arc, LazyLock};
@@ -509,11 +510,16 @@ impl<'a> ModelDoc<'a> {
         let mut create = create_schema(self.m);
         create["description"] = json!(format!("The fields of a new {name}."));
         let mut update = update_schema(self.m);
-        update["description"] = json!(format!("The fields of a {name} to change."));
+        update["description"] = json!(format!("The fields of {} to change.", with_article(name)));
         let mut fields = record.clone();
         fields["required"] = json!(["id"]);
         fields["description"] = json!(format!(
-            "A {name} in a list: every field, or, with `fields`, the id and the fields asked for."
+            "{} {name} in a list: every field, or, with `fields`, the id and the fields asked for.",
+            if indefinite_article(name) == "an" {
+                "An"
+            } else {
+                "A"
+            }
         ));
         let mut out = vec![
             (name.to_string(), record),
@@ -768,14 +774,15 @@ impl<'a> ModelDoc<'a> {
 
     fn summary(&self, op: OpKind) -> String {
         let (m, t) = (self.m.name(), &self.m.table);
+        let a_m = with_article(m);
         match op {
-            OpKind::Create => format!("Create a {m}"),
-            OpKind::Read => format!("Read a {m} by id"),
-            OpKind::Update => format!("Change fields of a {m}"),
-            OpKind::Delete => format!("Delete a {m}"),
+            OpKind::Create => format!("Create {a_m}"),
+            OpKind::Read => format!("Read {a_m} by id"),
+            OpKind::Update => format!("Change fields of {a_m}"),
+            OpKind::Delete => format!("Delete {a_m}"),
             OpKind::List => format!("List {t}: filter, order, page"),
             OpKind::Count => format!("Count {t}"),
-            OpKind::Upsert => format!("Create or update a {m} by a unique key"),
+            OpKind::Upsert => format!("Create or update {a_m} by a unique key"),
             OpKind::BulkCreate => format!("Insert many {t}"),
             OpKind::BulkUpdate => format!("Change fields of every matching {m}"),
             OpKind::BulkDelete => format!("Delete every matching {m}"),

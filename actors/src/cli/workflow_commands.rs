@@ -3,65 +3,18 @@
 //! directories, run on a `Store`) or against a server (`--server`, through its workflow routes),
 //! with the same output either way.
 
-use super::client::{Backend, ClientArgs};
+use super::args::{ClientArgs, RunArgs, WorkflowsAction};
+use super::backend::Backend;
+use super::input::read_json_arg;
 use super::output::{self, Failure};
-use clap::{Args, Subcommand};
 use serde_json::{Map, Value};
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// `flowgate run NAME`.
-#[derive(Args)]
-pub(crate) struct RunArgs {
-    /// The workflow's name.
-    name: String,
-    /// One input, `KEY=VALUE`; repeatable. The value is read as JSON when it is JSON (`42`,
-    /// `true`, `[1,2]`, `"42"` for the text 42), else as text.
-    #[arg(long = "param", value_name = "KEY=VALUE")]
-    params: Vec<String>,
-    /// The inputs as one JSON object, `@file.json`, or `-` for standard input; `--param` wins
-    /// over its keys.
-    #[arg(long, value_name = "JSON|@FILE", allow_hyphen_values = true)]
-    inputs: Option<String>,
-    /// Start the run in the background on the server and print its id (`mode: async`); read
-    /// it later with `flowgate workflows run NAME RUN_ID`.
-    #[arg(long = "async")]
-    background: bool,
-    #[command(flatten)]
-    client: ClientArgs,
-}
-
-/// `flowgate workflows ...`.
-#[derive(Subcommand)]
-pub(crate) enum WorkflowsAction {
-    /// Every workflow that serves: name, description, nodes, input schema.
-    List,
-    /// One workflow: its nodes, connections, input schema and order.
-    Show {
-        /// The workflow's name.
-        name: String,
-    },
-    /// Register (or replace) the workflow of a file (TOML, JSON or YAML): checked against the
-    /// models, then saved in the database, where every server on it serves it from its next
-    /// start; with --server, the running server serves it at once (and saves it).
-    Apply {
-        /// The workflow file.
-        file: PathBuf,
-    },
-    /// A run started with `flowgate run --async`: its status, and its results or error.
-    Run {
-        /// The workflow's name.
-        name: String,
-        /// The run's id.
-        run_id: String,
-    },
-}
 
 /// The inputs of `--inputs` and `--param`.
 fn inputs_of(args: &RunArgs) -> Result<Value, Failure> {
     let mut inputs = match &args.inputs {
         None => Map::new(),
-        Some(text) => match super::data::read_json_arg(text)? {
+        Some(text) => match read_json_arg(text)? {
             Value::Object(m) => m,
             other => {
                 return Err(Failure::usage(format!(

@@ -9,7 +9,8 @@
 //! bind it. Standard output carries only MCP messages; logs and the listening line go to
 //! standard error.
 
-use super::{ServerArgs, shutdown_signal};
+use super::args::ServerArgs;
+use super::serve::shutdown_signal;
 use rmcp::ServiceExt;
 use std::process::ExitCode;
 

@@ -1,0 +1,182 @@
+//! The client commands of fixed shape: `status`, `models list|show`, `node`, `completions`, and
+//! the dispatch of `run` and `workflows` (`workflow_commands.rs`); local or remote.
+
+use super::args::{ClientArgs, ClientCommand, ModelsAction};
+use super::backend::Backend;
+use super::input::read_json_arg;
+use super::local;
+use super::model_commands::command;
+use super::models::model_json;
+use super::output::{self, Failure, Format};
+use super::remote::Remote;
+use super::workflow_commands;
+use clap_complete::Shell;
+use serde_json::{Map, Value, json};
+use std::process::ExitCode;
+
+/// Runs a client command; prints its result or error and gives the exit code.
+pub(crate) async fn run(cmd: ClientCommand) -> ExitCode {
+    match cmd {
+        ClientCommand::Status(client) => status(&client).await,
+        ClientCommand::Models { action, client } => {
+            let format = client.output.format();
+            match models(&client, action).await {
+                Ok(v) => {
+                    output::print(&v, format);
+                    ExitCode::SUCCESS
+                }
+                Err(f) => output::fail(&f, format),
+            }
+        }
+        ClientCommand::Node {
+            name,
+            params,
+            client,
+        } => {
+            let format = client.output.format();
+            let result = async {
+                let params = match params {
+                    Some(text) => read_json_arg(&text)?,
+                    None => json!({}),
+                };
+                let backend = Backend::open(&client, true).await?;
+                let out = backend.run_node(&name, &params).await;
+                backend.close().await;
+                out
+            }
+            .await;
+            match result {
+                Ok(v) => {
+                    output::print(&v, format);
+                    ExitCode::SUCCESS
+                }
+                Err(f) => output::fail(&f, format),
+            }
+        }
+        ClientCommand::Run(args) => workflow_commands::run(args).await,
+        ClientCommand::Workflows { action, client } => {
+            workflow_commands::workflows(action, client).await
+        }
+        ClientCommand::Completions { shell, client } => completions(shell, &client).await,
+    }
+}
+
+/// `flowgate completions SHELL`: the script of the command line built with the models the
+/// connection options name; without any, of the static commands (nothing is opened, so no
+/// database file is made in the current directory).
+async fn completions(shell: Shell, client: &ClientArgs) -> ExitCode {
+    let given = client.server.is_some()
+        || client.config.is_some()
+        || !client.models.is_empty()
+        || client.database_url.is_some()
+        || !client.discover.is_empty()
+        || std::env::var_os("DATABASE_URL").is_some_and(|v| !v.is_empty());
+    let models = if given {
+        match Backend::open(client, false).await {
+            Ok(backend) => {
+                let models = backend.models().to_vec();
+                backend.close().await;
+                models
+            }
+            Err(f) => {
+                eprintln!(
+                    "warning: completions without the model commands: {}",
+                    f.0["message"].as_str().unwrap_or("")
+                );
+                Vec::new()
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let mut cmd = command(&models);
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "flowgate", &mut script);
+    output::write_out(&script);
+    ExitCode::SUCCESS
+}
+
+async fn status(client: &ClientArgs) -> ExitCode {
+    let format = client.output.format();
+    let board = match client.remote() {
+        Err(f) => return output::fail(&f, format),
+        Ok(Some(url)) => match Remote::board(url).await {
+            Ok(board) => board,
+            Err(f) => return output::fail(&f, format),
+        },
+        Ok(None) => local::status(client).await,
+    };
+    match format {
+        Format::Table => {
+            output::line(&render_board(&board));
+        }
+        _ => output::print(&board, format),
+    }
+    if board["ready"] == true {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(6)
+    }
+}
+
+fn render_board(board: &Value) -> String {
+    let ready = if board["ready"] == true {
+        "ready"
+    } else {
+        "not ready"
+    };
+    let features: Vec<Value> = board["features"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(name, f)| {
+            let mut row = Map::new();
+            row.insert("feature".into(), json!(name));
+            if let Some(obj) = f.as_object() {
+                for (k, v) in obj {
+                    row.insert(k.clone(), v.clone());
+                }
+            }
+            Value::Object(row)
+        })
+        .collect();
+    format!("{ready}\n{}", output::render(&Value::Array(features)))
+}
+
+async fn models(client: &ClientArgs, action: ModelsAction) -> Result<Value, Failure> {
+    let backend = Backend::open(client, false).await?;
+    let entries = backend.models().to_vec();
+    let unavailable = backend.unavailable().to_vec();
+    backend.close().await;
+    match action {
+        ModelsAction::List => {
+            let list: Vec<Value> = entries.iter().map(|e| model_json(e, false)).collect();
+            let mut out = json!({ "models": list });
+            if !unavailable.is_empty() {
+                out["unavailable"] = unavailable
+                    .iter()
+                    .map(|u| json!({"name": u.name, "table": u.table, "reason": u.reason}))
+                    .collect();
+            }
+            Ok(out)
+        }
+        ModelsAction::Show { name } => {
+            if let Some(e) = entries
+                .iter()
+                .find(|e| e.info.name() == name || e.info.table == name)
+            {
+                return Ok(model_json(e, true));
+            }
+            if let Some(u) = unavailable
+                .iter()
+                .find(|u| u.name == name || u.table == name)
+            {
+                return Err(u.failure());
+            }
+            Err(Failure::from(flowgate::Error::not_found(
+                flowgate::Missing::Model,
+                name,
+            )))
+        }
+    }
+}
