@@ -10,7 +10,7 @@
 mod common;
 
 use common::models::{author, book};
-use common::{Backend, Listener, mcp_session as connect, server_builder as builder};
+use common::{Backend, Changes, Listener, mcp_session as connect, server_builder as builder};
 use flowgate::{FieldDef, ModelDef, OpKind, Schema};
 use flowgate_actors::Handle;
 use reqwest::{Method, StatusCode};
@@ -20,7 +20,6 @@ use rmcp::{RoleClient, ServiceError};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// The longest any wait lasts before the test fails.
 const WAIT: Duration = Duration::from_secs(10);
@@ -44,7 +43,7 @@ struct Env {
     base: String,
     http: reqwest::Client,
     mcp: RunningService<RoleClient, Listener>,
-    changes: mpsc::UnboundedReceiver<&'static str>,
+    changes: Changes,
 }
 
 impl Env {
@@ -164,16 +163,7 @@ impl Env {
 
     /// Waits for a list-changed notification of `kind` ("tools" or "resources").
     async fn changed(&mut self, kind: &str) {
-        tokio::time::timeout(WAIT, async {
-            while let Some(k) = self.changes.recv().await {
-                if k == kind {
-                    return;
-                }
-            }
-            panic!("the MCP session closed before {kind} changed");
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no {kind}/list_changed within {WAIT:?}"));
+        self.changes.wait(kind, WAIT).await;
     }
 
     /// Closes the session and shuts the server down, within the wait.

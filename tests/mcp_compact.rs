@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{Backend, Listener, mcp_session as connect, server_builder as builder};
+use common::{Backend, Changes, Listener, mcp_session as connect, server_builder as builder};
 use flowgate::workflow::WorkflowBuilder;
 use flowgate::{FieldDef, ModelDef, OpKind, Schema, Workflow};
 use flowgate_actors::Handle;
@@ -20,7 +20,6 @@ use rmcp::{RoleClient, ServiceError};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -62,7 +61,7 @@ struct Env {
     base: String,
     http: reqwest::Client,
     mcp: RunningService<RoleClient, Listener>,
-    changes: mpsc::UnboundedReceiver<&'static str>,
+    changes: Changes,
 }
 
 impl Env {
@@ -151,16 +150,7 @@ impl Env {
     }
 
     async fn changed(&mut self, kind: &str) {
-        tokio::time::timeout(WAIT, async {
-            while let Some(k) = self.changes.recv().await {
-                if k == kind {
-                    return;
-                }
-            }
-            panic!("the MCP session closed before {kind} changed");
-        })
-        .await
-        .unwrap_or_else(|_| panic!("no {kind}/list_changed within {WAIT:?}"));
+        self.changes.wait(kind, WAIT).await;
     }
 
     async fn stop(self) {

@@ -19,7 +19,6 @@ use rmcp::model::{CallToolRequestParams, ReadResourceRequestParams};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 
 /// The longest any poll or request waits before the test fails.
 const WAIT: Duration = Duration::from_secs(20);
@@ -645,19 +644,6 @@ conformance!(sync_and_async_runs, runs_and_workflows_outlive_a_restart);
 // ---------------------------------------------------------------------------------------------
 // Registration at run time, on every channel
 
-async fn changed(changes: &mut mpsc::UnboundedReceiver<&'static str>, kind: &str) {
-    tokio::time::timeout(WAIT, async {
-        while let Some(k) = changes.recv().await {
-            if k == kind {
-                return;
-            }
-        }
-        panic!("the MCP session closed before {kind} changed");
-    })
-    .await
-    .unwrap_or_else(|_| panic!("no {kind}/list_changed within {WAIT:?}"));
-}
-
 /// A result with its run id masked.
 fn masked(mut v: Value) -> Value {
     if v.get("run_id").is_some() {
@@ -682,7 +668,7 @@ async fn registered_at_run_time_on_every_channel() {
             .await
             .expect("register")
     );
-    changed(&mut changes, "tools").await;
+    changes.wait("tools", WAIT).await;
 
     // MCP: a tool named after it, its input schema from the declared inputs.
     let tools = mcp.list_all_tools().await.expect("tools/list");
@@ -796,7 +782,7 @@ async fn registered_at_run_time_on_every_channel() {
     assert_eq!(resp.status(), StatusCode::CREATED);
     let described: Value = resp.json().await.unwrap();
     assert_eq!(described["name"], "count_users");
-    changed(&mut changes, "tools").await;
+    changes.wait("tools", WAIT).await;
     let resp = post_yaml(yaml).await.expect("POST /workflows");
     assert_eq!(resp.status(), StatusCode::OK);
     let out = s.execute("count_users", json!({})).await.expect(200);

@@ -175,12 +175,43 @@ impl rmcp::ClientHandler for Listener {
     }
 }
 
+/// The list-changed notifications an MCP session has received. rmcp hands each notification to
+/// the handler on a task of its own, so two sent in one order may arrive in the other: a wait
+/// for one kind keeps the others it meets for the next wait instead of dropping them.
+pub struct Changes {
+    rx: tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+    seen: Vec<&'static str>,
+}
+
+impl Changes {
+    /// Waits up to `within` for a notification of `kind` ("tools" or "resources"), taking one
+    /// already received.
+    pub async fn wait(&mut self, kind: &str, within: std::time::Duration) {
+        if let Some(at) = self.seen.iter().position(|k| *k == kind) {
+            self.seen.remove(at);
+            return;
+        }
+        let (rx, seen) = (&mut self.rx, &mut self.seen);
+        tokio::time::timeout(within, async {
+            while let Some(k) = rx.recv().await {
+                if k == kind {
+                    return;
+                }
+                seen.push(k);
+            }
+            panic!("the MCP session closed before {kind} changed");
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {kind}/list_changed within {within:?}"));
+    }
+}
+
 /// An MCP session over streamable HTTP with a running server, and the notifications it gets.
 pub async fn mcp_session(
     handle: &flowgate_actors::Handle,
 ) -> (
     rmcp::service::RunningService<rmcp::RoleClient, Listener>,
-    tokio::sync::mpsc::UnboundedReceiver<&'static str>,
+    Changes,
 ) {
     use rmcp::ServiceExt;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -195,5 +226,11 @@ pub async fn mcp_session(
     .await
     .expect("initialize within the wait")
     .expect("initialize");
-    (session, rx)
+    (
+        session,
+        Changes {
+            rx,
+            seen: Vec::new(),
+        },
+    )
 }
