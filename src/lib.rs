@@ -5,6 +5,14 @@
 //! script, a test). The `flowgate-actors` crate builds the server on top of it.
 
 pub mod context;
+/// Documentation pages, no code.
+pub mod docs {
+    /// What Flowgate does where its design leaves the choice open: operations, the differences
+    /// between databases, migrations, MCP, workflows, faults and limits.
+    pub mod semantics {
+        #![doc = include_str!("docs/semantics.md")]
+    }
+}
 pub mod error;
 pub mod json_schema;
 pub mod migrate;

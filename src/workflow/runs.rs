@@ -105,7 +105,7 @@ pub struct RunRecord {
     pub results: Value,
     /// The nodes skipped by a switch (once completed).
     pub skipped: Value,
-    /// The error object (as [`RunError::to_json`]) once failed.
+    /// The error object (as [`RunError::to_json`](crate::workflow::RunError::to_json)) once failed.
     pub error: Value,
     /// When it was accepted (RFC 3339).
     pub created_at: String,
