@@ -193,3 +193,120 @@ fn failed(feature: &Feature, reason: &str) -> Error {
         retry_after_ms: 5000,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::{Node, NodeArgs, Runner};
+    use flowgate::{FieldDef, ModelDef, Schema, Store, StoreConfig};
+    use ractor::Actor;
+    use serde_json::json;
+
+    /// A store on an in-memory SQLite database with one model, `Note`.
+    async fn store() -> Store {
+        let schema = Schema::new([ModelDef::new("Note").field(FieldDef::string("body"))])
+            .expect("valid model");
+        let store = Store::connect(&StoreConfig::new("sqlite::memory:"), schema)
+            .await
+            .expect("connect");
+        store.create_tables().await.expect("tables");
+        store
+    }
+
+    /// A runner of `Note` owned by a node actor of its own, routed.
+    async fn serve(
+        store: &Store,
+        routes: &Routes,
+        board: &Board,
+    ) -> ractor::ActorRef<crate::node::NodeMsg> {
+        let model = store.model("Note").expect("Note");
+        let runner = Arc::new(Runner::new(store.clone(), model, 2, board.clone()));
+        let (node, _) = Actor::spawn(
+            None,
+            Node,
+            NodeArgs {
+                runner: runner.clone(),
+            },
+        )
+        .await
+        .expect("spawn node");
+        routes.serve(runner, node.clone());
+        node
+    }
+
+    /// An operation that meets a closed runner (its node stopped, the route not withdrawn
+    /// yet) ran nothing there, and goes to the model's next runner once it is routed.
+    #[tokio::test]
+    async fn an_operation_on_a_closed_runner_goes_to_the_next() {
+        let store = store().await;
+        let board = Board::new();
+        board.register(&Feature::model("Note"), true);
+        board.set(&Feature::model("Note"), State::Ready);
+        let routes = Arc::new(Routes::default());
+        let dispatcher = Dispatcher::new(routes.clone(), board.clone(), Duration::from_secs(10));
+        let first = serve(&store, &routes, &board).await;
+        first.stop_and_wait(None, None).await.expect("stop");
+
+        let next = {
+            let (store, routes, board) = (store.clone(), routes.clone(), board.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let node = serve(&store, &routes, &board).await;
+                // The waiter looks again when the board changes.
+                board.set(&Feature::model("Note"), State::Ready);
+                node
+            })
+        };
+        let created = dispatcher
+            .call(
+                Target::Model("Note"),
+                OpKind::Create,
+                Context::internal(),
+                json!({"body": "after the restart"}),
+            )
+            .await
+            .expect("created on the next runner");
+        assert_eq!(created["body"], "after the restart");
+        let count = dispatcher
+            .call(
+                Target::Table("notes"),
+                OpKind::Count,
+                Context::internal(),
+                json!({}),
+            )
+            .await
+            .expect("count");
+        assert_eq!(count["count"], 1, "it ran once, on the next runner");
+        next.await.expect("served").stop(None);
+    }
+
+    /// Without a next runner, the operation answers `not_ready` when the wait runs out, never
+    /// hangs, and runs nothing.
+    #[tokio::test]
+    async fn an_operation_on_a_closed_runner_without_a_next_one_is_not_ready() {
+        let store = store().await;
+        let board = Board::new();
+        board.register(&Feature::model("Note"), true);
+        board.set(&Feature::model("Note"), State::Ready);
+        let routes = Arc::new(Routes::default());
+        let dispatcher = Dispatcher::new(routes.clone(), board.clone(), Duration::from_millis(200));
+        let first = serve(&store, &routes, &board).await;
+        first.stop_and_wait(None, None).await.expect("stop");
+        let err = dispatcher
+            .call(
+                Target::Model("Note"),
+                OpKind::Create,
+                Context::internal(),
+                json!({"body": "nowhere"}),
+            )
+            .await
+            .expect_err("no runner");
+        assert_eq!(err.code(), "not_ready", "{err:?}");
+        let model = store.model("Note").expect("Note");
+        let count = store
+            .run(&Context::internal(), &model, OpKind::Count, &json!({}))
+            .await
+            .expect("count");
+        assert_eq!(count["count"], 0);
+    }
+}
