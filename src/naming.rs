@@ -56,19 +56,7 @@ impl GenericTool {
 impl OpKind {
     /// The CLI subcommand of the operation: `bulk-create`.
     pub fn cli_name(self) -> &'static str {
-        match self {
-            OpKind::Create => "create",
-            OpKind::Read => "read",
-            OpKind::Update => "update",
-            OpKind::Delete => "delete",
-            OpKind::List => "list",
-            OpKind::Count => "count",
-            OpKind::Upsert => "upsert",
-            OpKind::BulkCreate => "bulk-create",
-            OpKind::BulkUpdate => "bulk-update",
-            OpKind::BulkDelete => "bulk-delete",
-            OpKind::BulkUpsert => "bulk-upsert",
-        }
+        self.kebab()
     }
 
     /// Parses a CLI subcommand (`bulk-create`).
@@ -170,6 +158,16 @@ mod tests {
         assert_eq!(OpKind::parse_tool_name("_read").count(), 0);
         assert_eq!(OpKind::parse_tool_name("users").count(), 0);
         assert_eq!(OpKind::parse_tool_name("usersread").count(), 0);
+    }
+
+    #[test]
+    fn one_row_of_names_per_operation_in_declaration_order() {
+        for (i, k) in OpKind::ALL.into_iter().enumerate() {
+            assert_eq!(k as usize, i, "{k:?}");
+            assert_eq!(OpKind::parse(k.as_str()), Some(k));
+            assert_eq!(k.pascal().to_lowercase(), k.as_str().replace('_', ""));
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
     }
 
     #[test]

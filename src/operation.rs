@@ -32,6 +32,22 @@ pub enum OpKind {
     BulkUpsert,
 }
 
+/// Every name of an operation, one row each in declaration order (`OpKind as usize`):
+/// snake_case, PascalCase, kebab-case. The one table; `flowgate::naming` builds on it.
+const NAMES: [(&str, &str, &str); 11] = [
+    ("create", "Create", "create"),
+    ("read", "Read", "read"),
+    ("update", "Update", "update"),
+    ("delete", "Delete", "delete"),
+    ("list", "List", "list"),
+    ("count", "Count", "count"),
+    ("upsert", "Upsert", "upsert"),
+    ("bulk_create", "BulkCreate", "bulk-create"),
+    ("bulk_update", "BulkUpdate", "bulk-update"),
+    ("bulk_delete", "BulkDelete", "bulk-delete"),
+    ("bulk_upsert", "BulkUpsert", "bulk-upsert"),
+];
+
 impl OpKind {
     /// Every operation, in DESIGN order.
     pub const ALL: [OpKind; 11] = [
@@ -50,36 +66,17 @@ impl OpKind {
 
     /// The snake_case name (`bulk_create`), used in MCP tool names.
     pub fn as_str(self) -> &'static str {
-        match self {
-            OpKind::Create => "create",
-            OpKind::Read => "read",
-            OpKind::Update => "update",
-            OpKind::Delete => "delete",
-            OpKind::List => "list",
-            OpKind::Count => "count",
-            OpKind::Upsert => "upsert",
-            OpKind::BulkCreate => "bulk_create",
-            OpKind::BulkUpdate => "bulk_update",
-            OpKind::BulkDelete => "bulk_delete",
-            OpKind::BulkUpsert => "bulk_upsert",
-        }
+        NAMES[self as usize].0
     }
 
     /// The PascalCase name (`BulkCreate`), used in node names (`UserBulkCreateNode`).
     pub fn pascal(self) -> &'static str {
-        match self {
-            OpKind::Create => "Create",
-            OpKind::Read => "Read",
-            OpKind::Update => "Update",
-            OpKind::Delete => "Delete",
-            OpKind::List => "List",
-            OpKind::Count => "Count",
-            OpKind::Upsert => "Upsert",
-            OpKind::BulkCreate => "BulkCreate",
-            OpKind::BulkUpdate => "BulkUpdate",
-            OpKind::BulkDelete => "BulkDelete",
-            OpKind::BulkUpsert => "BulkUpsert",
-        }
+        NAMES[self as usize].1
+    }
+
+    /// The kebab-case name (`bulk-create`): CLI subcommands (`flowgate::naming`).
+    pub(crate) fn kebab(self) -> &'static str {
+        NAMES[self as usize].2
     }
 
     /// Parses the snake_case name.
