@@ -473,6 +473,16 @@ mod tests {
         ] {
             assert!(Config::from_env([(tool.to_string(), "x".to_string())]).is_ok());
         }
+        // A table's keys are variables; a name that is not one of them is refused.
+        for (name, ok) in [
+            ("FLOWGATE_MCP_TOOLS", true),
+            ("FLOWGATE_MCP_DEFAULT_TOOLS", true),
+            ("FLOWGATE_MCP_TOOL", false),
+            ("FLOWGATE_DEFAULT_TOOLS", false),
+        ] {
+            let got = Config::from_env([(name.to_string(), "read".to_string())]);
+            assert_eq!(got.is_ok(), ok, "{name}: {got:?}");
+        }
     }
 
     #[test]
