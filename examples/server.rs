@@ -21,12 +21,8 @@ use std::time::{Duration, Instant};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The binary's log: `RUST_LOG` or info, text or JSON (`log_format`), colours on a terminal.
+    flowgate_actors::logging::init("info");
     let started = Instant::now();
     let app = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/app");
     let handle = Supervisor::builder()

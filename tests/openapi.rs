@@ -268,11 +268,11 @@ fn assert_model_routes(doc: &Value, model: &str, table: &str) {
     }
     assert_eq!(
         names(&doc["paths"][format!("{t}/count")]["get"]),
-        ["filter", "include_deleted"]
+        ["filter", "include_deleted", "If-None-Match"]
     );
     assert_eq!(
         names(&doc["paths"][format!("{t}/{{id}}")]["get"]),
-        ["include_deleted"]
+        ["include_deleted", "If-None-Match"]
     );
     let by_id = &doc["paths"][format!("{t}/{{id}}")];
     assert!(
@@ -299,9 +299,10 @@ fn assert_model_routes(doc: &Value, model: &str, table: &str) {
     );
     assert_eq!(
         statuses(&by_id["get"]),
-        ["200", "400", "403", "404", "500", "503"]
+        ["200", "304", "400", "403", "404", "500", "503"]
     );
-    assert_eq!(statuses(list), ["200", "400", "403", "500", "503"]);
+    assert_eq!(statuses(list), ["200", "304", "400", "403", "500", "503"]);
+    assert!(list["responses"]["200"]["headers"]["ETag"].is_object());
     assert_eq!(
         statuses(&doc["paths"][format!("/nodes/{model}UpdateNode")]["post"]),
         [
@@ -331,7 +332,7 @@ fn assert_common(doc: &Value) {
         responses["NotReady"]["headers"]["Retry-After"]["$ref"],
         "#/components/headers/Retry-After"
     );
-    for path in ["/health/live", "/models", "/openapi.json", "/docs"] {
+    for path in ["/", "/health/live", "/models", "/openapi.json", "/docs"] {
         assert_eq!(methods(doc, path), ["get"], "{path}");
     }
     assert_eq!(methods(doc, "/health/ready"), ["get"]);
@@ -409,9 +410,9 @@ async fn document_lists_every_route(b: Backend) {
     assert_model_routes(&doc, "Author", "authors");
     assert_model_routes(&doc, "Book", "books");
     assert_model_routes(&doc, "Task", "tasks");
-    // 3 models x (5 REST paths + 11 nodes), health x 2, /models, /openapi.json, /docs, and
+    // 3 models x (5 REST paths + 11 nodes), health x 2, /, /models, /openapi.json, /docs, and
     // /workflows, /workflows/{name}, /workflows/{name}/runs/{run_id}.
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 3 * 16 + 8);
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 3 * 16 + 9);
     assert_served(&s, &doc).await;
     s.handle.shutdown().await;
 }

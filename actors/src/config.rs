@@ -29,6 +29,9 @@ pub struct Config {
     pub migration_lock_timeout: u64,
     /// Log every SQL statement with its duration.
     pub echo: bool,
+    /// How the `flowgate` binary writes its log on stderr: `text` (default) or `json` (a JSON
+    /// object per line).
+    pub log_format: crate::logging::LogFormat,
     /// The address to bind.
     pub host: String,
     /// The HTTP port (0 picks a free one).
@@ -167,6 +170,7 @@ impl Default for Config {
             model_persistence: true,
             migration_lock_timeout: 30,
             echo: false,
+            log_format: crate::logging::LogFormat::Text,
             host: "127.0.0.1".into(),
             http_port: 8000,
             mcp_port: 3001,
@@ -243,6 +247,21 @@ fn list_value(raw: &str) -> Value {
 /// Environment variables beside `FLOWGATE_<KEY>`.
 const ENV_ALIASES: [(&str, &str); 1] = [("DATABASE_URL", "database_url")];
 
+/// `FLOWGATE_*` variables that are not configuration keys, by prefix: the test suite's
+/// databases (`FLOWGATE_TEST_POSTGRES_URL`, `FLOWGATE_TEST_MYSQL_URL`,
+/// `FLOWGATE_TEST_REQUIRE_ALL`), the benchmarks' settings (`FLOWGATE_BENCH_*`, and
+/// `FLOWGATE_LOAD_*` of `benches/load.rs`), the jq fuzz tests' case count (`FLOWGATE_FUZZ_*`).
+/// Every other `FLOWGATE_*` variable must name a key, else the configuration is refused.
+pub const ENV_NOT_CONFIG_PREFIXES: [&str; 4] = [
+    "FLOWGATE_TEST_",
+    "FLOWGATE_BENCH_",
+    "FLOWGATE_LOAD_",
+    "FLOWGATE_FUZZ_",
+];
+
+/// `FLOWGATE_*` variables that are not configuration keys, by name: the CLI's `--server`.
+pub const ENV_NOT_CONFIG: [&str; 1] = ["FLOWGATE_SERVER"];
+
 impl Config {
     /// The keys a file, the environment or the builder may set.
     pub fn keys() -> Vec<String> {
@@ -274,8 +293,11 @@ impl Config {
     /// The settings present in the environment: `DATABASE_URL` and `FLOWGATE_<KEY>` for every
     /// key, and `FLOWGATE_<TABLE>_<KEY>` for the keys of a table such as `[mcp]`
     /// (`FLOWGATE_MCP_TOOLS`). Values parse as JSON when they can, else as text; lists split on
-    /// commas.
-    pub fn from_env(vars: impl IntoIterator<Item = (String, String)>) -> Map<String, Value> {
+    /// commas. Another `FLOWGATE_*` variable is an error naming it, unless it is one of the
+    /// tools' own ([`ENV_NOT_CONFIG_PREFIXES`], [`ENV_NOT_CONFIG`]).
+    pub fn from_env(
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Map<String, Value>, ConfigError> {
         let keys = Config::keys();
         let defaults = serde_json::to_value(Config::default()).unwrap_or(Value::Null);
         let mut out = Map::new();
@@ -311,9 +333,17 @@ impl Config {
                 {
                     m.insert(sub.to_string(), value);
                 }
+                continue;
+            }
+            let tools = ENV_NOT_CONFIG.contains(&name.as_str())
+                || ENV_NOT_CONFIG_PREFIXES.iter().any(|p| name.starts_with(p));
+            if !tools {
+                return Err(ConfigError(format!(
+                    "environment: unknown variable `{name}` (not a configuration key)"
+                )));
             }
         }
-        out
+        Ok(out)
     }
 
     /// Builds a configuration from layers, later layers winning, then checks it.
@@ -355,7 +385,7 @@ impl Config {
                 .map_err(|e| ConfigError(format!("{}: {e}", p.display())))?;
             layers.push(Config::from_toml(&text, &p.display().to_string())?);
         }
-        layers.push(Config::from_env(std::env::vars()));
+        layers.push(Config::from_env(std::env::vars())?);
         layers.push(overrides);
         Config::from_layers(&layers)
     }
@@ -413,7 +443,8 @@ mod tests {
                 "FLOWGATE_TEST_POSTGRES_URL".to_string(),
                 "ignored".to_string(),
             ),
-        ]);
+        ])
+        .unwrap();
         let mut builder = Map::new();
         builder.insert("pool_size".into(), json!(7));
         let c = Config::from_layers(&[file, env, builder]).unwrap();
@@ -427,6 +458,50 @@ mod tests {
         let err =
             Config::from_layers(&[Config::from_toml("metrics = true", "f").unwrap()]).unwrap_err();
         assert!(err.0.contains("`metrics` is not available"));
+
+        let err =
+            Config::from_env([("FLOWGATE_HTTP_PROT".to_string(), "1".to_string())]).unwrap_err();
+        assert_eq!(
+            err.0,
+            "environment: unknown variable `FLOWGATE_HTTP_PROT` (not a configuration key)"
+        );
+        for tool in [
+            "FLOWGATE_SERVER",
+            "FLOWGATE_BENCH_ROUNDS",
+            "FLOWGATE_LOAD_ONLY",
+            "FLOWGATE_FUZZ_CASES",
+        ] {
+            assert!(Config::from_env([(tool.to_string(), "x".to_string())]).is_ok());
+        }
+        // A table's keys are variables; a name that is not one of them is refused.
+        for (name, ok) in [
+            ("FLOWGATE_MCP_TOOLS", true),
+            ("FLOWGATE_MCP_DEFAULT_TOOLS", true),
+            ("FLOWGATE_MCP_TOOL", false),
+            ("FLOWGATE_DEFAULT_TOOLS", false),
+        ] {
+            let got = Config::from_env([(name.to_string(), "read".to_string())]);
+            assert_eq!(got.is_ok(), ok, "{name}: {got:?}");
+        }
+    }
+
+    #[test]
+    fn log_format_is_text_or_json_and_anything_else_names_the_key() {
+        let env =
+            Config::from_env([("FLOWGATE_LOG_FORMAT".to_string(), "json".to_string())]).unwrap();
+        let c = Config::from_layers(&[env]).unwrap();
+        assert_eq!(c.log_format, crate::logging::LogFormat::Json);
+        assert_eq!(
+            Config::default().log_format,
+            crate::logging::LogFormat::Text
+        );
+        let file = Config::from_toml("log_format = \"xml\"\n", "f").unwrap();
+        let err = Config::from_layers(&[file]).unwrap_err();
+        assert!(
+            err.0.contains("`log_format`: unknown format `xml`"),
+            "{}",
+            err.0
+        );
     }
 
     #[test]
@@ -447,7 +522,8 @@ mod tests {
                 "list, read".to_string(),
             ),
             ("FLOWGATE_MCP_PORT".to_string(), "9002".to_string()),
-        ]);
+        ])
+        .unwrap();
         let c = Config::from_layers(&[file, env]).unwrap();
         assert_eq!(c.mcp_port, 9002);
         assert_eq!(c.mcp.tools, ToolMode::Compact);
@@ -465,7 +541,8 @@ mod tests {
                 "FLOWGATE_MCP_DEFAULT_TOOLS".to_string(),
                 "[\"count\"]".to_string(),
             ),
-        ]);
+        ])
+        .unwrap();
         let mut builder = Map::new();
         builder.insert("mcp".into(), json!({"tools": "compact"}));
         let c = Config::from_layers(&[env, builder]).unwrap();
@@ -493,7 +570,8 @@ mod tests {
         assert!(err.contains("`mcp.tools`"), "{err}");
         let err = bad("mcp = 3\n");
         assert!(err.contains("`mcp` must be a table"), "{err}");
-        let env = Config::from_env([("FLOWGATE_MCP_TOOLS".to_string(), "all".to_string())]);
+        let env =
+            Config::from_env([("FLOWGATE_MCP_TOOLS".to_string(), "all".to_string())]).unwrap();
         let err = Config::from_layers(&[env]).unwrap_err().0;
         assert!(err.contains("`mcp.tools`: unknown value `all`"), "{err}");
     }

@@ -25,6 +25,7 @@ pub mod config;
 pub mod discover;
 pub mod dispatch;
 pub mod gateway;
+pub mod logging;
 pub mod node;
 pub mod readiness;
 pub mod registry;

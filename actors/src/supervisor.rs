@@ -163,6 +163,7 @@ impl Supervisor {
     /// Binds the ports and starts the actors; returns as soon as the ports accept.
     pub async fn start(self) -> Result<Handle, StartError> {
         let config = self.resolve_config()?;
+        crate::logging::set_format(config.log_format);
         let mut declared = self.models;
         for path in config.models.iter().chain(&self.model_files) {
             declared.extend(

@@ -425,16 +425,9 @@ pub(crate) fn spinner(message: impl Into<String>) -> ProgressBar {
     bar
 }
 
-/// Logs to stderr; `RUST_LOG` wins over `default`.
+/// Logs to stderr; `RUST_LOG` wins over `default` (see `crate::logging`).
 pub(crate) fn init_tracing(default: &str) {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| default.into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    crate::logging::init(default);
 }
 
 #[cfg(test)]

@@ -22,9 +22,14 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 use tracing::Instrument;
 
+mod conditional;
 pub(crate) mod conn;
 pub(crate) mod origin;
+pub mod table;
 mod workflows;
+
+use conditional::IfNoneMatch;
+use table::{HttpMethod, HttpRoute, ParamsSource};
 
 /// A request body that must be JSON: a body that is not empty needs `Content-Type:
 /// application/json` (or `application/<anything>+json`), else 415 `unsupported_media_type`, so
@@ -256,31 +261,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
 pub fn router(dispatcher: Dispatcher, config: &crate::Config) -> Router {
     let guard = Arc::new(origin::Guard::new(config));
     let cors = (!guard.cors_origins().is_empty()).then(|| cors_layer(guard.cors_origins()));
-    let router = Router::new()
+    let mut router = Router::new()
+        .route("/", get(index))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/models", get(models))
-        .route(
-            "/api/{table}",
-            body_op(OpKind::Create)
-                .merge(query_op(OpKind::List))
-                .merge(body_op(OpKind::Upsert)),
-        )
-        .route("/api/{table}/count", query_op(OpKind::Count))
-        .route(
-            "/api/{table}/bulk",
-            body_op(OpKind::BulkCreate)
-                .merge(body_op(OpKind::BulkUpdate))
-                .merge(body_op(OpKind::BulkUpsert)),
-        )
-        .route("/api/{table}/bulk-delete", body_op(OpKind::BulkDelete))
-        .route("/api/{table}/{id}", get(read).patch(update).delete(delete))
-        .route("/nodes/{node}", post(node))
+        .route("/models", get(models));
+    for (path, routes) in table::paths() {
+        let mut methods = axum::routing::MethodRouter::new();
+        for r in routes {
+            methods = methods.merge(op_route(r));
+        }
+        router = router.route(path, methods);
+    }
+    let router = router
+        .route(table::NODE_PATH, post(node))
         .merge(workflows::routes())
         .merge(super::openapi::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(DefaultBodyLimit::max(config.body_limit));
+        .layer(DefaultBodyLimit::max(config.body_limit))
+        // gzip or br as `Accept-Encoding` asks, for bodies over 32 bytes that are not images
+        // or event streams (tower-http's default predicate); a compressed read's `ETag` gets
+        // the coding as a suffix (`conditional.rs`).
+        .layer(tower_http::compression::CompressionLayer::new())
+        .layer(middleware::map_response(conditional::tag_coding));
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
@@ -386,119 +390,136 @@ fn malformed(e: serde_json::Error) -> Box<Response> {
     ))
 }
 
+/// Runs an operation and answers: the success status of the operation's route, the result
+/// encoded once; a read also gets an `ETag` of that encoding, and `If-None-Match` naming it
+/// answers 304 without a body.
 async fn run(
     d: &Dispatcher,
     target: Target<'_>,
     op: OpKind,
     ctx: Context,
     params: impl Into<Params>,
+    read: Option<IfNoneMatch>,
 ) -> Response {
-    let created = op == OpKind::Create;
     match d.call(target, op, ctx, params).await {
-        Ok(v) if created => (StatusCode::CREATED, Json(v)).into_response(),
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => {
+            let status = StatusCode::from_u16(table::success_status(op)).unwrap_or(StatusCode::OK);
+            conditional::answer(status, &v, read)
+        }
         Err(e) => ApiError(e).into_response(),
     }
 }
 
-/// The handler of a route whose JSON body is the operation's params, as is (create, upsert and the
-/// bulk writes).
-fn body_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
-    let handler = move |State(d): State<Dispatcher>,
-                        Ctx(ctx): Ctx,
-                        Path(table): Path<String>,
-                        Body(body): Body| async move {
-        // The params take the body: a bulk write keeps it as its records' text, any other
-        // operation drops it once parsed.
-        match body_params(op, body) {
-            Ok(params) => run(&d, Target::Table(&table), op, ctx, params).await,
-            Err(resp) => *resp,
-        }
+/// The handler of one route of the table: its params taken from where the table says.
+fn op_route(route: &'static HttpRoute) -> axum::routing::MethodRouter<Dispatcher> {
+    use axum::routing::{MethodFilter, on};
+    let filter = match route.method {
+        HttpMethod::Get => MethodFilter::GET,
+        HttpMethod::Post => MethodFilter::POST,
+        HttpMethod::Put => MethodFilter::PUT,
+        HttpMethod::Patch => MethodFilter::PATCH,
+        HttpMethod::Delete => MethodFilter::DELETE,
     };
-    match op {
-        OpKind::Upsert | OpKind::BulkUpsert => axum::routing::put(handler),
-        OpKind::BulkUpdate => axum::routing::patch(handler),
-        _ => post(handler),
+    let op = route.op;
+    match route.params {
+        ParamsSource::Body => on(
+            filter,
+            move |State(d): State<Dispatcher>,
+                  Ctx(ctx): Ctx,
+                  Path(table): Path<String>,
+                  Body(body): Body| async move {
+                // The params take the body: a bulk write keeps it as its records' text, any
+                // other operation drops it once parsed.
+                match body_params(op, body) {
+                    Ok(params) => run(&d, Target::Table(&table), op, ctx, params, None).await,
+                    Err(resp) => *resp,
+                }
+            },
+        ),
+        ParamsSource::Query => on(
+            filter,
+            move |State(d): State<Dispatcher>,
+                  Ctx(ctx): Ctx,
+                  inm: IfNoneMatch,
+                  Path(table): Path<String>,
+                  Query(q): Query| async move {
+                let read = route.is_read().then_some(inm);
+                run(&d, Target::Table(&table), op, ctx, Value::Object(q), read).await
+            },
+        ),
+        ParamsSource::IdAndQuery => on(
+            filter,
+            move |State(d): State<Dispatcher>,
+                  Ctx(ctx): Ctx,
+                  inm: IfNoneMatch,
+                  Path((table, rid)): Path<(String, String)>,
+                  Query(mut params): Query| async move {
+                params.insert("id".into(), Value::String(rid));
+                let read = route.is_read().then_some(inm);
+                run(
+                    &d,
+                    Target::Table(&table),
+                    op,
+                    ctx,
+                    Value::Object(params),
+                    read,
+                )
+                .await
+            },
+        ),
+        ParamsSource::Id => on(
+            filter,
+            move |State(d): State<Dispatcher>,
+                  Ctx(ctx): Ctx,
+                  Path((table, rid)): Path<(String, String)>| async move {
+                let mut params = Map::new();
+                params.insert("id".into(), Value::String(rid));
+                run(
+                    &d,
+                    Target::Table(&table),
+                    op,
+                    ctx,
+                    Value::Object(params),
+                    None,
+                )
+                .await
+            },
+        ),
+        // `PATCH /api/{table}/{id}` takes the fields to change, flat (or wrapped as
+        // `{"fields": {...}}`). The body is the `fields` param as it is, and no body is no
+        // `fields`: the operation checks them and answers as it does on every other channel.
+        ParamsSource::IdAndFields => on(
+            filter,
+            move |State(d): State<Dispatcher>,
+                  Ctx(ctx): Ctx,
+                  Path((table, rid)): Path<(String, String)>,
+                  Body(body): Body| async move {
+                let fields = match body_json(&body) {
+                    Ok(Value::Object(mut m))
+                        if m.len() == 1 && m.get("fields").is_some_and(Value::is_object) =>
+                    {
+                        m.remove("fields").unwrap_or_default()
+                    }
+                    Ok(v) => v,
+                    Err(resp) => return *resp,
+                };
+                let mut params = Map::new();
+                params.insert("id".into(), Value::String(rid));
+                if !fields.is_null() {
+                    params.insert("fields".into(), fields);
+                }
+                run(
+                    &d,
+                    Target::Table(&table),
+                    op,
+                    ctx,
+                    Value::Object(params),
+                    None,
+                )
+                .await
+            },
+        ),
     }
-}
-
-/// The handler of a route whose query string is the operation's params (list, count).
-fn query_op(op: OpKind) -> axum::routing::MethodRouter<Dispatcher> {
-    get(
-        move |State(d): State<Dispatcher>,
-              Ctx(ctx): Ctx,
-              Path(table): Path<String>,
-              Query(q): Query| async move {
-            run(&d, Target::Table(&table), op, ctx, Value::Object(q)).await
-        },
-    )
-}
-
-async fn read(
-    State(d): State<Dispatcher>,
-    Ctx(ctx): Ctx,
-    Path((table, rid)): Path<(String, String)>,
-    Query(mut params): Query,
-) -> Response {
-    params.insert("id".into(), Value::String(rid));
-    run(
-        &d,
-        Target::Table(&table),
-        OpKind::Read,
-        ctx,
-        Value::Object(params),
-    )
-    .await
-}
-
-async fn delete(
-    State(d): State<Dispatcher>,
-    Ctx(ctx): Ctx,
-    Path((table, rid)): Path<(String, String)>,
-) -> Response {
-    let mut params = Map::new();
-    params.insert("id".into(), Value::String(rid));
-    run(
-        &d,
-        Target::Table(&table),
-        OpKind::Delete,
-        ctx,
-        Value::Object(params),
-    )
-    .await
-}
-
-/// `PATCH /api/{table}/{id}` takes the fields to change, flat (or wrapped as `{"fields": {...}}`).
-/// The body is the `fields` param as it is, and no body is no `fields`: the operation checks
-/// them and answers as it does on every other channel.
-async fn update(
-    State(d): State<Dispatcher>,
-    Ctx(ctx): Ctx,
-    Path((table, rid)): Path<(String, String)>,
-    Body(body): Body,
-) -> Response {
-    let fields = match body_json(&body) {
-        Ok(Value::Object(mut m))
-            if m.len() == 1 && m.get("fields").is_some_and(Value::is_object) =>
-        {
-            m.remove("fields").unwrap_or_default()
-        }
-        Ok(v) => v,
-        Err(resp) => return *resp,
-    };
-    let mut params = Map::new();
-    params.insert("id".into(), Value::String(rid));
-    if !fields.is_null() {
-        params.insert("fields".into(), fields);
-    }
-    run(
-        &d,
-        Target::Table(&table),
-        OpKind::Update,
-        ctx,
-        Value::Object(params),
-    )
-    .await
 }
 
 /// `POST /nodes/{NodeName}`: the node's params as the body, the same params and result as the
@@ -513,9 +534,25 @@ async fn node(
         return ApiError(Error::not_found(flowgate::Missing::Node, node)).into_response();
     };
     match body_params(op, body) {
-        Ok(params) => run(&d, Target::Model(model), op, ctx, params).await,
+        Ok(params) => run(&d, Target::Model(model), op, ctx, params, None).await,
         Err(resp) => *resp,
     }
+}
+
+/// `GET /`: where to go from here.
+async fn index() -> Response {
+    Json(serde_json::json!({
+        "name": "flowgate",
+        "version": env!("CARGO_PKG_VERSION"),
+        "links": {
+            "docs": "/docs",
+            "openapi": "/openapi.json",
+            "live": "/health/live",
+            "ready": "/health/ready",
+            "models": "/models",
+        },
+    }))
+    .into_response()
 }
 
 async fn live() -> Response {

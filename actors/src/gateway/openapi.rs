@@ -11,6 +11,7 @@
 
 use super::errors::plain;
 use super::http::Path;
+use super::http::table::{self, ParamsSource};
 use crate::dispatch::Dispatcher;
 use crate::workflows::Served;
 use axum::Json;
@@ -424,6 +425,40 @@ fn meta_paths(paths: &mut Map<String, Value>) {
         }),
     );
     paths.insert(
+        "/".into(),
+        json!({
+            "get": {
+                "tags": ["meta"],
+                "operationId": "index",
+                "summary": "Where to go from here: links to the docs, this document, health and the models",
+                "responses": {
+                    "200": {
+                        "description": "The server's name and version, and links.",
+                        "content": { "application/json": { "schema": {
+                            "type": "object",
+                            "properties": {
+                                "name": { "const": "flowgate" },
+                                "version": { "type": "string" },
+                                "links": {
+                                    "type": "object",
+                                    "properties": {
+                                        "docs": { "const": "/docs" },
+                                        "openapi": { "const": "/openapi.json" },
+                                        "live": { "const": "/health/live" },
+                                        "ready": { "const": "/health/ready" },
+                                        "models": { "const": "/models" },
+                                    },
+                                    "required": ["docs", "openapi", "live", "ready", "models"],
+                                },
+                            },
+                            "required": ["name", "version", "links"],
+                        } } },
+                    },
+                },
+            },
+        }),
+    );
+    paths.insert(
         "/openapi.json".into(),
         json!({
             "get": {
@@ -455,6 +490,29 @@ fn meta_paths(paths: &mut Map<String, Value>) {
             },
         }),
     );
+}
+
+/// A read's conditional answers: an `ETag` on its 200, `If-None-Match`, and 304.
+fn conditional_read(o: &mut Value) {
+    o["responses"]["200"]["headers"] = json!({ "ETag": {
+        "description": "A strong tag of this body; with a content coding, the coding is its suffix (`\"...-gzip\"`).",
+        "schema": { "type": "string" },
+    } });
+    o["responses"]["304"] = json!({
+        "description": "Not modified: `If-None-Match` names the current `ETag` (or is `*`); no body.",
+        "headers": { "ETag": { "schema": { "type": "string" } } },
+    });
+    let inm = json!({
+        "name": "If-None-Match",
+        "in": "header",
+        "required": false,
+        "description": "Entity tags of a copy the client holds; when one is current the answer is 304.",
+        "schema": { "type": "string" },
+    });
+    match o.get_mut("parameters").and_then(Value::as_array_mut) {
+        Some(params) => params.push(inm),
+        None => o["parameters"] = json!([inm]),
+    }
 }
 
 /// One model's part of the document.
@@ -717,10 +775,10 @@ impl<'a> ModelDoc<'a> {
         parameters: Vec<Value>,
     ) -> Value {
         let answers = Answers::of(op, body.is_some());
-        let ok_status = if op == OpKind::Create { "201" } else { "200" };
+        let ok_status = table::success_status(op).to_string();
         let mut responses = Map::new();
         responses.insert(
-            ok_status.into(),
+            ok_status,
             json!({
                 "description": self.result_description(op),
                 "content": { "application/json": { "schema": self.result(op) } },
@@ -811,7 +869,26 @@ impl<'a> ModelDoc<'a> {
         }
     }
 
-    /// The REST routes (DESIGN section 6) and the `/nodes/...` routes of the model.
+    /// The `{id}` path parameter: in the path, a database-generated integer id is its digits.
+    fn id_path_param(&self) -> Value {
+        let mut id = self.param_prop(OpKind::Read, "id");
+        if self.m.auto_id() {
+            id = json!({ "type": "integer", "format": "int64" });
+        }
+        if let Some(obj) = id.as_object_mut() {
+            obj.remove("description");
+        }
+        json!({
+            "name": "id",
+            "in": "path",
+            "required": true,
+            "description": format!("the {}'s id", self.m.name()),
+            "schema": id,
+        })
+    }
+
+    /// The REST routes (from the routing table, `http/table.rs`) and the `/nodes/...` routes of
+    /// the model.
     fn paths(&self, paths: &mut Map<String, Value>) {
         let m = self.m;
         let t = &m.table;
@@ -829,124 +906,46 @@ impl<'a> ModelDoc<'a> {
             Value::Object(item)
         };
 
-        paths.insert(
-            format!("/api/{t}"),
-            item(vec![
-                (
-                    "post",
-                    rest(
-                        OpKind::Create,
-                        Some(self.body_params(OpKind::Create)),
-                        vec![],
-                    ),
-                ),
-                (
-                    "get",
-                    rest(OpKind::List, None, self.query_params(OpKind::List)),
-                ),
-                (
-                    "put",
-                    rest(
-                        OpKind::Upsert,
-                        Some(self.body_params(OpKind::Upsert)),
-                        vec![],
-                    ),
-                ),
-            ]),
-        );
-        paths.insert(
-            format!("/api/{t}/count"),
-            item(vec![(
-                "get",
-                rest(OpKind::Count, None, self.query_params(OpKind::Count)),
-            )]),
-        );
-        paths.insert(
-            format!("/api/{t}/bulk"),
-            item(vec![
-                (
-                    "post",
-                    rest(
-                        OpKind::BulkCreate,
-                        Some(self.body_params(OpKind::BulkCreate)),
-                        vec![],
-                    ),
-                ),
-                (
-                    "patch",
-                    rest(
-                        OpKind::BulkUpdate,
-                        Some(self.body_params(OpKind::BulkUpdate)),
-                        vec![],
-                    ),
-                ),
-                (
-                    "put",
-                    rest(
-                        OpKind::BulkUpsert,
-                        Some(self.body_params(OpKind::BulkUpsert)),
-                        vec![],
-                    ),
-                ),
-            ]),
-        );
-        paths.insert(
-            format!("/api/{t}/bulk-delete"),
-            item(vec![(
-                "post",
-                rest(
-                    OpKind::BulkDelete,
-                    Some(self.body_params(OpKind::BulkDelete)),
-                    vec![],
-                ),
-            )]),
-        );
-
-        // `/api/{table}/{id}`: the id in the path; PATCH takes the fields flat or as `{"fields"}`.
-        let mut by_id = item(vec![
-            (
-                "get",
-                rest(OpKind::Read, None, self.query_params(OpKind::Read)),
-            ),
-            (
-                "patch",
-                rest(
-                    OpKind::Update,
-                    Some(json!({
-                        "anyOf": [
-                            schema_ref(&format!("{tag}.Update")),
-                            {
-                                "type": "object",
-                                "properties": { "fields": schema_ref(&format!("{tag}.Update")) },
-                                "required": ["fields"],
-                                "additionalProperties": false,
-                            },
-                        ],
-                    })),
-                    vec![],
-                ),
-            ),
-            ("delete", rest(OpKind::Delete, None, vec![])),
-        ]);
-        let mut id = self.param_prop(OpKind::Read, "id");
-        if self.m.auto_id() {
-            // In the path, an integer id is its digits.
-            id = json!({ "type": "integer", "format": "int64" });
+        for (template, routes) in table::paths() {
+            let ops = routes
+                .iter()
+                .map(|r| {
+                    let (body, parameters) = match r.params {
+                        ParamsSource::Body => (Some(self.body_params(r.op)), vec![]),
+                        ParamsSource::Query | ParamsSource::IdAndQuery => (None, self.query_params(r.op)),
+                        ParamsSource::Id => (None, vec![]),
+                        // The fields flat, or as `{"fields": {...}}`.
+                        ParamsSource::IdAndFields => (
+                            Some(json!({
+                                "anyOf": [
+                                    schema_ref(&format!("{tag}.Update")),
+                                    {
+                                        "type": "object",
+                                        "properties": { "fields": schema_ref(&format!("{tag}.Update")) },
+                                        "required": ["fields"],
+                                        "additionalProperties": false,
+                                    },
+                                ],
+                            })),
+                            vec![],
+                        ),
+                    };
+                    let mut o = rest(r.op, body, parameters);
+                    if r.is_read() {
+                        conditional_read(&mut o);
+                    }
+                    (r.method.lower(), o)
+                })
+                .collect();
+            let mut path_item = item(ops);
+            if template.contains("{id}") {
+                path_item["parameters"]
+                    .as_array_mut()
+                    .expect("parameters")
+                    .push(self.id_path_param());
+            }
+            paths.insert(template.replacen("{table}", t, 1), path_item);
         }
-        if let Some(obj) = id.as_object_mut() {
-            obj.remove("description");
-        }
-        by_id["parameters"]
-            .as_array_mut()
-            .expect("parameters")
-            .push(json!({
-                "name": "id",
-                "in": "path",
-                "required": true,
-                "description": format!("the {tag}'s id"),
-                "schema": id,
-            }));
-        paths.insert(format!("/api/{t}/{{id}}"), by_id);
 
         for op in OpKind::ALL {
             let node = op.node_name(tag);
@@ -960,7 +959,10 @@ impl<'a> ModelDoc<'a> {
             o["description"] = json!(format!(
                 "The {op} operation on {tag} through the uniform door: the same params and result as the MCP tool `{t}_{op}`."
             ));
-            paths.insert(format!("/nodes/{node}"), item(vec![("post", o)]));
+            paths.insert(
+                table::NODE_PATH.replace("{node}", &node),
+                item(vec![("post", o)]),
+            );
         }
     }
 }

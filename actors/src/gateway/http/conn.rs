@@ -392,15 +392,65 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.conn.on_request();
+        let access = AccessLog::start(&req);
         let answer = self.inner.call(req);
         let conn = self.conn.clone();
         Box::pin(async move {
             let resp = answer.await?;
+            if let Some(access) = access {
+                access.log(&resp);
+            }
             Ok(resp.map(|body| TrackedBody {
                 body,
                 conn: Some(conn),
             }))
         })
+    }
+}
+
+/// The target of the access log: a line per request on both ports, at `info`.
+pub(crate) const ACCESS_LOG: &str = "flowgate::access";
+
+/// What the access log line of a request needs from it, taken only when the line is enabled
+/// (otherwise nothing is copied or allocated).
+struct AccessLog {
+    start: Instant,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    given_id: Option<axum::http::HeaderValue>,
+}
+
+impl AccessLog {
+    fn start<B>(req: &Request<B>) -> Option<AccessLog> {
+        if !tracing::enabled!(target: ACCESS_LOG, tracing::Level::INFO) {
+            return None;
+        }
+        Some(AccessLog {
+            start: Instant::now(),
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            given_id: req.headers().get("x-request-id").cloned(),
+        })
+    }
+
+    /// The line: method, path, status, duration until the answer's head (in microseconds) and
+    /// the request id (the one the answer carries, else the one the request sent, else `-`).
+    fn log<B>(self, resp: &Response<B>) {
+        let request_id = resp
+            .headers()
+            .get("x-request-id")
+            .or(self.given_id.as_ref())
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-");
+        tracing::info!(
+            target: ACCESS_LOG,
+            method = %self.method,
+            path = %self.uri.path(),
+            status = resp.status().as_u16(),
+            duration_us = u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX),
+            request_id = %request_id,
+            "request"
+        );
     }
 }
 
