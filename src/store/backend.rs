@@ -6,9 +6,10 @@
 //! boxed future, which also keeps the store's futures small (sqlx's pool futures are several
 //! kilobytes).
 
+use super::db::Done;
 use super::db::{Db, session_settings};
 use super::errors::db_error;
-use super::exec::{Done, Exec};
+use super::exec::Exec;
 use super::ops;
 use crate::context::Context;
 use crate::error::Result;

@@ -5,7 +5,6 @@
 //! Everything else (the operations, [`super::exec::Exec`], transactions, leases, running an
 //! operation on the pool) is written once, generic over [`Db`].
 
-use super::exec::Done;
 use super::limits::SqliteDeadline;
 use crate::error::{Error, Result};
 use crate::model::{Column, FieldType};
@@ -21,6 +20,13 @@ use sqlx::{Arguments, AssertSqlSafe, MySql, Postgres, Row, Sqlite, TypeInfo, Val
 use std::future::Future;
 use std::str::FromStr;
 use std::time::Duration;
+
+/// What a write statement reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Done {
+    pub(crate) rows: u64,
+    pub(crate) last_id: Option<i64>,
+}
 
 /// A database Flowgate runs on (SQLite, PostgreSQL, MySQL/MariaDB).
 pub(crate) trait Db: sqlx::Database {

@@ -1,7 +1,7 @@
 //! Running statements on one connection of any of the databases: binding values and decoding
 //! rows (through [`Db`]), the statement log.
 
-use super::db::Db;
+use super::db::{Db, Done};
 use super::errors::db_error;
 use crate::error::{Error, Result};
 use crate::model::Column;
@@ -15,13 +15,6 @@ use std::time::Instant;
 pub(crate) struct Exec<'c, D: Db> {
     pub(crate) conn: &'c mut D::Connection,
     pub(crate) echo: bool,
-}
-
-/// What a write statement reports.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Done {
-    pub(crate) rows: u64,
-    pub(crate) last_id: Option<i64>,
 }
 
 impl<'c, D: Db> Exec<'c, D> {

@@ -17,7 +17,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::BytesMut;
 use flowgate::{Channel, Context, Error, OpKind, Params};
-use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -25,10 +24,12 @@ use tracing::Instrument;
 mod conditional;
 pub(crate) mod conn;
 pub(crate) mod origin;
+pub(crate) mod path;
 pub mod table;
 mod workflows;
 
 use conditional::IfNoneMatch;
+pub(crate) use path::Path;
 use table::{HttpMethod, HttpRoute, ParamsSource};
 
 /// A request body that must be JSON: a body that is not empty needs `Content-Type:
@@ -143,36 +144,6 @@ fn body_error(e: &axum::Error) -> Response {
         "validation",
         format!("Failed to buffer the request body: {e}"),
     )
-}
-
-/// Path parameters; a path that does not decode (invalid UTF-8 in a segment) is 400
-/// `validation` naming the parameter, in the JSON error format.
-pub(crate) struct Path<T>(pub(crate) T);
-
-impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        use axum::extract::path::ErrorKind;
-        use axum::extract::rejection::PathRejection;
-        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Path(t)) => Ok(Path(t)),
-            Err(PathRejection::FailedToDeserializePathParams(e)) => {
-                let field = match e.kind() {
-                    ErrorKind::InvalidUtf8InPathParam { key }
-                    | ErrorKind::ParseErrorAtKey { key, .. }
-                    | ErrorKind::DeserializeError { key, .. } => Some(key.clone()),
-                    _ => None,
-                };
-                let message = format!("invalid path: {}", e.body_text());
-                Err(match field {
-                    Some(f) => ApiError(Error::validation(f, message)).into_response(),
-                    None => plain(StatusCode::BAD_REQUEST, "validation", message),
-                })
-            }
-            Err(e) => Err(plain(e.status(), "validation", e.body_text())),
-        }
-    }
 }
 
 /// The query string as params, decoded strictly: every value is text (the operations read

@@ -10,7 +10,7 @@
 //! the document with `oas3` and with `openapi-spec-validator`.
 
 use super::errors::plain;
-use super::http::Path;
+use super::http::path::Path;
 use super::http::table::{self, ParamsSource};
 use crate::dispatch::Dispatcher;
 use crate::workflows::Served;

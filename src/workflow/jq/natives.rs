@@ -9,12 +9,11 @@
 //! each match as they find it, so a global match on a long text cannot take more memory than
 //! the run may use.
 
-use super::value::{self, Jv, MAX_INT_BITS, charge, tick};
-use super::{D, Guard, MAX_JSON_DEPTH, MAX_TEXT, MAX_WRITE_DEPTH, Stop, quote};
+use super::value::{self, Jv, MAX_INT_BITS, bounded_json, charge, tick};
+use super::{D, MAX_JSON_DEPTH, quote};
 use jaq_core::native::{Fun, run, v};
 use jaq_core::{Cv, Error, Exn, ValT as _};
 use jaq_json::Val;
-use std::panic::resume_unwind;
 
 /// The natives a program may use besides jaq-core's and jaq-std's.
 pub(super) fn funs() -> [Fun<D>; 13] {
@@ -275,101 +274,6 @@ fn tobytes_fun() -> Fun<D> {
             Err(Error::str(format_args!("cannot convert {} to bytes", cv.1)))
         })
     }))
-}
-
-/// A writer that refuses to grow past [`MAX_TEXT`], charges the run for what it writes and
-/// steps it every 256 bytes.
-struct BoundedText<'g> {
-    out: Vec<u8>,
-    charged: usize,
-    guard: Option<&'g Guard>,
-}
-
-impl std::io::Write for BoundedText<'_> {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        if self.out.len() + bytes.len() > MAX_TEXT {
-            return Err(std::io::Error::other("too long"));
-        }
-        charge(bytes.len());
-        self.out.extend_from_slice(bytes);
-        while self.charged + 256 <= self.out.len() {
-            self.charged += 256;
-            match self.guard {
-                Some(g) => g.step(),
-                None => tick(),
-            }
-        }
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// `v` as JSON text (as jaq-json's `to_json`), or an error past [`MAX_TEXT`].
-pub(super) fn bounded_json(v: &Val, guard: &Guard) -> Result<Vec<u8>, Error<Jv>> {
-    write_json(v, Some(guard))
-}
-
-fn write_json(v: &Val, guard: Option<&Guard>) -> Result<Vec<u8>, Error<Jv>> {
-    check_depth(v, MAX_WRITE_DEPTH)?;
-    let mut w = BoundedText {
-        out: Vec::new(),
-        charged: 0,
-        guard,
-    };
-    match jaq_json::write::write(&mut w, &jaq_json::write::Pp::default(), 0, v) {
-        Ok(()) => {
-            // The string the text becomes.
-            charge(value::NODE);
-            Ok(w.out)
-        }
-        Err(_) => Err(Error::str(format_args!(
-            "the JSON text would be longer than {MAX_TEXT} bytes"
-        ))),
-    }
-}
-
-/// `v` as JSON text for string interpolation (`"\(.)"`), which cannot fail in jaq: past the
-/// limits the run is stopped.
-pub(super) fn json_or_stop(v: &Val) -> Vec<u8> {
-    match write_json(v, None) {
-        Ok(text) => text,
-        Err(_) => resume_unwind(Box::new(Stop::Text)),
-    }
-}
-
-/// Refuses a value nested deeper than `max`, walking it without recursion, a step every few
-/// elements.
-fn check_depth(v: &Val, max: usize) -> Result<(), Error<Jv>> {
-    let too_deep = || Error::str(format_args!("the value is nested more than {max} deep"));
-    let mut todo = vec![(v, 0usize)];
-    while let Some((v, depth)) = todo.pop() {
-        match v {
-            Val::Arr(items) if !items.is_empty() => {
-                if depth >= max {
-                    return Err(too_deep());
-                }
-                for item in items.iter() {
-                    tick();
-                    todo.push((item, depth + 1));
-                }
-            }
-            Val::Obj(map) if !map.is_empty() => {
-                if depth >= max {
-                    return Err(too_deep());
-                }
-                for (k, item) in map.iter() {
-                    tick();
-                    todo.push((k, depth + 1));
-                    todo.push((item, depth + 1));
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
 }
 
 /// How deep `[` and `{` nest in JSON text, and the longest run of digits (strings skipped).
