@@ -5,10 +5,11 @@
 //! No timing assertions: waits are bounded loops that fail after [`WAIT`].
 #![allow(missing_docs)]
 
+mod support;
+
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -41,33 +42,12 @@ fields.estimate   = { type = "integer", optional = true }
 
 /// A fresh directory of this test's own.
 fn temp_dir() -> PathBuf {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let dir = std::env::temp_dir().join("flowgate-tests").join(format!(
-        "bin_{}_{}_{nanos:x}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    support::temp_dir("bin")
 }
 
 /// The binary with a clean environment: no `DATABASE_URL` or `FLOWGATE_*` from outside.
 fn flowgate(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
-    cmd.current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("FLOWGATE_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
+    support::flowgate(dir, "warn")
 }
 
 /// Runs a `flowgate` command to the end: its exit status, stdout and stderr.

@@ -8,10 +8,11 @@
 //! No timing assertions: every child process gets a bounded wait.
 #![allow(missing_docs)]
 
+mod support;
+
 use flowgate_actors::Supervisor;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::process::Command;
 
@@ -41,17 +42,7 @@ Solaris,,3.9,false,,published\n";
 
 /// A fresh directory with the schema file and the CSV file in it.
 fn temp_dir() -> PathBuf {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let dir = std::env::temp_dir().join("flowgate-tests").join(format!(
-        "cli_{}_{}_{nanos:x}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = support::temp_dir("cli");
     std::fs::write(dir.join("models.toml"), SCHEMA).unwrap();
     std::fs::write(dir.join("books.csv"), BOOKS_CSV).unwrap();
     dir
@@ -97,17 +88,8 @@ impl Run {
 
 /// The binary with a clean environment (no DATABASE_URL, FLOWGATE_* or proxies from outside).
 fn flowgate(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
-    cmd.current_dir(dir)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    for (name, _) in std::env::vars() {
-        let lower = name.to_ascii_lowercase();
-        if name.starts_with("FLOWGATE_") || name == "DATABASE_URL" || lower.ends_with("_proxy") {
-            cmd.env_remove(name);
-        }
-    }
+    let mut cmd = support::flowgate(dir, "warn");
+    cmd.stdin(std::process::Stdio::null());
     cmd
 }
 

@@ -6,11 +6,12 @@
 //! No timing assertions: waits are bounded loops that fail after [`WAIT`].
 #![allow(missing_docs)]
 
+mod support;
+
 use serde_json::{Value, json};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -25,14 +26,7 @@ fields.done  = { type = "boolean", default = false }
 "#;
 
 fn temp_dir() -> PathBuf {
-    static SEQ: AtomicU32 = AtomicU32::new(0);
-    let dir = std::env::temp_dir().join("flowgate-tests").join(format!(
-        "hht_conv_{}_{}",
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = support::temp_dir("hht_conv");
     std::fs::write(dir.join("models.toml"), SCHEMA).unwrap();
     dir
 }
@@ -40,17 +34,7 @@ fn temp_dir() -> PathBuf {
 /// The binary with a clean environment (no `DATABASE_URL` or `FLOWGATE_*` from outside), the
 /// access log on.
 fn flowgate(dir: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
-    cmd.current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn,flowgate::access=info")
-        .kill_on_drop(true);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("FLOWGATE_") {
-            cmd.env_remove(name);
-        }
-    }
-    cmd
+    support::flowgate(dir, "warn,flowgate::access=info")
 }
 
 /// A running `flowgate serve`: its HTTP and MCP addresses and every stderr line so far.

@@ -4,41 +4,25 @@
 //! No timing assertions: the exit is awaited with a generous bound that only detects a hang.
 #![allow(missing_docs)]
 
+mod support;
+
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 const WAIT: Duration = Duration::from_secs(20);
 
 fn temp_dir() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let dir = std::env::temp_dir()
-        .join("flowgate-tests")
-        .join(format!("jq_sigterm_{}_{nanos:x}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
+    support::temp_dir("jq_sigterm")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_with_a_long_program_in_flight() {
     let dir = temp_dir();
     let url = format!("sqlite://{}", dir.join("x.db").display());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
-    cmd.current_dir(&dir)
-        .env_remove("DATABASE_URL")
-        .env("RUST_LOG", "warn")
-        .kill_on_drop(true);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("FLOWGATE_") {
-            cmd.env_remove(name);
-        }
-    }
+    let mut cmd = support::flowgate(&dir, "warn");
     let mut child = cmd
         .args(["serve", "--database-url", &url])
         .args(["--http-port", "0", "--mcp-port", "0"])

@@ -7,6 +7,8 @@
 //! No timing assertions: waits are bounded and fail after [`WAIT`].
 #![allow(missing_docs)]
 
+mod support;
+
 use rmcp::RoleClient;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
@@ -17,7 +19,6 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -53,20 +54,11 @@ impl Child {
         std::fs::write(&schema, schema_text).unwrap();
         let url = format!("sqlite://{}", dir.join("x.db").display());
 
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flowgate"));
+        let mut cmd = support::flowgate(&dir, "info");
         cmd.args(["mcp", "--stdio", "--models"])
             .arg(&schema)
             .args(["--database-url", &url])
-            .args(extra)
-            .current_dir(&dir)
-            .env_remove("DATABASE_URL")
-            .env("RUST_LOG", "info")
-            .kill_on_drop(true);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("FLOWGATE_") {
-                cmd.env_remove(name);
-            }
-        }
+            .args(extra);
         for (k, v) in env {
             cmd.env(k, v);
         }

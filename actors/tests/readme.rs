@@ -14,6 +14,8 @@
 //! file README shows must equal the shipped `examples/app/signup.yaml`.
 #![allow(missing_docs)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -87,15 +89,8 @@ fn blocks() -> Vec<Block> {
 /// `PATH`, no `DATABASE_URL` and no `FLOWGATE_*` variables of the caller.
 fn command(program: &str, dir: &Path, bin: &Path) -> Command {
     let mut cmd = Command::new(program);
-    cmd.current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env("NO_COLOR", "1")
-        .kill_on_drop(true);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("FLOWGATE_") {
-            cmd.env_remove(name);
-        }
-    }
+    support::clean(&mut cmd, dir);
+    cmd.env("NO_COLOR", "1");
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![bin.to_path_buf()];
     paths.extend(std::env::split_paths(&path));
