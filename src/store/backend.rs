@@ -85,6 +85,9 @@ pub(crate) trait Session: Send {
 
     /// Runs a statement that returns one integer.
     fn scalar<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<i64>>;
+
+    /// Runs SQL text of one or more statements without bound values.
+    fn execute_script(&mut self, sql: String) -> BoxFuture<'_, Result<()>>;
 }
 
 /// A connection inside a transaction.
@@ -293,6 +296,14 @@ where
 
     fn scalar<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<i64>> {
         Box::pin(async move { Exec::<D>::new(&mut self.conn, self.echo).scalar(stmt).await })
+    }
+
+    fn execute_script(&mut self, sql: String) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            Exec::<D>::new(&mut self.conn, self.echo)
+                .execute_script(sql)
+                .await
+        })
     }
 }
 
