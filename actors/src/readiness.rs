@@ -230,27 +230,54 @@ impl Board {
 
     /// Adds a feature in `pending` (or leaves it as it is when already there).
     pub fn register(&self, feature: &Feature, required: bool) {
-        let name = feature.to_string();
+        self.register_all([feature], required);
+    }
+
+    /// Sets a feature's state (adding it as required when new).
+    pub fn set(&self, feature: &Feature, state: State) {
+        self.set_all([(feature, state)]);
+    }
+
+    /// Sets the state of many features in one change of the board (start-up reports thousands
+    /// of models: waiters wake, and `/health/ready` writes the board out, once rather than once
+    /// per model).
+    pub fn set_all<'a>(&self, changes: impl IntoIterator<Item = (&'a Feature, State)>) {
         let mut map = self.features.write().expect("board lock");
-        if !map.by_name.contains_key(&name) {
-            map.put(
-                name,
-                Entry {
-                    feature: feature.clone(),
-                    state: State::Pending,
-                    required,
-                    since: timestamp(Utc::now()),
-                },
-            );
+        for (feature, state) in changes {
+            Self::set_locked(&mut map, feature, state);
         }
         drop(map);
         self.changed.send_modify(|n| *n += 1);
     }
 
-    /// Sets a feature's state (adding it as required when new).
-    pub fn set(&self, feature: &Feature, state: State) {
-        let name = feature.to_string();
+    /// Adds many features in `pending` (leaving those already there as they are), in one change
+    /// of the board.
+    pub fn register_all<'a>(
+        &self,
+        features: impl IntoIterator<Item = &'a Feature>,
+        required: bool,
+    ) {
         let mut map = self.features.write().expect("board lock");
+        for feature in features {
+            let name = feature.to_string();
+            if !map.by_name.contains_key(&name) {
+                map.put(
+                    name,
+                    Entry {
+                        feature: feature.clone(),
+                        state: State::Pending,
+                        required,
+                        since: timestamp(Utc::now()),
+                    },
+                );
+            }
+        }
+        drop(map);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn set_locked(map: &mut Features, feature: &Feature, state: State) {
+        let name = feature.to_string();
         let required = match map.by_name.get(&name) {
             Some(entry) if entry.state == state => None,
             Some(entry) => Some(entry.required),
@@ -273,8 +300,6 @@ impl Board {
                 },
             );
         }
-        drop(map);
-        self.changed.send_modify(|n| *n += 1);
     }
 
     /// Removes a feature (a model that went away).
