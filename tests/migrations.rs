@@ -305,7 +305,7 @@ async fn mcp_tools_persist_without_a_migration(b: Backend) {
 }
 
 /// Hundreds of models at once (more than one batch, and on PostgreSQL batches side by side in
-/// waves): every third refers to the one before, every fifth to a common `Hub`. One model cannot
+/// waves; 42 on MySQL): every third refers to the one before, every fifth to a common `Hub`. One model cannot
 /// be created (a view holds its table's name, so its index fails; MySQL creates its indexes
 /// inline and skips the table silently): it fails alone, the model referring to it fails for
 /// that, and every other model is created and serves.
@@ -313,7 +313,9 @@ async fn hundreds_of_models_at_once_and_one_fails_alone(b: Backend) {
     let Some(url) = common::fresh_shared_url(b).await else {
         return;
     };
-    let n = 450;
+    // MySQL's migration lock is one for the whole server: hundreds of models there (its DDL
+    // commits model by model) would hold it long enough to time out the other tests' runs.
+    let n = if b == Backend::MySql { 42 } else { 450 };
     let name = |i: usize| format!("Part{i:03}");
     let mut declared = vec![ModelDef::new("Hub").field(FieldDef::string("name").max_length(40))];
     for i in 0..n {
