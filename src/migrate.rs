@@ -95,6 +95,158 @@ pub async fn migrate(
 /// table and index created, beyond `max_locks_per_transaction` at a few thousand models.
 const BATCH: usize = 200;
 
+/// How many batches run at once on PostgreSQL, each in a transaction on a connection of its own
+/// (fewer when the pool is small). Creating a table or an index there ends with an fsync of its
+/// new files, which several connections wait for side by side.
+const CONCURRENT_BATCHES: usize = 4;
+
+/// Applies every pending plan in batches of [`BATCH`] models, in the schema's order (a model
+/// after the models it refers to). On PostgreSQL, models go in waves: a model comes in the wave
+/// after the last of the models it refers to that are created or changed in this run, and the
+/// batches of one wave run side by side ([`CONCURRENT_BATCHES`]), since none of them refers to
+/// another's uncommitted tables.
+async fn apply_all(
+    store: &Store,
+    registry: &Registry,
+    pending: Vec<Pending>,
+    outcomes: &mut [(String, Outcome)],
+    failed: &mut HashSet<String>,
+) {
+    let lanes = CONCURRENT_BATCHES.min(store.max_connections().saturating_sub(2).max(1));
+    if store.dialect() != Dialect::Postgres || lanes == 1 {
+        let mut pending = pending.into_iter().peekable();
+        while pending.peek().is_some() {
+            let mut batch: Vec<Pending> = pending.by_ref().take(BATCH).collect();
+            run_batch(store, registry, &mut batch, outcomes, failed).await;
+        }
+        return;
+    }
+    for wave in waves(pending) {
+        // Models whose references failed in an earlier wave fail without a try.
+        let mut ready = Vec::with_capacity(wave.len());
+        for p in wave {
+            match failed_reference(&p, failed) {
+                Some(reason) => fail(&p, reason, outcomes, failed),
+                None => ready.push(p),
+            }
+        }
+        let mut lanes: Vec<std::vec::IntoIter<Pending>> = into_lanes(ready, lanes)
+            .into_iter()
+            .map(Vec::into_iter)
+            .collect();
+        loop {
+            let now: Vec<Vec<Pending>> = lanes
+                .iter_mut()
+                .map(|lane| lane.by_ref().take(BATCH).collect::<Vec<_>>())
+                .filter(|chunk| !chunk.is_empty())
+                .collect();
+            if now.is_empty() {
+                break;
+            }
+            let results = futures_util::future::join_all(
+                now.iter()
+                    .map(|chunk| apply_together(store, registry, chunk)),
+            )
+            .await;
+            for (chunk, result) in now.into_iter().zip(results) {
+                settle(store, registry, chunk, result, outcomes, failed).await;
+            }
+        }
+    }
+}
+
+/// The models of one wave shared out between `lanes` lanes of about the same length, in the
+/// schema's order within each. Models that refer to a common table go in the same lane: a
+/// foreign key locks the table it refers to until its transaction ends, and two transactions
+/// taking such locks in opposite orders would deadlock.
+fn into_lanes(wave: Vec<Pending>, lanes: usize) -> Vec<Vec<Pending>> {
+    // Union-find over the tables referred to: each group of models is the models referring to
+    // one set of connected tables (or one model referring to none).
+    fn root(up: &mut HashMap<String, String>, name: &str) -> String {
+        let mut at = name.to_string();
+        while let Some(next) = up.get(&at).filter(|n| **n != at) {
+            at = next.clone();
+        }
+        at
+    }
+    let mut up: HashMap<String, String> = HashMap::new();
+    let refs = |p: &Pending| -> Vec<String> {
+        p.model
+            .def
+            .fields
+            .iter()
+            .filter_map(|f| f.references.clone())
+            .filter(|r| r != p.model.name())
+            .collect()
+    };
+    for p in &wave {
+        let refs = refs(p);
+        if let Some((first, rest)) = refs.split_first() {
+            let a = root(&mut up, first);
+            for r in rest {
+                let b = root(&mut up, r);
+                if a != b {
+                    up.insert(b, a.clone());
+                }
+            }
+            up.entry(a.clone()).or_insert(a);
+        }
+    }
+    let mut groups: Vec<Vec<Pending>> = Vec::new();
+    let mut group_of: HashMap<String, usize> = HashMap::new();
+    for p in wave {
+        match refs(&p).first().map(|r| root(&mut up, r)) {
+            Some(key) => {
+                let at = *group_of.entry(key).or_insert_with(|| {
+                    groups.push(Vec::new());
+                    groups.len() - 1
+                });
+                groups[at].push(p);
+            }
+            None => groups.push(vec![p]),
+        }
+    }
+    // The largest groups first, each to the shortest lane.
+    groups.sort_by_key(|g| std::cmp::Reverse(g.len()));
+    let mut out: Vec<Vec<Pending>> = (0..lanes.max(1)).map(|_| Vec::new()).collect();
+    for group in groups {
+        if let Some(lane) = out.iter_mut().min_by_key(|l| l.len()) {
+            lane.extend(group);
+        }
+    }
+    for lane in &mut out {
+        lane.sort_by_key(|p| p.at);
+    }
+    out
+}
+
+/// `pending` (in the schema's order) cut into waves: a model goes in the wave after the last
+/// wave of the pending models it refers to.
+fn waves(pending: Vec<Pending>) -> Vec<Vec<Pending>> {
+    let mut wave_of: HashMap<String, usize> = HashMap::with_capacity(pending.len());
+    let mut waves: Vec<Vec<Pending>> = Vec::new();
+    for p in pending {
+        let name = p.model.name().to_string();
+        let wave = p
+            .model
+            .def
+            .fields
+            .iter()
+            .filter_map(|f| f.references.as_ref())
+            .filter(|r| **r != name)
+            .filter_map(|r| wave_of.get(r.as_str()))
+            .map(|w| w + 1)
+            .max()
+            .unwrap_or(0);
+        wave_of.insert(name, wave);
+        if waves.len() <= wave {
+            waves.resize_with(wave + 1, Vec::new);
+        }
+        waves[wave].push(p);
+    }
+    waves
+}
+
 /// The models to migrate: the declared definitions win; persisted-only models are served as
 /// they are. In name order.
 fn target_set(declared: &[ModelDef], persisted: &HashMap<String, PersistedModel>) -> Vec<ModelDef> {
@@ -167,11 +319,12 @@ async fn migrate_locked(
             checksum: sum,
             plan,
         });
-        if batch.len() >= BATCH {
-            run_batch(store, registry, &mut batch, &mut outcomes, &mut failed).await;
-        }
     }
-    run_batch(store, registry, &mut batch, &mut outcomes, &mut failed).await;
+    apply_all(store, registry, batch, &mut outcomes, &mut failed).await;
+    // Built again only when a model dropped out (validating 10,000 models costs).
+    if !schema.models().any(|m| failed.contains(m.name())) {
+        return Ok(Report { outcomes, schema });
+    }
     let served: Vec<ModelDef> = schema
         .defs()
         .into_iter()
@@ -262,25 +415,44 @@ async fn run_batch(
         }
         applied
     } else {
-        match apply_together(store, registry, &pending).await {
-            Ok(()) => pending,
-            Err(e) => {
-                tracing::info!(error = %e, models = pending.len(), "a batch of migrations failed; applying them one by one");
-                let mut applied = Vec::new();
-                for p in pending {
-                    if let Some(reason) = failed_reference(&p, failed) {
-                        fail(&p, reason, outcomes, failed);
-                        continue;
-                    }
-                    match apply_together(store, registry, std::slice::from_ref(&p)).await {
-                        Ok(()) => applied.push(p),
-                        Err(e) => fail(&p, e.public_message(), outcomes, failed),
-                    }
+        let result = apply_together(store, registry, &pending).await;
+        return settle(store, registry, pending, result, outcomes, failed).await;
+    };
+    migrated(applied, outcomes);
+}
+
+/// SQLite and PostgreSQL: records the outcome of a batch applied together; should it have
+/// failed, applies its models one by one, so that one model's failure never stops another.
+async fn settle(
+    store: &Store,
+    registry: &Registry,
+    pending: Vec<Pending>,
+    result: Result<()>,
+    outcomes: &mut [(String, Outcome)],
+    failed: &mut HashSet<String>,
+) {
+    let applied = match result {
+        Ok(()) => pending,
+        Err(e) => {
+            tracing::info!(error = %e, models = pending.len(), "a batch of migrations failed; applying them one by one");
+            let mut applied = Vec::new();
+            for p in pending {
+                if let Some(reason) = failed_reference(&p, failed) {
+                    fail(&p, reason, outcomes, failed);
+                    continue;
                 }
-                applied
+                match apply_together(store, registry, std::slice::from_ref(&p)).await {
+                    Ok(()) => applied.push(p),
+                    Err(e) => fail(&p, e.public_message(), outcomes, failed),
+                }
             }
+            applied
         }
     };
+    migrated(applied, outcomes);
+}
+
+fn migrated(applied: Vec<Pending>, outcomes: &mut [(String, Outcome)]) {
     for p in applied {
         outcomes[p.at].1 = Outcome::Migrated {
             from: p.from,
@@ -320,15 +492,27 @@ async fn apply_together(store: &Store, registry: &Registry, batch: &[Pending]) -
         if let Some(stmt) = crate::sql::alter::no_time_limit_in_transaction(store.dialect()) {
             tx.execute_raw(&stmt).await?;
         }
+        // On PostgreSQL the whole batch's statements go in one round trip; the time each model
+        // took is then its share of the batch's, by statement count.
         let mut took = Vec::with_capacity(batch.len());
-        for p in batch {
+        let ups: Vec<Vec<Stmt>> = batch.iter().map(|p| p.plan.up()).collect();
+        if store.dialect() == Dialect::Postgres {
+            let all: Vec<Stmt> = ups.iter().flatten().cloned().collect();
             let started = Instant::now();
-            for step in p.plan.steps() {
-                for stmt in &step.up {
+            tx.execute_all(&all).await?;
+            let each = started.elapsed() / u32::try_from(all.len().max(1)).unwrap_or(u32::MAX);
+            took.extend(
+                ups.iter()
+                    .map(|up| each * u32::try_from(up.len()).unwrap_or(u32::MAX)),
+            );
+        } else {
+            for up in &ups {
+                let started = Instant::now();
+                for stmt in up {
                     tx.execute_raw(stmt).await?;
                 }
+                took.push(started.elapsed());
             }
-            took.push(started.elapsed());
         }
         let applied = applied(batch, &took);
         registry.record_applied(&mut tx, &applied).await

@@ -61,6 +61,13 @@ pub enum Phase {
 pub trait Progress: Sync {
     /// `step` is now in `phase`.
     fn report(&self, step: Step<'_>, phase: Phase);
+
+    /// Many steps at once (every model's): by default one [`Progress::report`] each.
+    fn report_all(&self, steps: Vec<(Step<'_>, Phase)>) {
+        for (step, phase) in steps {
+            self.report(step, phase);
+        }
+    }
 }
 
 /// Reports nowhere.
@@ -297,17 +304,22 @@ impl Startup {
         self.attempt = 0;
         store.set_schema(report.schema.clone());
         let inspect = self.config.models == Models::Inspect;
-        for (name, outcome) in &report.outcomes {
-            let phase = match outcome {
-                Outcome::Failed(reason) if inspect && reason.starts_with(migrate::PENDING) => {
-                    Phase::Pending(Some(reason.clone()))
-                }
-                Outcome::Failed(reason) => Phase::Failed(reason.clone()),
-                _ if inspect => Phase::Ready,
-                _ => Phase::Pending(None),
-            };
-            progress.report(Step::Model(name), phase);
-        }
+        let steps = report
+            .outcomes
+            .iter()
+            .map(|(name, outcome)| {
+                let phase = match outcome {
+                    Outcome::Failed(reason) if inspect && reason.starts_with(migrate::PENDING) => {
+                        Phase::Pending(Some(reason.clone()))
+                    }
+                    Outcome::Failed(reason) => Phase::Failed(reason.clone()),
+                    _ if inspect => Phase::Ready,
+                    _ => Phase::Pending(None),
+                };
+                (Step::Model(name), phase)
+            })
+            .collect();
+        progress.report_all(steps);
         if inspect {
             let pending = report
                 .outcomes

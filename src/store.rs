@@ -96,6 +96,11 @@ impl Store {
         self.inner.pool.dialect()
     }
 
+    /// The most connections its pool opens (`pool_size`).
+    pub fn max_connections(&self) -> usize {
+        self.inner.pool.max_connections() as usize
+    }
+
     /// The models served now.
     pub fn schema(&self) -> Arc<Schema> {
         self.inner.schema.read().expect("schema lock").clone()

@@ -4,10 +4,11 @@
 //! `failed(reason)`. `/health/ready` is 200 when every required feature is ready (or degraded);
 //! waiters (requests for a model that is not ready yet) are woken on every change.
 
+use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -149,14 +150,63 @@ struct Entry {
     feature: Feature,
     state: State,
     required: bool,
-    since: DateTime<Utc>,
+    /// When it got to its state, as the board shows it (formatted once, on the change).
+    since: String,
+}
+
+impl Entry {
+    /// Whether it holds readiness back.
+    fn holds_back(&self) -> bool {
+        self.required && !self.state.is_up()
+    }
+}
+
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The features, with what `/health/ready` asks on every poll kept up to date as they change:
+/// whether the board is ready is a count, not a walk over ten thousand models.
+#[derive(Debug, Default)]
+struct Features {
+    /// By name on the board, so that `/health/ready` lists features in name order.
+    by_name: BTreeMap<String, Entry>,
+    /// How many required features are not up.
+    holding_back: usize,
+    /// Counts every change.
+    version: u64,
+}
+
+impl Features {
+    /// Puts `entry` under `name`, keeping the count.
+    fn put(&mut self, name: String, entry: Entry) {
+        if entry.holds_back() {
+            self.holding_back += 1;
+        }
+        if let Some(old) = self.by_name.insert(name, entry)
+            && old.holds_back()
+        {
+            self.holding_back -= 1;
+        }
+        self.version += 1;
+    }
+}
+
+/// The board as JSON text, as of a version of the board.
+#[derive(Debug)]
+struct Rendered {
+    version: u64,
+    ready: bool,
+    body: Bytes,
 }
 
 /// The board. Cheap to clone; clones share it.
 #[derive(Debug, Clone)]
 pub struct Board {
-    /// By name on the board, so that `/health/ready` lists features in name order.
-    features: Arc<RwLock<BTreeMap<String, Entry>>>,
+    features: Arc<RwLock<Features>>,
+    /// The last JSON text `/health/ready` served: polled every few milliseconds while start-up
+    /// reports thousands of models, the board is written out again only once it has changed.
+    rendered: Arc<Mutex<Option<Rendered>>>,
     changed: Arc<watch::Sender<u64>>,
     started: DateTime<Utc>,
 }
@@ -172,6 +222,7 @@ impl Board {
     pub fn new() -> Board {
         Board {
             features: Arc::default(),
+            rendered: Arc::default(),
             changed: Arc::new(watch::channel(0).0),
             started: Utc::now(),
         }
@@ -179,47 +230,88 @@ impl Board {
 
     /// Adds a feature in `pending` (or leaves it as it is when already there).
     pub fn register(&self, feature: &Feature, required: bool) {
-        let mut map = self.features.write().expect("board lock");
-        map.entry(feature.to_string()).or_insert_with(|| Entry {
-            feature: feature.clone(),
-            state: State::Pending,
-            required,
-            since: Utc::now(),
-        });
-        drop(map);
-        self.changed.send_modify(|n| *n += 1);
+        self.register_all([feature], required);
     }
 
     /// Sets a feature's state (adding it as required when new).
     pub fn set(&self, feature: &Feature, state: State) {
-        let name = feature.to_string();
+        self.set_all([(feature, state)]);
+    }
+
+    /// Sets the state of many features in one change of the board (start-up reports thousands
+    /// of models: waiters wake, and `/health/ready` writes the board out, once rather than once
+    /// per model).
+    pub fn set_all<'a>(&self, changes: impl IntoIterator<Item = (&'a Feature, State)>) {
         let mut map = self.features.write().expect("board lock");
-        let entry = map.entry(name).or_insert_with_key(|_| Entry {
-            feature: feature.clone(),
-            state: State::Pending,
-            required: true,
-            since: Utc::now(),
-        });
-        if entry.state != state {
+        for (feature, state) in changes {
+            Self::set_locked(&mut map, feature, state);
+        }
+        drop(map);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Adds many features in `pending` (leaving those already there as they are), in one change
+    /// of the board.
+    pub fn register_all<'a>(
+        &self,
+        features: impl IntoIterator<Item = &'a Feature>,
+        required: bool,
+    ) {
+        let mut map = self.features.write().expect("board lock");
+        for feature in features {
+            let name = feature.to_string();
+            if !map.by_name.contains_key(&name) {
+                map.put(
+                    name,
+                    Entry {
+                        feature: feature.clone(),
+                        state: State::Pending,
+                        required,
+                        since: timestamp(Utc::now()),
+                    },
+                );
+            }
+        }
+        drop(map);
+        self.changed.send_modify(|n| *n += 1);
+    }
+
+    fn set_locked(map: &mut Features, feature: &Feature, state: State) {
+        let name = feature.to_string();
+        let required = match map.by_name.get(&name) {
+            Some(entry) if entry.state == state => None,
+            Some(entry) => Some(entry.required),
+            None => Some(true),
+        };
+        if let Some(required) = required {
             tracing::info!(
                 feature = %feature,
                 state = state.name(),
                 detail = state.detail().unwrap_or(""),
                 "readiness"
             );
-            entry.state = state;
-            entry.since = Utc::now();
+            map.put(
+                name,
+                Entry {
+                    feature: feature.clone(),
+                    state,
+                    required,
+                    since: timestamp(Utc::now()),
+                },
+            );
         }
-        drop(map);
-        self.changed.send_modify(|n| *n += 1);
     }
 
     /// Removes a feature (a model that went away).
     pub fn remove(&self, feature: &Feature) {
-        self.features
-            .write()
-            .expect("board lock")
-            .remove(&feature.to_string());
+        let mut map = self.features.write().expect("board lock");
+        if let Some(old) = map.by_name.remove(&feature.to_string()) {
+            if old.holds_back() {
+                map.holding_back -= 1;
+            }
+            map.version += 1;
+        }
+        drop(map);
         self.changed.send_modify(|n| *n += 1);
     }
 
@@ -233,6 +325,7 @@ impl Board {
         self.features
             .read()
             .expect("board lock")
+            .by_name
             .get(name)
             .map(|f| f.state.clone())
     }
@@ -242,6 +335,7 @@ impl Board {
         self.features
             .read()
             .expect("board lock")
+            .by_name
             .values()
             .map(|f| (f.feature.clone(), f.state.clone()))
             .collect()
@@ -249,35 +343,50 @@ impl Board {
 
     /// Whether every required feature serves.
     pub fn is_ready(&self) -> bool {
-        self.features
-            .read()
-            .expect("board lock")
-            .values()
-            .filter(|f| f.required)
-            .all(|f| f.state.is_up())
+        self.features.read().expect("board lock").holding_back == 0
     }
 
     /// The board as JSON: `{ready, started_at, features: {name: {state, since, reason?, required}}}`.
     pub fn to_json(&self) -> Value {
         let map = self.features.read().expect("board lock");
+        self.json_of(&map)
+    }
+
+    fn json_of(&self, map: &Features) -> Value {
         let mut features = Map::new();
-        for (name, f) in map.iter() {
-            let mut obj = json!({
-                "state": f.state.name(),
-                "since": f.since.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                "required": f.required,
-            });
+        for (name, f) in map.by_name.iter() {
+            let mut obj = Map::new();
+            obj.insert("state".into(), Value::from(f.state.name()));
+            obj.insert("since".into(), Value::from(f.since.as_str()));
+            obj.insert("required".into(), Value::from(f.required));
             if let Some(d) = f.state.detail() {
-                obj["reason"] = json!(d);
+                obj.insert("reason".into(), Value::from(d));
             }
-            features.insert(name.clone(), obj);
+            features.insert(name.clone(), Value::Object(obj));
         }
-        drop(map);
         json!({
-            "ready": self.is_ready(),
-            "started_at": self.started.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            "ready": map.holding_back == 0,
+            "started_at": timestamp(self.started),
             "features": features,
         })
+    }
+
+    /// Whether the board is ready, and [`Board::to_json`] as JSON text: what `/health/ready`
+    /// answers. Written out again only when the board has changed since the last call.
+    pub fn ready_body(&self) -> (bool, Bytes) {
+        let map = self.features.read().expect("board lock");
+        let mut rendered = self.rendered.lock().expect("board rendering lock");
+        if let Some(r) = rendered.as_ref().filter(|r| r.version == map.version) {
+            return (r.ready, r.body.clone());
+        }
+        let ready = map.holding_back == 0;
+        let body = Bytes::from(self.json_of(&map).to_string());
+        *rendered = Some(Rendered {
+            version: map.version,
+            ready,
+            body: body.clone(),
+        });
+        (ready, body)
     }
 
     /// A receiver that changes whenever any feature does.

@@ -230,14 +230,13 @@ impl Actor for RegistryActor {
         tracing::warn!(model = %model, reason = %why, "node stopped; restarting");
         let info = state.args.routes.route(&model).map(|r| r.model.clone());
         match (info, state.store.clone()) {
-            (Some(info), Some(store)) => {
-                if let Err(e) = spawn_node(&myself, state, store, info).await {
-                    state
-                        .args
-                        .board
-                        .set(&feature, State::Failed(format!("restart failed: {e}")));
-                }
-            }
+            (Some(info), Some(store)) => match spawn_node(&myself, state, store, info).await {
+                Ok(()) => state.args.board.set(&feature, State::Ready),
+                Err(e) => state
+                    .args
+                    .board
+                    .set(&feature, State::Failed(format!("restart failed: {e}"))),
+            },
             _ => state
                 .args
                 .board
@@ -265,10 +264,6 @@ async fn spawn_node(
     let (node, _) = Actor::spawn_linked(None, Node, args, myself.get_cell()).await?;
     state.nodes.insert(node.get_id(), model.name().to_string());
     state.args.routes.serve(runner, node);
-    state
-        .args
-        .board
-        .set(&Feature::model(model.name()), State::Ready);
     Ok(())
 }
 
@@ -298,20 +293,39 @@ pub(crate) fn startup_config(cfg: &Config) -> StartupConfig {
     }
 }
 
+fn feature_of(step: Step<'_>) -> Feature {
+    match step {
+        Step::Database => Feature::Database,
+        Step::Registry => Feature::Registry,
+        Step::Migrations => Feature::Migrations,
+        Step::Model(name) => Feature::model(name),
+    }
+}
+
 /// The board is where the server's start-up sequence reports.
 impl Progress for Board {
     fn report(&self, step: Step<'_>, phase: Phase) {
-        let feature = match step {
-            Step::Database => Feature::Database,
-            Step::Registry => Feature::Registry,
-            Step::Migrations => Feature::Migrations,
-            Step::Model(name) => Feature::model(name),
-        };
-        match phase {
-            Phase::Pending(_) => self.register(&feature, true),
-            Phase::Starting(detail) => self.set(&feature, State::Starting(detail)),
-            Phase::Ready => self.set(&feature, State::Ready),
-            Phase::Failed(reason) => self.set(&feature, State::Failed(reason)),
+        self.report_all(vec![(step, phase)]);
+    }
+
+    /// Pending steps are registered, the others set, each kind in one change of the board.
+    fn report_all(&self, steps: Vec<(Step<'_>, Phase)>) {
+        let mut pending = Vec::new();
+        let mut set = Vec::new();
+        for (step, phase) in steps {
+            let feature = feature_of(step);
+            match phase {
+                Phase::Pending(_) => pending.push(feature),
+                Phase::Starting(detail) => set.push((feature, State::Starting(detail))),
+                Phase::Ready => set.push((feature, State::Ready)),
+                Phase::Failed(reason) => set.push((feature, State::Failed(reason))),
+            }
+        }
+        if !pending.is_empty() {
+            self.register_all(&pending, true);
+        }
+        if !set.is_empty() {
+            self.set_all(set.iter().map(|(f, s)| (f, s.clone())));
         }
     }
 }
@@ -384,6 +398,10 @@ async fn migrate_and_serve(
             _ => {}
         }
     }
+    // The models whose nodes started: reported ready together once all have (or once one
+    // could not start), in one change of the board.
+    let mut started = Vec::new();
+    let mut spawned = Ok(());
     for model in report.schema.models() {
         state.args.routes.declare(model.name(), &model.table);
         let serving = state
@@ -396,16 +414,18 @@ async fn migrate_and_serve(
                 state.nodes.remove(&old.node.get_id());
                 old.node.stop(Some("model changed".into()));
             }
-            spawn_node(myself, state, store.clone(), model.clone())
-                .await
-                .map_err(|e| {
-                    Interrupted::Failed(Error::internal(format!(
-                        "spawning the node of {}: {e}",
-                        model.name()
-                    )))
-                })?;
+            if let Err(e) = spawn_node(myself, state, store.clone(), model.clone()).await {
+                spawned = Err(Interrupted::Failed(Error::internal(format!(
+                    "spawning the node of {}: {e}",
+                    model.name()
+                ))));
+                break;
+            }
+            started.push(Feature::model(model.name()));
         }
     }
+    board.set_all(started.iter().map(|f| (f, State::Ready)));
+    spawned?;
     // Only now: a request for a model not known before (persisted by another application) waits
     // while `migrations` is not ready, and the routes know every served model from here on.
     board.report(Step::Migrations, Phase::Ready);

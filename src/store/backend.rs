@@ -20,6 +20,8 @@ use crate::sql::{self, Dialect, Stmt};
 use futures_util::future::BoxFuture;
 use serde_json::Value;
 use sqlx::Connection as _;
+use sqlx::SqlSafeStr;
+use sqlx_core::transaction::TransactionManager as _;
 use std::marker::PhantomData;
 use std::ops::DerefMut;
 use std::time::Duration;
@@ -37,6 +39,9 @@ pub(crate) struct Settings {
 pub(crate) trait Backend: Send + Sync {
     /// The database's dialect.
     fn dialect(&self) -> Dialect;
+
+    /// The most connections the pool opens.
+    fn max_connections(&self) -> u32;
 
     /// Closes the pool, waiting for connections in use to come back.
     fn close(&self) -> BoxFuture<'_, ()>;
@@ -81,6 +86,9 @@ pub(crate) trait Session: Send {
 
     /// Runs a statement that returns one integer.
     fn scalar<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<i64>>;
+
+    /// Runs SQL text of one or more statements without bound values.
+    fn execute_script(&mut self, sql: String) -> BoxFuture<'_, Result<()>>;
 }
 
 /// A connection inside a transaction.
@@ -101,9 +109,19 @@ struct Checkout<D: Db> {
 }
 
 impl<D: Db> Checkout<D> {
-    fn finish(mut self) {
+    /// The operation is over: the connection goes back to the pool now.
+    async fn finish(mut self) {
         self.armed = false;
+        give_back(&mut self.conn).await;
     }
+}
+
+/// Gives a pooled connection back to the pool before going on. Dropped, it would go back from a
+/// task of its own, and an acquire right after the drop (start-up runs one statement after
+/// another) would find no idle connection and open another: on SQLite each new connection
+/// parses the whole schema, a third of a second at 10,000 tables.
+async fn give_back<D: Db>(conn: &mut sqlx::pool::PoolConnection<D>) {
+    conn.return_to_pool().await;
 }
 
 impl<D: Db> Drop for Checkout<D> {
@@ -134,6 +152,10 @@ fn may_scan(kind: OpKind) -> bool {
 impl<D: Db> Backend for sqlx::Pool<D> {
     fn dialect(&self) -> Dialect {
         D::DIALECT
+    }
+
+    fn max_connections(&self) -> u32 {
+        self.options().get_max_connections()
     }
 
     fn close(&self) -> BoxFuture<'_, ()> {
@@ -176,7 +198,7 @@ impl<D: Db> Backend for sqlx::Pool<D> {
             if let Some(d) = deadline {
                 d.disarm();
             }
-            held.finish();
+            held.finish().await;
             result
         })
     }
@@ -199,19 +221,22 @@ impl<D: Db> Backend for sqlx::Pool<D> {
                 if session_settings::<D>(&mut c, &restore).await == 0 {
                     // The limit could not be put back: the connection does not serve again.
                     c.close_on_drop();
+                    return Ok(done?.rows);
                 }
             }
+            give_back(&mut c).await;
             Ok(done?.rows)
         })
     }
 
     fn begin(&self, echo: bool) -> BoxFuture<'_, Result<Box<dyn OpenTx>>> {
         Box::pin(async move {
-            let tx = match D::BEGIN {
-                Some(stmt) => sqlx::Pool::begin_with(self, stmt).await,
-                None => sqlx::Pool::begin(self).await,
-            }
-            .map_err(db_error)?;
+            let mut conn = self.acquire().await.map_err(db_error)?;
+            let stmt = D::BEGIN.map(SqlSafeStr::into_sql_str);
+            D::TransactionManager::begin(&mut conn, stmt)
+                .await
+                .map_err(db_error)?;
+            let tx = PooledTx { conn, open: true };
             Ok(Box::new(Held::<D, _>::new(tx, echo)) as Box<dyn OpenTx>)
         })
     }
@@ -273,14 +298,68 @@ where
     fn scalar<'a>(&'a mut self, stmt: &'a Stmt) -> BoxFuture<'a, Result<i64>> {
         Box::pin(async move { Exec::<D>::new(&mut self.conn, self.echo).scalar(stmt).await })
     }
+
+    fn execute_script(&mut self, sql: String) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            Exec::<D>::new(&mut self.conn, self.echo)
+                .execute_script(sql)
+                .await
+        })
+    }
 }
 
-impl<D: Db> OpenTx for Held<D, sqlx::Transaction<'static, D>> {
+/// A transaction on a pooled connection of its own. sqlx's `Transaction` would do, but it gives
+/// its connection back from a task of its own once dropped (see [`give_back`]); this one gives
+/// it back before its commit or rollback returns. Dropped while open, it is rolled back as
+/// sqlx's is: the rollback is queued and runs before the connection serves again.
+struct PooledTx<D: Db> {
+    conn: sqlx::pool::PoolConnection<D>,
+    open: bool,
+}
+
+impl<D: Db> PooledTx<D> {
+    async fn end(mut self, commit: bool) -> Result<()> {
+        let ended = if commit {
+            D::TransactionManager::commit(&mut self.conn).await
+        } else {
+            D::TransactionManager::rollback(&mut self.conn).await
+        };
+        // Whatever the answer, the transaction is over as far as this side knows: a connection
+        // still inside one is closed by the pool's release check (`pool::reusable`).
+        self.open = false;
+        give_back(&mut self.conn).await;
+        ended.map_err(db_error)
+    }
+}
+
+impl<D: Db> Drop for PooledTx<D> {
+    fn drop(&mut self) {
+        if self.open {
+            D::TransactionManager::start_rollback(&mut self.conn);
+        }
+    }
+}
+
+impl<D: Db> std::ops::Deref for PooledTx<D> {
+    type Target = D::Connection;
+
+    fn deref(&self) -> &D::Connection {
+        &self.conn
+    }
+}
+
+impl<D: Db> DerefMut for PooledTx<D> {
+    fn deref_mut(&mut self) -> &mut D::Connection {
+        &mut self.conn
+    }
+}
+
+impl<D: Db> OpenTx for Held<D, PooledTx<D>> {
     fn commit(self: Box<Self>) -> BoxFuture<'static, Result<()>> {
-        Box::pin(async move { self.conn.commit().await.map_err(db_error) })
+        Box::pin(self.conn.end(true))
     }
 
     fn rollback(self: Box<Self>) -> BoxFuture<'static, Result<()>> {
-        Box::pin(async move { self.conn.rollback().await.map_err(db_error) })
+        Box::pin(self.conn.end(false))
     }
 }

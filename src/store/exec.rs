@@ -124,6 +124,18 @@ impl<'c, D: Db> Exec<'c, D> {
     }
 
     /// Runs a statement that returns no rows.
+    /// Runs statements without bound values as one script, in one round trip where the
+    /// database takes several statements at once.
+    pub(crate) async fn execute_script(&mut self, sql: String) -> Result<()> {
+        let started = Instant::now();
+        let echo = self.echo.then(|| sql.clone());
+        D::execute_text(self.conn, sql).await.map_err(db_error)?;
+        if let Some(sql) = echo {
+            self.echo(&sql, 0, started, 0);
+        }
+        Ok(())
+    }
+
     pub(crate) async fn execute(&mut self, stmt: &Stmt) -> Result<Done> {
         let started = Instant::now();
         let args = D::bind(stmt.values.iter().cloned())?;

@@ -70,6 +70,29 @@ impl Transaction {
         self.tx.execute(stmt).await.map(|d| d.rows)
     }
 
+    /// Runs statements made by `sql` in one round trip where the database takes several at once
+    /// (PostgreSQL's simple query protocol); one by one otherwise, and for statements with
+    /// bound values.
+    pub async fn execute_all(&mut self, stmts: &[crate::sql::Stmt]) -> Result<()> {
+        if self.store.dialect() != crate::sql::Dialect::Postgres
+            || stmts.iter().any(|s| !s.values.is_empty())
+        {
+            for stmt in stmts {
+                self.tx.execute(stmt).await?;
+            }
+            return Ok(());
+        }
+        if stmts.is_empty() {
+            return Ok(());
+        }
+        let mut script = String::with_capacity(stmts.iter().map(|s| s.sql.len() + 2).sum());
+        for stmt in stmts {
+            script.push_str(&stmt.sql);
+            script.push_str(";\n");
+        }
+        self.tx.execute_script(script).await
+    }
+
     /// Creates a savepoint.
     pub async fn savepoint(&mut self) -> Result<Savepoint> {
         self.savepoints += 1;

@@ -531,13 +531,21 @@ async fn live() -> Response {
 }
 
 async fn ready(State(d): State<Dispatcher>) -> Response {
-    let board = d.board().to_json();
-    let status = if board["ready"] == true {
+    let (ready, body) = d.board().ready_body();
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(board)).into_response()
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// `GET /models`: every served model's canonical definition (the JSON schema-file shape of one
