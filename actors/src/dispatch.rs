@@ -27,7 +27,7 @@ use crate::node::Closed;
 use crate::readiness::{Board, Feature, Look, State};
 use crate::routes::{Route, Routes, Target};
 use crate::workflows::Workflows;
-use flowgate::{Context, Error, OpKind, Params};
+use flowgate::{Context, Error, Form, OpKind, Output, Params};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,7 +96,21 @@ impl Dispatcher {
         ctx: Context,
         params: impl Into<Params>,
     ) -> flowgate::Result<Value> {
-        let params = params.into();
+        self.call_output(target, op, ctx, params.into(), Form::Value)
+            .await?
+            .into_value()
+    }
+
+    /// [`Dispatcher::call`], giving the result in `form`: the REST API asks for JSON text,
+    /// which a read by id encodes straight from its row.
+    pub async fn call_output(
+        &self,
+        target: Target<'_>,
+        op: OpKind,
+        ctx: Context,
+        params: Params,
+        form: Form,
+    ) -> flowgate::Result<Output> {
         // Route, and wait for readiness. A served model, the common case, takes no lock but the
         // routing table's and allocates nothing.
         let mut route = match self.routes.route_of(target) {
@@ -106,7 +120,7 @@ impl Dispatcher {
         // Run on the model's runner. A runner closed before the operation started (its node
         // stopped: a model changed or a restart) ran nothing: the operation goes to the next.
         loop {
-            match route.runner.run(&ctx, op, &params).await {
+            match route.runner.run(&ctx, op, &params, form).await {
                 Ok(result) => return result,
                 Err(Closed) => route = self.wait_route(target, Some(&route)).await?,
             }

@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::BytesMut;
-use flowgate::{Channel, Context, Error, OpKind, Params};
+use flowgate::{Channel, Context, Error, Form, OpKind, Params};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use tracing::Instrument;
@@ -372,10 +372,13 @@ async fn run(
     params: impl Into<Params>,
     read: Option<IfNoneMatch>,
 ) -> Response {
-    match d.call(target, op, ctx, params).await {
-        Ok(v) => {
+    match d
+        .call_output(target, op, ctx, params.into(), Form::Json)
+        .await
+    {
+        Ok(out) => {
             let status = StatusCode::from_u16(table::success_status(op)).unwrap_or(StatusCode::OK);
-            conditional::answer(status, &v, read)
+            conditional::answer(status, out.into_json(), read)
         }
         Err(e) => ApiError(e).into_response(),
     }

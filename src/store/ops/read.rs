@@ -1,13 +1,14 @@
 //! Read, List and Count.
 
 use super::params::Params;
-use super::rows::{all_columns, id_filter};
+use super::rows::{all_columns, id_value};
 use crate::error::{Error, Missing, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{Cursor, parse_filter, parse_order_by};
 use crate::sql::{self, SelectSpec};
 use crate::store::db::Db;
 use crate::store::exec::Exec;
+use crate::value::Val;
 use serde_json::{Map, Value, json};
 
 /// The most rows one page may hold, and the page size when none is asked for.
@@ -21,18 +22,32 @@ pub(crate) async fn read_one<D: Db>(
     id: &Value,
     include_deleted: bool,
 ) -> Result<Map<String, Value>> {
-    let (val, _) = id_filter(m, id)?;
+    let val = id_value(m, id)?;
     let cols = all_columns(m);
-    // No LIMIT: the id is the primary key. (SQLite prepares a statement again on every run when
-    // its LIMIT is a bound parameter.)
-    let stmt = sql::select_by_id(m, &cols, &val, include_deleted, x.dialect());
-    x.fetch_optional(&stmt, &cols).await?.ok_or_else(|| {
-        let id = match val.to_json() {
-            Value::String(s) => s,
-            other => other.to_string(),
-        };
-        Error::not_found(Missing::Record(m.name().to_string()), id)
-    })
+    let stmt = by_id(x, m, &cols, &val, include_deleted);
+    x.fetch_optional(&stmt, &cols)
+        .await?
+        .ok_or_else(|| not_found(m, &val))
+}
+
+/// The statement of a read by id. No LIMIT: the id is the primary key. (SQLite prepares a
+/// statement again on every run when its LIMIT is a bound parameter.)
+fn by_id<D: Db>(
+    x: &Exec<'_, D>,
+    m: &ModelInfo,
+    cols: &[&Column],
+    id: &Val,
+    include_deleted: bool,
+) -> sql::Stmt {
+    sql::select_by_id(m, cols, id, include_deleted, x.dialect())
+}
+
+fn not_found(m: &ModelInfo, id: &Val) -> Error {
+    let id = match id.to_json() {
+        Value::String(s) => s,
+        other => other.to_string(),
+    };
+    Error::not_found(Missing::Record(m.name().to_string()), id)
 }
 
 pub(crate) async fn read<D: Db>(
@@ -40,10 +55,30 @@ pub(crate) async fn read<D: Db>(
     m: &ModelInfo,
     p: Params<'_>,
 ) -> Result<Value> {
+    let (id, include_deleted) = read_params(p)?;
+    read_one(x, m, id, include_deleted).await.map(Value::Object)
+}
+
+/// [`read`], the record encoded as JSON text straight from its row.
+pub(crate) async fn read_json<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    p: Params<'_>,
+) -> Result<Vec<u8>> {
+    let (id, include_deleted) = read_params(p)?;
+    let val = id_value(m, id)?;
+    let cols = all_columns(m);
+    let stmt = by_id(x, m, &cols, &val, include_deleted);
+    x.fetch_optional_json(&stmt, &cols)
+        .await?
+        .ok_or_else(|| not_found(m, &val))
+}
+
+fn read_params(p: Params<'_>) -> Result<(&Value, bool)> {
     p.only(&["id", "include_deleted"])?;
     let id = p.require("id")?;
     let include_deleted = p.bool("include_deleted")?.unwrap_or(false);
-    read_one(x, m, id, include_deleted).await.map(Value::Object)
+    Ok((id, include_deleted))
 }
 
 pub(crate) async fn count<D: Db>(
