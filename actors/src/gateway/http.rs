@@ -318,7 +318,7 @@ async fn request_id(
             }
         },
     };
-    let id = given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
+    let id = given.unwrap_or_else(flowgate::context::new_request_id);
     // Printable ASCII, checked above or made so: the header cannot fail.
     let echo = HeaderValue::from_str(&id).ok();
     let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
