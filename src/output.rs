@@ -1,6 +1,6 @@
 //! An operation's result in the form its channel sends it: a JSON value (MCP, workflows, Rust
-//! callers), or the JSON text itself (the REST API), which a read by id encodes straight from
-//! the row, without building a `serde_json::Value` first.
+//! callers), or the JSON text itself (the REST API), which a read by id or a list encodes
+//! straight from the rows, without building a `serde_json::Value` first.
 
 use serde_json::Value;
 
@@ -10,8 +10,8 @@ pub enum Form {
     /// A [`Value`].
     #[default]
     Value,
-    /// JSON text. The store encodes a read by id's record from its row directly; other
-    /// operations give a value, which [`Output::into_json`] encodes.
+    /// JSON text. The store encodes the records of a read by id and of a list straight from
+    /// their rows; other operations give a value, which [`Output::into_json`] encodes.
     Json,
 }
 

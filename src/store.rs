@@ -185,7 +185,7 @@ impl Store {
     }
 
     /// [`Store::run_params`], giving the result in `form`: a value, or JSON text (a read by id
-    /// encodes its record straight from the row, without building a value).
+    /// and a list encode their records straight from the rows, without building a value).
     pub async fn run_output(
         &self,
         ctx: &Context,

@@ -63,6 +63,31 @@ impl<'c, D: Db> Exec<'c, D> {
         Ok(out)
     }
 
+    /// [`Exec::fetch`], each row's values decoded without building a record (to be encoded as
+    /// JSON text straight away).
+    pub(crate) async fn fetch_values(
+        &mut self,
+        stmt: &Stmt,
+        cols: &[&Column],
+    ) -> Result<Vec<Vec<Val>>> {
+        let started = self.start();
+        let args = D::bind(stmt.values.iter().cloned())?;
+        let rows = D::fetch_all(self.conn, &stmt.sql, args)
+            .await
+            .map_err(db_error)?;
+        let out = rows
+            .iter()
+            .map(|r| {
+                cols.iter()
+                    .enumerate()
+                    .map(|(i, col)| decode_col::<D>(r, i, col))
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.echo(&stmt.sql, stmt.values.len(), started, out.len());
+        Ok(out)
+    }
+
     /// Runs a statement that returns at most one row (a primary-key read) and decodes it, without
     /// collecting a list.
     ///

@@ -51,6 +51,9 @@ pub(crate) async fn dispatch<D: Db>(
             OpKind::Read if form == Form::Json => {
                 return read::read_json(x, m, p).await.map(Output::Json);
             }
+            OpKind::List if form == Form::Json => {
+                return read::list_json(x, m, p).await.map(Output::Json);
+            }
             OpKind::Create => write::create(x, m, p).await,
             OpKind::Read => read::read(x, m, p).await,
             OpKind::Update => write::update(x, m, p).await,
