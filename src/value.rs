@@ -455,7 +455,9 @@ mod tests {
             Val::Text("quote \" backslash \\ newline \n tab \t é \u{1}".into()),
             Val::Date(NaiveDate::from_ymd_opt(2026, 1, 2).unwrap()),
             Val::DateTime(DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap()),
-            Val::Uuid(uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef)),
+            Val::Uuid(uuid::Uuid::from_u128(
+                0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+            )),
             Val::Json(json!({"b": [1, 2.5, null, "x"], "a": {"c": true}})),
             Val::Bytes(vec![0, 1, 254, 255]),
         ];

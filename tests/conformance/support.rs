@@ -67,7 +67,13 @@ impl Db {
         };
         let as_text = self
             .store
-            .run_output(&Context::internal(), &info, kind, &params.clone().into(), Form::Json)
+            .run_output(
+                &Context::internal(),
+                &info,
+                kind,
+                &params.clone().into(),
+                Form::Json,
+            )
             .await;
         match (as_value, as_text) {
             (Ok(v), Ok(Output::Json(text))) => assert_eq!(

@@ -124,8 +124,7 @@ impl Guard {
             Some(_) => return false,
         };
         self.hosts.iter().any(|allowed| {
-            allowed.host.eq_ignore_ascii_case(host)
-                && allowed.port.is_none_or(|p| port == Some(p))
+            allowed.host.eq_ignore_ascii_case(host) && allowed.port.is_none_or(|p| port == Some(p))
         })
     }
 
@@ -225,9 +224,10 @@ mod tests {
         };
         let full = |value: &str| {
             HostPort::parse(value).is_some_and(|host| {
-                guard.hosts.iter().any(|a| {
-                    a.host == host.host && a.port.is_none_or(|p| host.port == Some(p))
-                })
+                guard
+                    .hosts
+                    .iter()
+                    .any(|a| a.host == host.host && a.port.is_none_or(|p| host.port == Some(p)))
             })
         };
         let mut plain = Vec::new();
