@@ -195,6 +195,11 @@ fn parse_query(query: &str) -> Result<Map<String, Value>, Error> {
     Ok(params)
 }
 
+/// Header names read or written on every request, made once (a name given as text is parsed
+/// on each use).
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
+
 /// The request id of a request, set by the middleware and taken by the `Ctx` extractor.
 #[derive(Debug, Clone)]
 struct RequestId(String);
@@ -219,7 +224,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         };
         ctx.idempotency_key = parts
             .headers
-            .get("idempotency-key")
+            .get(IDEMPOTENCY_KEY)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         Ok(Ctx(ctx))
@@ -284,7 +289,7 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
         ])
         .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([
-            header::HeaderName::from_static("x-request-id"),
+            X_REQUEST_ID,
             header::RETRY_AFTER,
             header::LOCATION,
         ])
@@ -300,7 +305,7 @@ async fn request_id(
     next: Next,
 ) -> Response {
     let mut refused = guard.refusal(req.headers(), req.uri());
-    let given = match req.headers().get("x-request-id") {
+    let given = match req.headers().get(X_REQUEST_ID) {
         None => None,
         Some(v) => match v.to_str() {
             Ok(s) if valid_request_id(s) => Some(s.to_string()),
@@ -328,7 +333,7 @@ async fn request_id(
         None => next.run(req).instrument(span).await,
     };
     if let Some(v) = echo {
-        resp.headers_mut().insert("x-request-id", v);
+        resp.headers_mut().insert(X_REQUEST_ID, v);
     }
     resp
 }
