@@ -11,7 +11,6 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -19,12 +18,12 @@ use bytes::BytesMut;
 use flowgate::{Channel, Context, Error, Form, OpKind, Params};
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use tracing::Instrument;
 
 mod conditional;
 pub(crate) mod conn;
 pub(crate) mod origin;
 pub(crate) mod path;
+mod stage;
 pub mod table;
 mod workflows;
 
@@ -260,13 +259,13 @@ pub fn router(dispatcher: Dispatcher, config: &crate::Config) -> Router {
         // or event streams (tower-http's default predicate); a compressed read's `ETag` gets
         // the coding as a suffix (`conditional.rs`).
         .layer(tower_http::compression::CompressionLayer::new())
-        .layer(middleware::map_response(conditional::tag_coding));
+        .layer(axum::middleware::map_response(conditional::tag_coding));
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
     };
     router
-        .layer(middleware::from_fn_with_state(guard, request_id))
+        .layer(stage::RequestIds::new(guard))
         .with_state(dispatcher)
 }
 
@@ -288,60 +287,8 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
             Method::DELETE,
         ])
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([
-            X_REQUEST_ID,
-            header::RETRY_AFTER,
-            header::LOCATION,
-        ])
+        .expose_headers([X_REQUEST_ID, header::RETRY_AFTER, header::LOCATION])
         .max_age(std::time::Duration::from_secs(600))
-}
-
-/// Refuses a foreign `Host` or `Origin` (`origin.rs`) and an invalid `X-Request-ID`; honours a
-/// valid `X-Request-ID` or makes one, echoes it, and runs the request inside a span that
-/// carries it.
-async fn request_id(
-    State(guard): State<Arc<origin::Guard>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let mut refused = guard.refusal(req.headers(), req.uri());
-    let given = match req.headers().get(X_REQUEST_ID) {
-        None => None,
-        Some(v) => match v.to_str() {
-            Ok(s) if valid_request_id(s) => Some(s.to_string()),
-            _ => {
-                refused = refused.or_else(|| {
-                    Some(
-                        ApiError(Error::validation(
-                            "X-Request-ID",
-                            "X-Request-ID must be 1 to 128 printable ASCII characters without spaces",
-                        ))
-                        .into_response(),
-                    )
-                });
-                None
-            }
-        },
-    };
-    let id = given.unwrap_or_else(flowgate::context::new_request_id);
-    // Printable ASCII, checked above or made so: the header cannot fail.
-    let echo = HeaderValue::from_str(&id).ok();
-    let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
-    req.extensions_mut().insert(RequestId(id));
-    let mut resp = match refused {
-        Some(resp) => resp,
-        None => next.run(req).instrument(span).await,
-    };
-    if let Some(v) = echo {
-        resp.headers_mut().insert(X_REQUEST_ID, v);
-    }
-    resp
-}
-
-/// Whether a client's `X-Request-ID` is used as the request id: 1 to 128 printable ASCII
-/// characters without spaces (as OpenAPI documents it); another value is refused (400).
-fn valid_request_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Parses a JSON body; an empty body is `null`.
