@@ -257,9 +257,9 @@ pub fn router(dispatcher: Dispatcher, config: &crate::Config) -> Router {
         .layer(DefaultBodyLimit::max(config.body_limit))
         // gzip or br as `Accept-Encoding` asks, for bodies over 32 bytes that are not images
         // or event streams (tower-http's default predicate); a compressed read's `ETag` gets
-        // the coding as a suffix (`conditional.rs`).
-        .layer(tower_http::compression::CompressionLayer::new())
-        .layer(axum::middleware::map_response(conditional::tag_coding));
+        // the coding as a suffix (`conditional.rs`), in the first stage (`stage.rs`), which
+        // runs outside this layer.
+        .layer(tower_http::compression::CompressionLayer::new());
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,

@@ -103,30 +103,29 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 
 /// Gives a compressed answer's `ETag` its coding as a suffix (see the module's documentation).
 /// Runs outside the compression layer.
-pub(crate) async fn tag_coding(mut resp: Response) -> Response {
+pub(crate) fn tag_coding(resp: &mut Response) {
     let Some(coding) = resp.headers().get(header::CONTENT_ENCODING) else {
-        return resp;
+        return;
     };
     let Some(coding) = CODINGS
         .iter()
         .find(|c| coding.as_bytes().eq_ignore_ascii_case(c.as_bytes()))
     else {
-        return resp;
+        return;
     };
     let Some(tag) = resp
         .headers()
         .get(header::ETAG)
         .and_then(|t| t.to_str().ok())
     else {
-        return resp;
+        return;
     };
     let Some(inner) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else {
-        return resp;
+        return;
     };
     if let Ok(v) = HeaderValue::from_str(&format!("\"{inner}-{coding}\"")) {
         resp.headers_mut().insert(header::ETAG, v);
     }
-    resp
 }
 
 #[cfg(test)]

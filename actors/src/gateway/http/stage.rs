@@ -1,6 +1,8 @@
 //! The channel stage every HTTP request passes first, as a tower layer: refuses a foreign `Host`
 //! or `Origin` (`origin.rs`) and an invalid `X-Request-ID`; honours a valid `X-Request-ID` or
-//! makes one, echoes it, and runs the request inside a span that carries it.
+//! makes one, echoes it, and runs the request inside a span that carries it. On the way out it
+//! gives a compressed answer's `ETag` its coding (`conditional.rs`), outside the compression
+//! layer.
 //!
 //! A layer of its own rather than `axum::middleware::from_fn`, which clones the inner service,
 //! boxes it again and boxes its future on every request.
@@ -139,6 +141,8 @@ where
         if let Some(v) = this.echo.take() {
             resp.headers_mut().insert(X_REQUEST_ID, v);
         }
+        // Outside the compression layer (see `conditional.rs`).
+        super::conditional::tag_coding(&mut resp);
         Poll::Ready(Ok(resp))
     }
 }
