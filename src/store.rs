@@ -23,6 +23,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::model::{ModelDef, ModelInfo, Schema};
 use crate::operation::{OpKind, Operation};
+use crate::output::{Form, Output};
 use crate::params::{Params, ParamsRef};
 use crate::sql::{self, Dialect};
 use backend::Settings;
@@ -169,8 +170,9 @@ impl Store {
         kind: OpKind,
         params: &Value,
     ) -> Result<Value> {
-        self.run_ref(ctx, model, kind, ParamsRef::Json(params))
-            .await
+        self.run_ref(ctx, model, kind, ParamsRef::Json(params), Form::Value)
+            .await?
+            .into_value()
     }
 
     /// [`Store::run`] with [`Params`]: a JSON value, or a bulk write's body whose records are
@@ -182,7 +184,22 @@ impl Store {
         kind: OpKind,
         params: &Params,
     ) -> Result<Value> {
-        self.run_ref(ctx, model, kind, params.borrow()).await
+        self.run_output(ctx, model, kind, params, Form::Value)
+            .await?
+            .into_value()
+    }
+
+    /// [`Store::run_params`], giving the result in `form`: a value, or JSON text (a read by id
+    /// and a list encode their records straight from the rows, without building a value).
+    pub async fn run_output(
+        &self,
+        ctx: &Context,
+        model: &ModelInfo,
+        kind: OpKind,
+        params: &Params,
+        form: Form,
+    ) -> Result<Output> {
+        self.run_ref(ctx, model, kind, params.borrow(), form).await
     }
 
     async fn run_ref(
@@ -191,15 +208,16 @@ impl Store {
         model: &ModelInfo,
         kind: OpKind,
         params: ParamsRef<'_>,
-    ) -> Result<Value> {
-        match self.run_once(ctx, model, kind, params).await {
+        form: Form,
+    ) -> Result<Output> {
+        match self.run_once(ctx, model, kind, params, form).await {
             Err(e) if kind.is_read_only() && errors::is_lost_connection(&e) => {
                 tracing::info!(
                     model = model.name(),
                     op = kind.as_str(),
                     "connection lost under a read; running it again"
                 );
-                self.run_once(ctx, model, kind, params).await
+                self.run_once(ctx, model, kind, params, form).await
             }
             other => other,
         }
@@ -211,10 +229,11 @@ impl Store {
         model: &ModelInfo,
         kind: OpKind,
         params: ParamsRef<'_>,
-    ) -> Result<Value> {
+        form: Form,
+    ) -> Result<Output> {
         self.inner
             .pool
-            .run(self.settings(), ctx, model, kind, params)
+            .run(self.settings(), ctx, model, kind, params, form)
             .await
     }
 

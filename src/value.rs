@@ -414,6 +414,24 @@ impl Val {
     }
 }
 
+/// The JSON form of [`Val::to_json`], encoded without building a [`Value`] (a record read for
+/// the REST API is encoded straight from its row).
+impl serde::Serialize for Val {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Val::Null => s.serialize_unit(),
+            Val::Bool(b) => s.serialize_bool(*b),
+            Val::Int(i) => s.serialize_i64(*i),
+            Val::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Val::Float(_) => s.serialize_unit(),
+            Val::Text(t) => s.serialize_str(t),
+            Val::DateTime(d) => s.serialize_str(&format_datetime(d)),
+            Val::Json(v) => serde::Serialize::serialize(v, s),
+            other => serde::Serialize::serialize(&other.to_json(), s),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +439,33 @@ mod tests {
 
     fn check(ty: FieldType, input: Value) -> Result<Value, String> {
         coerce(Shape::of(ty), &input).map(|v| v.to_json())
+    }
+
+    #[test]
+    fn encoding_a_value_gives_the_text_of_its_json_form() {
+        let vals = [
+            Val::Null,
+            Val::Bool(true),
+            Val::Int(-42),
+            Val::Float(1.5),
+            Val::Float(0.1 + 0.2),
+            Val::Float(f64::NAN),
+            Val::Float(f64::INFINITY),
+            Val::Decimal(Decimal::from_str_exact("12.3400").unwrap()),
+            Val::Text("quote \" backslash \\ newline \n tab \t é \u{1}".into()),
+            Val::Date(NaiveDate::from_ymd_opt(2026, 1, 2).unwrap()),
+            Val::DateTime(DateTime::from_timestamp(1_700_000_000, 123_456_000).unwrap()),
+            Val::Uuid(uuid::Uuid::from_u128(
+                0x0123_4567_89ab_cdef_0123_4567_89ab_cdef,
+            )),
+            Val::Json(json!({"b": [1, 2.5, null, "x"], "a": {"c": true}})),
+            Val::Bytes(vec![0, 1, 254, 255]),
+        ];
+        for v in vals {
+            let direct = serde_json::to_string(&v).unwrap();
+            let via_value = serde_json::to_string(&v.to_json()).unwrap();
+            assert_eq!(direct, via_value, "{v:?}");
+        }
     }
 
     #[test]

@@ -23,11 +23,11 @@ mod workflows;
 
 pub use workflows::RunFailure;
 
-use crate::node::Closed;
+use crate::node::{Closed, Runner};
 use crate::readiness::{Board, Feature, Look, State};
 use crate::routes::{Route, Routes, Target};
 use crate::workflows::Workflows;
-use flowgate::{Context, Error, OpKind, Params};
+use flowgate::{Context, Error, Form, OpKind, Output, Params};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
@@ -96,24 +96,38 @@ impl Dispatcher {
         ctx: Context,
         params: impl Into<Params>,
     ) -> flowgate::Result<Value> {
-        let params = params.into();
+        self.call_output(target, op, ctx, params.into(), Form::Value)
+            .await?
+            .into_value()
+    }
+
+    /// [`Dispatcher::call`], giving the result in `form`: the REST API asks for JSON text,
+    /// which a read by id encodes straight from its row.
+    pub async fn call_output(
+        &self,
+        target: Target<'_>,
+        op: OpKind,
+        ctx: Context,
+        params: Params,
+        form: Form,
+    ) -> flowgate::Result<Output> {
         // Route, and wait for readiness. A served model, the common case, takes no lock but the
         // routing table's and allocates nothing.
-        let mut route = match self.routes.route_of(target) {
-            Some(route) => route,
-            None => self.wait_route(target, None).await?,
+        let mut runner = match self.routes.runner_of(target) {
+            Some(runner) => runner,
+            None => self.wait_route(target, None).await?.runner,
         };
         // Run on the model's runner. A runner closed before the operation started (its node
         // stopped: a model changed or a restart) ran nothing: the operation goes to the next.
         loop {
-            match route.runner.run(&ctx, op, &params).await {
+            match runner.run(&ctx, op, &params, form).await {
                 Ok(result) => return result,
-                Err(Closed) => route = self.wait_route(target, Some(&route)).await?,
+                Err(Closed) => runner = self.wait_route(target, Some(&runner)).await?.runner,
             }
         }
     }
 
-    /// The route of a model that is not served yet (or only by the `stale` route, whose runner
+    /// The route of a model that is not served yet (or only by the `stale` runner, which
     /// closed), waiting up to `ready_wait` for it.
     ///
     /// A name that is not known yet is not a 404 while the `migrations` feature is still coming
@@ -123,7 +137,7 @@ impl Dispatcher {
     async fn wait_route(
         &self,
         target: Target<'_>,
-        stale: Option<&Route>,
+        stale: Option<&Arc<Runner>>,
     ) -> flowgate::Result<Route> {
         let deadline = tokio::time::Instant::now() + self.ready_wait;
         let name = self
@@ -150,7 +164,7 @@ impl Dispatcher {
                 let fresh = self
                     .routes
                     .route(&name)
-                    .filter(|r| !stale.is_some_and(|s| Arc::ptr_eq(&s.runner, &r.runner)));
+                    .filter(|r| !stale.is_some_and(|s| Arc::ptr_eq(s, &r.runner)));
                 if let Some(route) = fresh {
                     return Look::Ready(route);
                 }

@@ -12,10 +12,9 @@
 //! while those running finish.
 
 use crate::readiness::{Board, Feature, State};
-use flowgate::{Context, Error, ModelInfo, OpKind, Params, Store};
+use flowgate::{Context, Error, Form, ModelInfo, OpKind, Output, Params, Store};
 use futures_util::FutureExt;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
-use serde_json::Value;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
@@ -50,18 +49,19 @@ impl Runner {
         &self.model
     }
 
-    /// Runs one operation in the caller's task, under a permit. A panic in the operation is an
-    /// `internal` error for this request only.
+    /// Runs one operation in the caller's task, under a permit, giving its result in `form`. A
+    /// panic in the operation is an `internal` error for this request only.
     pub async fn run(
         &self,
         ctx: &Context,
         op: OpKind,
         params: &Params,
-    ) -> Result<flowgate::Result<Value>, Closed> {
+        form: Form,
+    ) -> Result<flowgate::Result<Output>, Closed> {
         let Ok(_permit) = self.permits.acquire().await else {
             return Err(Closed);
         };
-        let result = AssertUnwindSafe(self.store.run_params(ctx, &self.model, op, params))
+        let result = AssertUnwindSafe(self.store.run_output(ctx, &self.model, op, params, form))
             .catch_unwind()
             .await
             .unwrap_or_else(|_| {
@@ -69,7 +69,7 @@ impl Runner {
                 Err(Error::internal("operation panicked"))
             });
         if !op.is_read_only() {
-            report_writes(&self.board, &result);
+            report_writes(&self.board, result.as_ref().err());
         }
         Ok(result)
     }
@@ -144,15 +144,15 @@ impl Actor for Node {
 
 /// Keeps the `database` feature true to what writes meet: degraded with the reason while the
 /// database refuses writes (a full disk, a lost connection), ready again after one succeeds.
-fn report_writes(board: &Board, result: &flowgate::Result<Value>) {
-    match result {
-        Err(e) if Store::is_database_failure(e) => {
+fn report_writes(board: &Board, failure: Option<&Error>) {
+    match failure {
+        Some(e) if Store::is_database_failure(e) => {
             board.set(
                 &Feature::Database,
                 State::Degraded(format!("writes fail: {}", e.public_message())),
             );
         }
-        Ok(_) if matches!(board.state(&Feature::Database), Some(State::Degraded(_))) => {
+        None if matches!(board.state(&Feature::Database), Some(State::Degraded(_))) => {
             board.set(&Feature::Database, State::Ready);
         }
         _ => {}

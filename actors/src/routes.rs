@@ -79,6 +79,16 @@ impl Routes {
         }
     }
 
+    /// The runner of a target whose model is served: [`Routes::route_of`] without cloning the
+    /// rest of the route.
+    pub fn runner_of(&self, target: Target<'_>) -> Option<Arc<Runner>> {
+        let runner = |name: &str| self.serving.get(name).map(|r| r.runner.clone());
+        match target {
+            Target::Model(name) => runner(name),
+            Target::Table(t) => runner(self.tables.get(t)?.value()),
+        }
+    }
+
     /// Notes the registry version of a model (persisted models count from 1).
     pub fn set_version(&self, model: &str, version: i64) {
         self.versions.insert(model.to_string(), version);

@@ -101,11 +101,16 @@ pub struct Cursor {
 impl Cursor {
     /// The cursor of a record (a JSON object with every sort key), as opaque text.
     pub fn encode(record: &serde_json::Map<String, Value>, order: &[OrderBy]) -> String {
-        let values: Vec<Value> = order
-            .iter()
-            .map(|k| record.get(&k.column).cloned().unwrap_or(Value::Null))
-            .collect();
-        let text = Value::Array(values).to_string();
+        Cursor::encode_keys(
+            order
+                .iter()
+                .map(|k| record.get(&k.column).cloned().unwrap_or(Value::Null)),
+        )
+    }
+
+    /// The cursor of a record given by the values of its sort keys, in order.
+    pub fn encode_keys(values: impl Iterator<Item = Value>) -> String {
+        let text = Value::Array(values.collect()).to_string();
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text)
     }
 

@@ -5,6 +5,8 @@
 use super::{Dialect, Stmt, bind_value};
 use crate::model::{Column, ModelInfo};
 use crate::value::Val;
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, RwLock};
 
@@ -25,8 +27,37 @@ type Key = (u64, Dialect, Shape);
 static TEXTS: LazyLock<RwLock<HashMap<Key, Arc<str>>>> = LazyLock::new(RwLock::default);
 const MAX_ENTRIES: usize = 10_000;
 
-fn text(model: &ModelInfo, d: Dialect, shape: Shape, build: impl FnOnce() -> Stmt) -> Arc<str> {
+thread_local! {
+    /// Each thread's copy of the entries it used: a statement's text is found without taking
+    /// the shared lock, whose counter every thread would otherwise write on every statement.
+    /// An entry never changes (a model's `uid` is new with each version), so copies stay true.
+    static LOCAL: RefCell<FxHashMap<Key, Arc<str>>> = RefCell::default();
+}
+
+/// Calls `f` with the text of `shape` for `model` and dialect `d`, building it on first use.
+fn with_text<R>(
+    model: &ModelInfo,
+    d: Dialect,
+    shape: Shape,
+    build: impl FnOnce() -> Stmt,
+    f: impl FnOnce(&str) -> R,
+) -> R {
     let key = (model.uid, d, shape);
+    LOCAL.with(|local| {
+        if let Some(t) = local.borrow().get(&key) {
+            return f(t);
+        }
+        let t = shared_text(key, build);
+        let mut local = local.borrow_mut();
+        if local.len() >= MAX_ENTRIES {
+            local.clear();
+        }
+        local.insert(key, t.clone());
+        f(&t)
+    })
+}
+
+fn shared_text(key: Key, build: impl FnOnce() -> Stmt) -> Arc<str> {
     if let Some(t) = TEXTS.read().expect("sql cache lock").get(&key) {
         return t.clone();
     }
@@ -47,26 +78,32 @@ pub fn select_by_id(
     include_deleted: bool,
     d: Dialect,
 ) -> Stmt {
-    let sql = text(model, d, Shape::ById { include_deleted }, || {
-        let filter = crate::query::Filter::Cmp {
-            column: "id".into(),
-            op: crate::query::CmpOp::Eq,
-            value: id.clone(),
-        };
-        let spec = super::SelectSpec {
-            columns,
-            filter: &filter,
-            include_deleted,
-            order: &[],
-            after: None,
-            limit: None,
-            offset: None,
-            for_update: false,
-        };
-        super::select(model, spec, d)
-    });
+    let sql = with_text(
+        model,
+        d,
+        Shape::ById { include_deleted },
+        || {
+            let filter = crate::query::Filter::Cmp {
+                column: "id".into(),
+                op: crate::query::CmpOp::Eq,
+                value: id.clone(),
+            };
+            let spec = super::SelectSpec {
+                columns,
+                filter: &filter,
+                include_deleted,
+                order: &[],
+                after: None,
+                limit: None,
+                offset: None,
+                for_update: false,
+            };
+            super::select(model, spec, d)
+        },
+        str::to_string,
+    );
     Stmt {
-        sql: sql.to_string(),
+        sql,
         values: vec![bind_value(id, model.id().ty(), d)],
     }
 }
@@ -84,16 +121,17 @@ pub fn insert_one(
     let shape = Shape::InsertOne {
         returning: !returning.is_empty(),
     };
-    let sql = text(model, d, shape, || {
-        super::insert(model, columns, &[row.to_vec()], None, returning, d)
-    });
+    let sql = with_text(
+        model,
+        d,
+        shape,
+        || super::insert(model, columns, &[row.to_vec()], None, returning, d),
+        str::to_string,
+    );
     let values = row
         .iter()
         .zip(columns)
         .map(|(v, c)| bind_value(v, c.ty(), d))
         .collect();
-    Stmt {
-        sql: sql.to_string(),
-        values,
-    }
+    Stmt { sql, values }
 }

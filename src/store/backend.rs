@@ -15,6 +15,7 @@ use crate::context::Context;
 use crate::error::Result;
 use crate::model::ModelInfo;
 use crate::operation::OpKind;
+use crate::output::{Form, Output};
 use crate::params::ParamsRef;
 use crate::sql::{self, Dialect, Stmt};
 use futures_util::future::BoxFuture;
@@ -55,7 +56,8 @@ pub(crate) trait Backend: Send + Sync {
         model: &'a ModelInfo,
         kind: OpKind,
         params: ParamsRef<'a>,
-    ) -> BoxFuture<'a, Result<Value>>;
+        form: Form,
+    ) -> BoxFuture<'a, Result<Output>>;
 
     /// Runs one schema statement on a pooled connection, without the statement time limit.
     fn execute_raw<'a>(&'a self, s: Settings, stmt: &'a Stmt) -> BoxFuture<'a, Result<u64>>;
@@ -169,7 +171,8 @@ impl<D: Db> Backend for sqlx::Pool<D> {
         model: &'a ModelInfo,
         kind: OpKind,
         params: ParamsRef<'a>,
-    ) -> BoxFuture<'a, Result<Value>> {
+        form: Form,
+    ) -> BoxFuture<'a, Result<Output>> {
         Box::pin(async move {
             let conn = self.acquire().await.map_err(db_error)?;
             let mut held = Checkout::<D> { conn, armed: true };
@@ -181,7 +184,7 @@ impl<D: Db> Backend for sqlx::Pool<D> {
                 let mut t = begin::<D>(&mut held.conn).await.map_err(db_error)?;
                 let result = {
                     let mut x = Exec::<D>::new(&mut t, s.echo);
-                    ops::dispatch(&mut x, model, ctx, kind, params).await
+                    ops::dispatch(&mut x, model, ctx, kind, params, form).await
                 };
                 match result {
                     Ok(v) if !params.is_dry_run() => t.commit().await.map_err(db_error).map(|_| v),
@@ -193,7 +196,7 @@ impl<D: Db> Backend for sqlx::Pool<D> {
                 }
             } else {
                 let mut x = Exec::<D>::new(&mut held.conn, s.echo);
-                ops::dispatch(&mut x, model, ctx, kind, params).await
+                ops::dispatch(&mut x, model, ctx, kind, params, form).await
             };
             if let Some(d) = deadline {
                 d.disarm();
@@ -283,7 +286,9 @@ where
     ) -> BoxFuture<'a, Result<Value>> {
         Box::pin(async move {
             let mut x = Exec::<D>::new(&mut self.conn, self.echo);
-            ops::dispatch(&mut x, model, ctx, kind, params).await
+            ops::dispatch(&mut x, model, ctx, kind, params, Form::Value)
+                .await?
+                .into_value()
         })
     }
 

@@ -26,8 +26,13 @@ impl<'c, D: Db> Exec<'c, D> {
         D::DIALECT
     }
 
-    fn echo(&self, sql: &str, params: usize, started: Instant, rows: usize) {
-        if self.echo {
+    /// When a statement starts, for the statement log (no clock read when it is off).
+    fn start(&self) -> Option<Instant> {
+        self.echo.then(Instant::now)
+    }
+
+    fn echo(&self, sql: &str, params: usize, started: Option<Instant>, rows: usize) {
+        if let Some(started) = started {
             tracing::info!(
                 target: "flowgate::sql",
                 sql = %sql,
@@ -45,7 +50,7 @@ impl<'c, D: Db> Exec<'c, D> {
         stmt: &Stmt,
         cols: &[&Column],
     ) -> Result<Vec<Map<String, Value>>> {
-        let started = Instant::now();
+        let started = self.start();
         let args = D::bind(stmt.values.iter().cloned())?;
         let rows = D::fetch_all(self.conn, &stmt.sql, args)
             .await
@@ -53,6 +58,31 @@ impl<'c, D: Db> Exec<'c, D> {
         let out = rows
             .iter()
             .map(|r| decode_row::<D>(r, cols))
+            .collect::<Result<Vec<_>>>()?;
+        self.echo(&stmt.sql, stmt.values.len(), started, out.len());
+        Ok(out)
+    }
+
+    /// [`Exec::fetch`], each row's values decoded without building a record (to be encoded as
+    /// JSON text straight away).
+    pub(crate) async fn fetch_values(
+        &mut self,
+        stmt: &Stmt,
+        cols: &[&Column],
+    ) -> Result<Vec<Vec<Val>>> {
+        let started = self.start();
+        let args = D::bind(stmt.values.iter().cloned())?;
+        let rows = D::fetch_all(self.conn, &stmt.sql, args)
+            .await
+            .map_err(db_error)?;
+        let out = rows
+            .iter()
+            .map(|r| {
+                cols.iter()
+                    .enumerate()
+                    .map(|(i, col)| decode_col::<D>(r, i, col))
+                    .collect::<Result<Vec<_>>>()
+            })
             .collect::<Result<Vec<_>>>()?;
         self.echo(&stmt.sql, stmt.values.len(), started, out.len());
         Ok(out)
@@ -70,7 +100,7 @@ impl<'c, D: Db> Exec<'c, D> {
         stmt: &Stmt,
         cols: &[&Column],
     ) -> Result<Option<Map<String, Value>>> {
-        let started = Instant::now();
+        let started = self.start();
         let args = D::bind(stmt.values.iter().cloned())?;
         let out = D::fetch_optional(self.conn, &stmt.sql, args)
             .await
@@ -86,11 +116,34 @@ impl<'c, D: Db> Exec<'c, D> {
         Ok(out)
     }
 
+    /// [`Exec::fetch_optional`], the record encoded as JSON text straight from the row (the
+    /// same text as encoding the record `fetch_optional` gives).
+    pub(crate) async fn fetch_optional_json(
+        &mut self,
+        stmt: &Stmt,
+        cols: &[&Column],
+    ) -> Result<Option<Vec<u8>>> {
+        let started = self.start();
+        let args = D::bind(stmt.values.iter().cloned())?;
+        let out = D::fetch_optional(self.conn, &stmt.sql, args)
+            .await
+            .map_err(db_error)?
+            .map(|r| encode_row::<D>(&r, cols))
+            .transpose()?;
+        self.echo(
+            &stmt.sql,
+            stmt.values.len(),
+            started,
+            usize::from(out.is_some()),
+        );
+        Ok(out)
+    }
+
     /// Runs a statement that returns one column (ids from `RETURNING id`) and decodes its
     /// values, without building a record per row. It takes the statement by value: its values
     /// move into the arguments (a bulk insert has thousands).
     pub(crate) async fn fetch_column(&mut self, stmt: Stmt, col: &Column) -> Result<Vec<Value>> {
-        let started = Instant::now();
+        let started = self.start();
         let Stmt { sql: text, values } = stmt;
         let params = values.len();
         let args = D::bind(values)?;
@@ -111,7 +164,7 @@ impl<'c, D: Db> Exec<'c, D> {
 
     /// Runs a statement that returns one integer (a count).
     pub(crate) async fn scalar(&mut self, stmt: &Stmt) -> Result<i64> {
-        let started = Instant::now();
+        let started = self.start();
         let args = D::bind(stmt.values.iter().cloned())?;
         let n: i64 = match D::fetch_optional(self.conn, &stmt.sql, args).await {
             Ok(Some(r)) => D::first_i64(&r),
@@ -137,7 +190,7 @@ impl<'c, D: Db> Exec<'c, D> {
     }
 
     pub(crate) async fn execute(&mut self, stmt: &Stmt) -> Result<Done> {
-        let started = Instant::now();
+        let started = self.start();
         let args = D::bind(stmt.values.iter().cloned())?;
         let done = D::done(
             &D::execute(self.conn, &stmt.sql, args)
@@ -149,16 +202,38 @@ impl<'c, D: Db> Exec<'c, D> {
     }
 }
 
+fn decode_col<D: Db>(row: &D::Row, i: usize, col: &Column) -> Result<Val> {
+    D::decode(row, i, col).map_err(|e| {
+        Error::internal_from(
+            format!("decoding column {} ({}): {e}", col.name(), col.ty()),
+            e,
+        )
+    })
+}
+
 fn decode_row<D: Db>(row: &D::Row, cols: &[&Column]) -> Result<Map<String, Value>> {
     let mut map = Map::with_capacity(cols.len());
     for (i, col) in cols.iter().enumerate() {
-        let val = D::decode(row, i, col).map_err(|e| {
-            Error::internal_from(
-                format!("decoding column {} ({}): {e}", col.name(), col.ty()),
-                e,
-            )
-        })?;
+        let val = decode_col::<D>(row, i, col)?;
         map.insert(col.name().to_string(), val.into_json());
     }
     Ok(map)
+}
+
+/// A row as the JSON text of its record, each column encoded as it is decoded: the text of
+/// [`decode_row`]'s map, without building it.
+fn encode_row<D: Db>(row: &D::Row, cols: &[&Column]) -> Result<Vec<u8>> {
+    use serde::ser::{SerializeMap as _, Serializer as _};
+    fn failed(e: serde_json::Error) -> Error {
+        Error::internal_from(format!("encoding a record: {e}"), e)
+    }
+    let mut out = Vec::with_capacity(64 + 40 * cols.len());
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let mut map = ser.serialize_map(Some(cols.len())).map_err(failed)?;
+    for (i, col) in cols.iter().enumerate() {
+        let val = decode_col::<D>(row, i, col)?;
+        map.serialize_entry(col.name(), &val).map_err(failed)?;
+    }
+    map.end().map_err(failed)?;
+    Ok(out)
 }

@@ -16,9 +16,9 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::model::ModelInfo;
 use crate::operation::OpKind;
+use crate::output::{Form, Output};
 use crate::params::ParamsRef;
 use params::Params;
-use serde_json::Value;
 use tracing::Instrument;
 
 /// Whether the operation runs several statements and so needs a transaction of its own.
@@ -39,14 +39,21 @@ pub(crate) async fn dispatch<D: Db>(
     ctx: &Context,
     kind: OpKind,
     params: ParamsRef<'_>,
-) -> Result<Value> {
+    form: Form,
+) -> Result<Output> {
     let p = match params {
         ParamsRef::Json(v) => Params::new(v)?,
         ParamsRef::Body(b) => Params::body(b),
     };
     let span = tracing::debug_span!("op", model = m.name(), op = kind.as_str(), channel = ?ctx.channel, request_id = %ctx.request_id);
     let result = async {
-        match kind {
+        let value = match kind {
+            OpKind::Read if form == Form::Json => {
+                return read::read_json(x, m, p).await.map(Output::Json);
+            }
+            OpKind::List if form == Form::Json => {
+                return read::list_json(x, m, p).await.map(Output::Json);
+            }
             OpKind::Create => write::create(x, m, p).await,
             OpKind::Read => read::read(x, m, p).await,
             OpKind::Update => write::update(x, m, p).await,
@@ -60,7 +67,8 @@ pub(crate) async fn dispatch<D: Db>(
             OpKind::BulkUpdate => bulk::bulk_update(x, m, p).await,
             OpKind::BulkDelete => bulk::bulk_delete(x, m, p).await,
             OpKind::BulkUpsert => Box::pin(bulk::bulk_upsert(x, m, p)).await,
-        }
+        };
+        value.map(Output::Value)
     }
     .instrument(span)
     .await;

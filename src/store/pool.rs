@@ -87,6 +87,26 @@ fn reusable<C: sqlx::Connection>(
     Box::pin(std::future::ready(Ok(keep)))
 }
 
+/// How long a connection may sit idle in the pool and still serve without a ping first.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Whether an idle connection may serve: one idle for less than [`PING_AFTER_IDLE`] does at
+/// once; an older one is pinged first, and closed if that fails (the pool then takes another).
+///
+/// It replaces sqlx's `test_before_acquire`, which pings every connection it hands out: sqlx
+/// already pings each connection given back (on release), so under load the second ping, a
+/// round trip to the database (to its worker thread, on SQLite) on every operation, only
+/// finds again what the first found a moment before.
+fn fresh_enough<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, std::result::Result<bool, sqlx::Error>> {
+    if meta.idle_for < PING_AFTER_IDLE {
+        return Box::pin(std::future::ready(Ok(true)));
+    }
+    Box::pin(async move { conn.ping().await.map(|()| true) })
+}
+
 /// The statements that set a new connection's statement time limit (and, on PostgreSQL, the
 /// check that stops a statement whose client closed the connection).
 fn limit_settings(d: Dialect, limit: Option<Duration>) -> Vec<crate::sql::Stmt> {
@@ -122,6 +142,8 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
             let mut pool = SqlitePoolOptions::new()
                 .max_connections(size)
                 .acquire_timeout(cfg.acquire_timeout)
+                .test_before_acquire(false)
+                .before_acquire(fresh_enough)
                 .after_release(reusable);
             if in_memory {
                 // sqlx names each `sqlite::memory:` database uniquely and shares it between the
@@ -140,6 +162,8 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
             let pool = PgPoolOptions::new()
                 .max_connections(size)
                 .acquire_timeout(cfg.acquire_timeout)
+                .test_before_acquire(false)
+                .before_acquire(fresh_enough)
                 .after_release(reusable)
                 .after_connect(move |conn, _| {
                     let settings = settings.clone();
@@ -160,6 +184,8 @@ pub(crate) async fn connect(cfg: &StoreConfig) -> Result<Pool> {
             let pool = MySqlPoolOptions::new()
                 .max_connections(size)
                 .acquire_timeout(cfg.acquire_timeout)
+                .test_before_acquire(false)
+                .before_acquire(fresh_enough)
                 .after_release(reusable)
                 .after_connect(move |conn, _| {
                     let settings = settings.clone();

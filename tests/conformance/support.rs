@@ -3,7 +3,8 @@
 
 use crate::common::{self, Backend};
 use flowgate::{
-    Context, Error, FieldDef, IdType, ModelDef, OpKind, Operation, Params, Store, Transaction,
+    Context, Error, FieldDef, Form, IdType, ModelDef, OpKind, Operation, Output, Params, Store,
+    Transaction,
 };
 use serde_json::{Value, json};
 
@@ -44,8 +45,54 @@ impl Db {
                 .run_params(&Context::internal(), &info, kind, &params)
                 .await;
         }
-        let request = Operation::new(model, kind, params);
-        self.store.execute(&Context::internal(), &request).await
+        let request = Operation::new(model, kind, params.clone());
+        let result = self.store.execute(&Context::internal(), &request).await;
+        if matches!(kind, OpKind::Read | OpKind::List) {
+            self.same_as_text(model, kind, params, &result).await;
+        }
+        result
+    }
+
+    /// A read or list asked for as JSON text (as the REST API asks, encoded straight from the
+    /// rows) gives exactly the text of the value, or the same error.
+    async fn same_as_text(
+        &self,
+        model: &str,
+        kind: OpKind,
+        params: Value,
+        as_value: &flowgate::Result<Value>,
+    ) {
+        let Ok(info) = self.store.model(model) else {
+            return;
+        };
+        let as_text = self
+            .store
+            .run_output(
+                &Context::internal(),
+                &info,
+                kind,
+                &params.clone().into(),
+                Form::Json,
+            )
+            .await;
+        match (as_value, as_text) {
+            (Ok(v), Ok(Output::Json(text))) => assert_eq!(
+                String::from_utf8(text).expect("UTF-8"),
+                serde_json::to_string(v).expect("JSON"),
+                "{:?}: {model}.{kind:?}({params}) as text",
+                self.backend
+            ),
+            (Err(a), Err(b)) => assert_eq!(
+                format!("{a:?}"),
+                format!("{b:?}"),
+                "{:?}: {model}.{kind:?}({params}) as text",
+                self.backend
+            ),
+            (a, b) => panic!(
+                "{:?}: {model}.{kind:?}({params}): {a:?} as a value, {b:?} as text",
+                self.backend
+            ),
+        }
     }
 
     /// Runs an operation that must succeed and returns its result.

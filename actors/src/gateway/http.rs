@@ -11,20 +11,19 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::BytesMut;
-use flowgate::{Channel, Context, Error, OpKind, Params};
+use flowgate::{Channel, Context, Error, Form, OpKind, Params};
 use serde_json::{Map, Value};
 use std::sync::Arc;
-use tracing::Instrument;
 
 mod conditional;
 pub(crate) mod conn;
 pub(crate) mod origin;
 pub(crate) mod path;
+mod stage;
 pub mod table;
 mod workflows;
 
@@ -195,6 +194,11 @@ fn parse_query(query: &str) -> Result<Map<String, Value>, Error> {
     Ok(params)
 }
 
+/// Header names read or written on every request, made once (a name given as text is parsed
+/// on each use).
+const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
+
 /// The request id of a request, set by the middleware and taken by the `Ctx` extractor.
 #[derive(Debug, Clone)]
 struct RequestId(String);
@@ -219,7 +223,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
         };
         ctx.idempotency_key = parts
             .headers
-            .get("idempotency-key")
+            .get(IDEMPOTENCY_KEY)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         Ok(Ctx(ctx))
@@ -253,15 +257,15 @@ pub fn router(dispatcher: Dispatcher, config: &crate::Config) -> Router {
         .layer(DefaultBodyLimit::max(config.body_limit))
         // gzip or br as `Accept-Encoding` asks, for bodies over 32 bytes that are not images
         // or event streams (tower-http's default predicate); a compressed read's `ETag` gets
-        // the coding as a suffix (`conditional.rs`).
-        .layer(tower_http::compression::CompressionLayer::new())
-        .layer(middleware::map_response(conditional::tag_coding));
+        // the coding as a suffix (`conditional.rs`), in the first stage (`stage.rs`), which
+        // runs outside this layer.
+        .layer(tower_http::compression::CompressionLayer::new());
     let router = match cors {
         Some(cors) => router.layer(cors),
         None => router,
     };
     router
-        .layer(middleware::from_fn_with_state(guard, request_id))
+        .layer(stage::RequestIds::new(guard))
         .with_state(dispatcher)
 }
 
@@ -283,60 +287,8 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
             Method::DELETE,
         ])
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([
-            header::HeaderName::from_static("x-request-id"),
-            header::RETRY_AFTER,
-            header::LOCATION,
-        ])
+        .expose_headers([X_REQUEST_ID, header::RETRY_AFTER, header::LOCATION])
         .max_age(std::time::Duration::from_secs(600))
-}
-
-/// Refuses a foreign `Host` or `Origin` (`origin.rs`) and an invalid `X-Request-ID`; honours a
-/// valid `X-Request-ID` or makes one, echoes it, and runs the request inside a span that
-/// carries it.
-async fn request_id(
-    State(guard): State<Arc<origin::Guard>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
-    let mut refused = guard.refusal(req.headers(), req.uri());
-    let given = match req.headers().get("x-request-id") {
-        None => None,
-        Some(v) => match v.to_str() {
-            Ok(s) if valid_request_id(s) => Some(s.to_string()),
-            _ => {
-                refused = refused.or_else(|| {
-                    Some(
-                        ApiError(Error::validation(
-                            "X-Request-ID",
-                            "X-Request-ID must be 1 to 128 printable ASCII characters without spaces",
-                        ))
-                        .into_response(),
-                    )
-                });
-                None
-            }
-        },
-    };
-    let id = given.unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    // Printable ASCII, checked above or made so: the header cannot fail.
-    let echo = HeaderValue::from_str(&id).ok();
-    let span = tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id);
-    req.extensions_mut().insert(RequestId(id));
-    let mut resp = match refused {
-        Some(resp) => resp,
-        None => next.run(req).instrument(span).await,
-    };
-    if let Some(v) = echo {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    resp
-}
-
-/// Whether a client's `X-Request-ID` is used as the request id: 1 to 128 printable ASCII
-/// characters without spaces (as OpenAPI documents it); another value is refused (400).
-fn valid_request_id(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// Parses a JSON body; an empty body is `null`.
@@ -372,10 +324,13 @@ async fn run(
     params: impl Into<Params>,
     read: Option<IfNoneMatch>,
 ) -> Response {
-    match d.call(target, op, ctx, params).await {
-        Ok(v) => {
+    match d
+        .call_output(target, op, ctx, params.into(), Form::Json)
+        .await
+    {
+        Ok(out) => {
             let status = StatusCode::from_u16(table::success_status(op)).unwrap_or(StatusCode::OK);
-            conditional::answer(status, &v, read)
+            conditional::answer(status, out.into_json(), read)
         }
         Err(e) => ApiError(e).into_response(),
     }

@@ -357,7 +357,7 @@ impl McpServer {
         let name = request.name.as_ref();
         let ctx = Context {
             channel: Channel::Mcp,
-            request_id: uuid::Uuid::now_v7().to_string(),
+            request_id: flowgate::context::new_request_id(),
             ..Context::default()
         };
         let span = tracing::info_span!("mcp", tool = %name, request_id = %ctx.request_id);

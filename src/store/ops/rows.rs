@@ -179,10 +179,14 @@ pub(crate) fn update_sets<'m>(
     Ok(sets)
 }
 
+/// An id checked against the model's id type.
+pub(crate) fn id_value(m: &ModelInfo, id: &Value) -> Result<Val> {
+    value::coerce_id(m.id().ty(), id).map_err(|reason| Error::validation("id", reason))
+}
+
 /// `id = value`, with the id checked against the model's id type.
 pub(crate) fn id_filter(m: &ModelInfo, id: &Value) -> Result<(Val, Filter)> {
-    let val =
-        value::coerce_id(m.id().ty(), id).map_err(|reason| Error::validation("id", reason))?;
+    let val = id_value(m, id)?;
     let filter = Filter::Cmp {
         column: "id".into(),
         op: crate::query::CmpOp::Eq,

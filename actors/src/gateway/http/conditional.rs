@@ -12,7 +12,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// The `If-None-Match` header of a request, if any.
@@ -70,16 +69,10 @@ fn matches(if_none_match: &HeaderValue, tag: &str) -> bool {
     })
 }
 
-/// A success answer of `value` with `status`, its JSON encoded once. With `read` (a read's
-/// `If-None-Match`, present or not), the answer carries an `ETag`, or is 304 when it matches.
-pub(crate) fn answer(status: StatusCode, value: &Value, read: Option<IfNoneMatch>) -> Response {
-    let body = match serde_json::to_vec(value) {
-        Ok(b) => b,
-        Err(e) => {
-            return super::ApiError(flowgate::Error::internal_from("encoding an answer", e))
-                .into_response();
-        }
-    };
+/// A success answer with `status` and `body`, the result's JSON text (encoded once, by the store
+/// for a read or a list). With `read` (a read's `If-None-Match`, present or not), the answer
+/// carries an `ETag`, or is 304 when it matches.
+pub(crate) fn answer(status: StatusCode, body: Vec<u8>, read: Option<IfNoneMatch>) -> Response {
     let Some(IfNoneMatch(inm)) = read else {
         return json_response(status, body);
     };
@@ -110,30 +103,29 @@ fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
 
 /// Gives a compressed answer's `ETag` its coding as a suffix (see the module's documentation).
 /// Runs outside the compression layer.
-pub(crate) async fn tag_coding(mut resp: Response) -> Response {
+pub(crate) fn tag_coding(resp: &mut Response) {
     let Some(coding) = resp.headers().get(header::CONTENT_ENCODING) else {
-        return resp;
+        return;
     };
     let Some(coding) = CODINGS
         .iter()
         .find(|c| coding.as_bytes().eq_ignore_ascii_case(c.as_bytes()))
     else {
-        return resp;
+        return;
     };
     let Some(tag) = resp
         .headers()
         .get(header::ETAG)
         .and_then(|t| t.to_str().ok())
     else {
-        return resp;
+        return;
     };
     let Some(inner) = tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')) else {
-        return resp;
+        return;
     };
     if let Ok(v) = HeaderValue::from_str(&format!("\"{inner}-{coding}\"")) {
         resp.headers_mut().insert(header::ETAG, v);
     }
-    resp
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use axum::http::{Request, Response, StatusCode};
 use hyper::body::{Frame, Incoming, SizeHint};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
-use hyper_util::service::TowerToHyperService;
+use hyper_util::service::{TowerToHyperService, TowerToHyperServiceFuture};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
@@ -388,23 +388,41 @@ type Answer = Result<Response<TrackedBody>, Infallible>;
 impl hyper::service::Service<Request<Incoming>> for Tracked {
     type Response = Response<TrackedBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Answer> + Send>>;
+    type Future = TrackedAnswer;
 
     fn call(&self, req: Request<Incoming>) -> Self::Future {
         self.conn.on_request();
         let access = AccessLog::start(&req);
-        let answer = self.inner.call(req);
-        let conn = self.conn.clone();
-        Box::pin(async move {
-            let resp = answer.await?;
-            if let Some(access) = access {
-                access.log(&resp);
-            }
-            Ok(resp.map(|body| TrackedBody {
-                body,
-                conn: Some(conn),
-            }))
-        })
+        TrackedAnswer {
+            answer: self.inner.call(req),
+            access,
+            conn: Some(self.conn.clone()),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of one request: the router's, logged (when the access log is on) and with its
+    /// body tracked. A future of its own type, so that no request boxes one.
+    pub(crate) struct TrackedAnswer {
+        #[pin]
+        answer: TowerToHyperServiceFuture<axum::Router, Request<Incoming>>,
+        access: Option<AccessLog>,
+        conn: Option<Arc<Conn>>,
+    }
+}
+
+impl Future for TrackedAnswer {
+    type Output = Answer;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Answer> {
+        let this = self.project();
+        let resp = ready!(this.answer.poll(cx))?;
+        if let Some(access) = this.access.take() {
+            access.log(&resp);
+        }
+        let conn = this.conn.take();
+        Poll::Ready(Ok(resp.map(|body| TrackedBody { body, conn })))
     }
 }
 

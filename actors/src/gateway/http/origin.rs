@@ -105,8 +105,40 @@ impl Guard {
         &self.cors
     }
 
+    /// Whether a `Host` value of the plain form `host[:port]` (no IPv6 brackets, no user info,
+    /// a port of digits) names an allowed host. `false` only means "not decided here": the
+    /// full check parses the value.
+    fn allows_plain(&self, value: &str) -> bool {
+        let value = value.trim();
+        if value.contains(['@', '[', ']']) {
+            return false;
+        }
+        let (host, port) = match value.split_once(':') {
+            None => (value, None),
+            Some((h, p)) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+                match p.parse::<u16>() {
+                    Ok(port) => (h, Some(port)),
+                    Err(_) => return false,
+                }
+            }
+            Some(_) => return false,
+        };
+        self.hosts.iter().any(|allowed| {
+            allowed.host.eq_ignore_ascii_case(host) && allowed.port.is_none_or(|p| port == Some(p))
+        })
+    }
+
     /// The answer refusing a foreign `Host` or a foreign `Origin` (the error object), if any.
     pub(crate) fn refusal(&self, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
+        // The common case, checked without allocating: a plain allowed `Host` and no `Origin`.
+        if !headers.contains_key(header::ORIGIN)
+            && headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|h| self.allows_plain(h))
+        {
+            return None;
+        }
         let host = match headers.get(header::HOST) {
             Some(v) => v.to_str().ok().and_then(HostPort::parse),
             None => uri.authority().map(HostPort::of),
@@ -178,5 +210,59 @@ mod tests {
         ] {
             assert_eq!(normalize(bad), None, "{bad}");
         }
+    }
+
+    /// The allocation-free check of a plain `Host` accepts only what the full check accepts.
+    #[test]
+    fn the_plain_host_check_agrees_with_the_full_one() {
+        let guard = Guard {
+            hosts: ["localhost", "127.0.0.1", "Example.COM:8080", "[::1]"]
+                .iter()
+                .filter_map(|h| HostPort::parse(h))
+                .collect(),
+            cors: Vec::new(),
+        };
+        let full = |value: &str| {
+            HostPort::parse(value).is_some_and(|host| {
+                guard
+                    .hosts
+                    .iter()
+                    .any(|a| a.host == host.host && a.port.is_none_or(|p| host.port == Some(p)))
+            })
+        };
+        let mut plain = Vec::new();
+        for value in [
+            "localhost",
+            "LOCALHOST:3000",
+            " 127.0.0.1:8080 ",
+            "127.0.0.1:",
+            "127.0.0.1:99999",
+            "127.0.0.1:+80",
+            "127.0.0.1:080",
+            "example.com:8080",
+            "example.com:8081",
+            "example.com",
+            "evil.com",
+            "u@localhost",
+            "[::1]:80",
+            "",
+        ] {
+            if guard.allows_plain(value) {
+                assert!(full(value), "{value}");
+                plain.push(value);
+            }
+        }
+        assert_eq!(
+            plain,
+            [
+                "localhost",
+                "LOCALHOST:3000",
+                " 127.0.0.1:8080 ",
+                "127.0.0.1:080",
+                "example.com:8080"
+            ]
+        );
+        // IPv6 and the rest go the full way, which accepts this one.
+        assert!(full("[::1]:80"));
     }
 }
