@@ -176,11 +176,10 @@ impl<'c, D: Db> Exec<'c, D> {
         Ok(n)
     }
 
-    /// Runs a statement that returns no rows.
     /// Runs statements without bound values as one script, in one round trip where the
     /// database takes several statements at once.
     pub(crate) async fn execute_script(&mut self, sql: String) -> Result<()> {
-        let started = Instant::now();
+        let started = self.start();
         let echo = self.echo.then(|| sql.clone());
         D::execute_text(self.conn, sql).await.map_err(db_error)?;
         if let Some(sql) = echo {
@@ -189,6 +188,7 @@ impl<'c, D: Db> Exec<'c, D> {
         Ok(())
     }
 
+    /// Runs a statement that returns no rows.
     pub(crate) async fn execute(&mut self, stmt: &Stmt) -> Result<Done> {
         let started = self.start();
         let args = D::bind(stmt.values.iter().cloned())?;
