@@ -74,17 +74,26 @@ pub fn dialect_of(url: &str) -> Result<Dialect> {
 
 /// Whether a connection given back to the pool may serve again. One still inside a transaction
 /// (a commit that failed, as on a full disk, and a rollback that failed after it because SQLite
-/// had already rolled back by itself; a transaction dropped mid-way whose rollback is still
-/// queued) is closed instead: its state is not known, and the next `BEGIN` on it would fail.
+/// had already rolled back by itself) is closed instead: its state is not known, and the next
+/// `BEGIN` on it would fail. A transaction dropped mid-way has its rollback queued, not yet run
+/// (on SQLite the connection's worker thread runs it when it gets to it): a ping, which the
+/// connection runs after what is queued, settles it first. Without that wait the connection was
+/// closed whenever the check won the race, which loses an in-memory SQLite database outright.
 fn reusable<C: sqlx::Connection>(
     conn: &mut C,
     _: sqlx::pool::PoolConnectionMetadata,
 ) -> futures_util::future::BoxFuture<'_, std::result::Result<bool, sqlx::Error>> {
-    let keep = !conn.is_in_transaction();
-    if !keep {
-        tracing::warn!(target: "flowgate::sql", "closing a connection given back inside a transaction");
+    if !conn.is_in_transaction() {
+        return Box::pin(std::future::ready(Ok(true)));
     }
-    Box::pin(std::future::ready(Ok(keep)))
+    Box::pin(async move {
+        conn.ping().await?;
+        let keep = !conn.is_in_transaction();
+        if !keep {
+            tracing::warn!(target: "flowgate::sql", "closing a connection given back inside a transaction");
+        }
+        Ok(keep)
+    })
 }
 
 /// How long a connection may sit idle in the pool and still serve without a ping first.
