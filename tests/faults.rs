@@ -316,16 +316,19 @@ async fn a_read_whose_backend_is_terminated_is_retried() {
     handle.shutdown().await;
 }
 
+/// How a test closes the server's idle connections from the database's side.
+enum CloseIdle {
+    /// PostgreSQL: `pg_terminate_backend` of the connections with this application name.
+    Terminate(String),
+    /// MySQL/MariaDB: `KILL` of the connections to this database.
+    Kill(String),
+}
+
 /// Connections the database closed while they sat idle in the pool (a restarted server, a
 /// terminated backend) do not fail the next write, which is never retried: a connection idle for
 /// more than a second is pinged before it serves, and replaced when the ping fails.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_after_idle_connections_were_closed_succeeds() {
-    init_logs();
-    let Some((url, app)) = named_postgres().await else {
-        return;
-    };
-    let handle = server_builder(&url)
+async fn write_after_idle_connections_closed(url: &str, close: CloseIdle) {
+    let handle = server_builder(url)
         .model(note())
         .start()
         .await
@@ -343,17 +346,40 @@ async fn a_write_after_idle_connections_were_closed_succeeds() {
     let (status, body) = create().await;
     assert_eq!(status, StatusCode::CREATED, "{body:#}");
 
-    let admin = sqlx::PgPool::connect(&url).await.expect("admin");
-    let terminated: Vec<bool> = sqlx::query_scalar(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE application_name = $1 AND pid <> pg_backend_pid()",
-    )
-    .bind(&app)
-    .fetch_all(&admin)
-    .await
-    .expect("terminate");
-    assert!(!terminated.is_empty(), "the server has connections");
-    admin.close().await;
+    match close {
+        CloseIdle::Terminate(app) => {
+            let admin = sqlx::PgPool::connect(url).await.expect("admin");
+            let terminated: Vec<bool> = sqlx::query_scalar(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(&app)
+            .fetch_all(&admin)
+            .await
+            .expect("terminate");
+            assert!(!terminated.is_empty(), "the server has connections");
+            admin.close().await;
+        }
+        CloseIdle::Kill(db) => {
+            let admin_url = std::env::var(common::MYSQL_ENV).expect("MySQL url");
+            let admin = sqlx::MySqlPool::connect(&admin_url).await.expect("admin");
+            let ids: Vec<i64> = sqlx::query_scalar(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
+            )
+            .bind(&db)
+            .fetch_all(&admin)
+            .await
+            .expect("processes");
+            assert!(!ids.is_empty(), "the server has connections");
+            for id in ids {
+                sqlx::query(sqlx::AssertSqlSafe(format!("KILL {id}")))
+                    .execute(&admin)
+                    .await
+                    .expect("kill");
+            }
+            admin.close().await;
+        }
+    }
     // Past the idle time after which a connection is pinged before it serves.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -362,7 +388,16 @@ async fn a_write_after_idle_connections_were_closed_succeeds() {
     handle.shutdown().await;
 }
 
-/// [`a_write_after_idle_connections_were_closed_succeeds`] on MySQL/MariaDB (`KILL`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_after_idle_connections_were_closed_succeeds() {
+    init_logs();
+    let Some((url, app)) = named_postgres().await else {
+        return;
+    };
+    write_after_idle_connections_closed(&url, CloseIdle::Terminate(app)).await;
+}
+
+/// [`write_after_idle_connections_closed`] on MySQL/MariaDB (`KILL`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_write_after_idle_connections_were_killed_succeeds_on_mysql() {
     init_logs();
@@ -375,47 +410,7 @@ async fn a_write_after_idle_connections_were_killed_succeeds_on_mysql() {
         .and_then(|u| u.rsplit('/').next())
         .expect("a database name")
         .to_string();
-    let handle = server_builder(&url)
-        .model(note())
-        .start()
-        .await
-        .expect("start");
-    until_status(&handle, "/api/notes", StatusCode::OK).await;
-    // Everything started (nothing else is using the pool while the connections are closed).
-    assert!(handle.wait_ready(WAIT).await, "not ready");
-    let http = http_client();
-    let create = || {
-        call(
-            http.post(format!("{}/api/notes", base(&handle)))
-                .json(&json!({"title": "after"})),
-        )
-    };
-    let (status, body) = create().await;
-    assert_eq!(status, StatusCode::CREATED, "{body:#}");
-
-    let admin_url = std::env::var(common::MYSQL_ENV).expect("MySQL url");
-    let admin = sqlx::MySqlPool::connect(&admin_url).await.expect("admin");
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = ? AND ID <> CONNECTION_ID()",
-    )
-    .bind(&db)
-    .fetch_all(&admin)
-    .await
-    .expect("processes");
-    assert!(!ids.is_empty(), "the server has connections");
-    for id in ids {
-        sqlx::query(sqlx::AssertSqlSafe(format!("KILL {id}")))
-            .execute(&admin)
-            .await
-            .expect("kill");
-    }
-    admin.close().await;
-    // Past the idle time after which a connection is pinged before it serves.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-
-    let (status, body) = create().await;
-    assert_eq!(status, StatusCode::CREATED, "{body:#}");
-    handle.shutdown().await;
+    write_after_idle_connections_closed(&url, CloseIdle::Kill(db)).await;
 }
 
 /// A small tmpfs mounted for one test (root only; CI runs as root), unmounted on drop.
