@@ -246,7 +246,7 @@ pub(super) fn execute_paths(
         let mut body = json!({
             "type": "object",
             "properties": {
-                "inputs": s.input_schema,
+                "inputs": nullable_optional_inputs(&s.input_schema),
                 "mode": {
                     "enum": ["sync", "async"],
                     "default": "sync",
@@ -312,4 +312,19 @@ pub(super) fn execute_paths(
             }),
         );
     }
+}
+
+/// The inputs as a body carries them: an input that may be left out (optional or defaulted)
+/// may also be null, which the run reads as left out.
+fn nullable_optional_inputs(schema: &Value) -> Value {
+    let mut schema = schema.clone();
+    let required: Vec<Value> = schema["required"].as_array().cloned().unwrap_or_default();
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        for (name, prop) in props.iter_mut() {
+            if !required.iter().any(|r| r == name.as_str()) {
+                *prop = json!({ "anyOf": [prop.take(), { "type": "null" }] });
+            }
+        }
+    }
+    schema
 }
