@@ -667,9 +667,10 @@ impl<'a> ModelDoc<'a> {
     fn body_params(&self, op: OpKind) -> Value {
         let mut p = self.params(op);
         if op == OpKind::BulkCreate {
-            // Not atomic, a record that does not pass is reported in `errors`, not refused.
+            // Not atomic, a record that does not pass (not an object, even) is reported in
+            // `errors`, not refused.
             let record = p["properties"]["data"]["items"].take();
-            p["properties"]["data"]["items"] = json!({ "type": "object" });
+            p["properties"]["data"]["items"] = json!({});
             p["if"] = json!({
                 "properties": { "atomic": { "enum": [false, "false"] } },
                 "required": ["atomic"],
