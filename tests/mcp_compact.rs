@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::models::book;
 use common::{Backend, Changes, Listener, mcp_session as connect, server_builder as builder};
 use flowgate::workflow::WorkflowBuilder;
 use flowgate::{FieldDef, ModelDef, OpKind, Schema, Workflow};
@@ -23,23 +24,11 @@ use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// The shared author, described, exposing three operations as tools.
 fn author() -> ModelDef {
-    ModelDef::new("Author")
+    common::models::author()
         .description("A person who writes books.")
-        .field(FieldDef::string("name").max_length(80).unique())
         .mcp_tools([OpKind::Create, OpKind::Read, OpKind::List])
-}
-
-fn book() -> ModelDef {
-    ModelDef::new("Book")
-        .field(FieldDef::string("title").max_length(200))
-        .field(FieldDef::string("isbn").max_length(20).unique().optional())
-        .field(FieldDef::integer("pages").optional())
-        .field(
-            FieldDef::integer("author_id")
-                .references("Author")
-                .optional(),
-        )
 }
 
 fn review() -> ModelDef {
