@@ -20,11 +20,72 @@ pub enum Channel {
     Workflow,
 }
 
+/// How a principal proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// An API key (`flowgate keys create`).
+    ApiKey,
+    /// A signed JSON Web Token.
+    Jwt,
+    /// The process itself: Rust code calling in-process, `flowgate mcp --stdio`, the CLI's local
+    /// mode. It already holds the database.
+    Local,
+    /// No credential.
+    #[default]
+    Anonymous,
+}
+
+/// Who asks: set by the channel that authenticated the request, and nowhere else.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Principal {
+    /// A stable id: `key:<id>` for an API key, `jwt:<sub>` for a token, `local`, and for an
+    /// anonymous caller `ip:<address>` when the channel knows it (rate limits count per id).
+    pub id: String,
+    /// How it authenticated.
+    pub kind: PrincipalKind,
+    /// Its roles, which the runtime's policy maps to permissions.
+    pub roles: Vec<String>,
+    /// The tenant it acts for, when its credential names one.
+    pub tenant: Option<String>,
+}
+
+impl Principal {
+    /// An anonymous caller, known by its address when the channel has one.
+    pub fn anonymous(addr: Option<std::net::IpAddr>) -> Principal {
+        Principal {
+            id: match addr {
+                Some(ip) => format!("ip:{ip}"),
+                None => "anonymous".to_string(),
+            },
+            kind: PrincipalKind::Anonymous,
+            roles: Vec::new(),
+            tenant: None,
+        }
+    }
+
+    /// The process itself, with `role`.
+    pub fn local(role: &str) -> Principal {
+        Principal {
+            id: "local".to_string(),
+            kind: PrincipalKind::Local,
+            roles: vec![role.to_string()],
+            tenant: None,
+        }
+    }
+
+    /// Whether no credential was given.
+    pub fn is_anonymous(&self) -> bool {
+        self.kind == PrincipalKind::Anonymous
+    }
+}
+
 /// The request context of one operation.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Context {
-    /// The authenticated principal, when there is one.
-    pub principal: Option<String>,
+    /// Who asks. Anonymous unless a channel authenticated a credential; Rust code calling
+    /// in-process ([`Context::internal`]) is the `local` principal with the `admin` role.
+    pub principal: Principal,
     /// The tenant the operation acts for, when the application is multi-tenant.
     pub tenant: Option<String>,
     /// The channel the operation came through.
@@ -39,6 +100,7 @@ impl Context {
     /// A context for in-process calls with a fresh request id.
     pub fn internal() -> Self {
         Context {
+            principal: Principal::local("admin"),
             request_id: new_request_id(),
             ..Context::default()
         }

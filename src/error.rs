@@ -46,6 +46,10 @@ pub enum Error {
     RateLimited {
         /// How long to wait before retrying.
         retry_after_ms: u64,
+        /// The requests the limit lets through at once (its burst).
+        limit: u32,
+        /// How long until the whole burst is available again.
+        reset_ms: u64,
     },
     /// The model or feature is not ready yet.
     #[error("{what} is not ready ({state})")]
@@ -244,9 +248,13 @@ impl Error {
             Error::NotFound { what, id } => {
                 Some(serde_json::json!({"model": what.as_str(), "id": id}))
             }
-            Error::RateLimited { retry_after_ms } => {
-                Some(serde_json::json!({"retry_after_ms": retry_after_ms}))
-            }
+            Error::RateLimited {
+                retry_after_ms,
+                limit,
+                reset_ms,
+            } => Some(serde_json::json!({
+                "retry_after_ms": retry_after_ms, "limit": limit, "reset_ms": reset_ms
+            })),
             Error::NotReady {
                 what,
                 state,

@@ -15,6 +15,7 @@ pub mod docs {
 }
 pub mod error;
 pub mod json_schema;
+pub mod keys;
 pub mod migrate;
 pub mod model;
 pub mod naming;
@@ -29,7 +30,7 @@ pub mod store;
 pub mod value;
 pub mod workflow;
 
-pub use context::{Channel, Context};
+pub use context::{Channel, Context, Principal, PrincipalKind};
 pub use error::{Error, Missing, Result};
 pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelete, Schema};
 pub use operation::{OpKind, Operation};
