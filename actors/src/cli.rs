@@ -7,7 +7,7 @@
 //! `remote.rs` over them; `backend.rs` over both; the commands over the backend
 //! (`client_commands.rs`, `workflow_commands.rs`, `data_plane.rs` with `model_commands.rs`,
 //! `params.rs`, `input.rs`, `field_text.rs`, `bulk.rs`, `listing.rs`); `serve.rs`,
-//! `mcp_stdio.rs` and `migrate.rs` over `args.rs`.
+//! `mcp_stdio.rs`, `migrate.rs` and `keys.rs` over `args.rs`.
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -20,6 +20,7 @@ mod client_commands;
 mod data_plane;
 mod field_text;
 mod input;
+mod keys;
 mod listing;
 mod local;
 mod mcp_stdio;
@@ -58,6 +59,11 @@ pub fn main() -> ExitCode {
                 source,
                 output,
             } => migrate::migrate_cmd(action, source, output.format()).await,
+            Command::Keys {
+                action,
+                source,
+                output,
+            } => keys::keys_cmd(action, source, output).await,
             Command::Client(cmd) => Ok(client_commands::run(cmd).await),
             Command::Mcp { stdio, server } => mcp_stdio::stdio(stdio, server).await,
         }

@@ -76,14 +76,27 @@ pub struct Config {
     pub audit_log: bool,
     /// Multi-tenancy (not available yet: enabling it is an error).
     pub multi_tenant: bool,
-    /// Authentication settings (not available yet: setting them is an error).
-    pub auth: Option<Value>,
-    /// Rate limits (not available yet: setting them is an error).
-    pub rate_limit: Option<Value>,
+    /// Authentication and the roles (`[auth]`, DESIGN 13.1–13.2).
+    pub auth: crate::auth::AuthConfig,
+    /// Rate limits (`[rate_limit]`, DESIGN 13.3).
+    pub rate_limit: crate::rate_limit::RateLimitConfig,
+    /// Cross-origin browsers (`[cors]`).
+    pub cors: CorsConfig,
     /// Durability of async runs (not available yet: setting it is an error).
     pub durability: Option<Value>,
     /// The MCP channel: which tools it lists (`[mcp]`).
     pub mcp: McpConfig,
+}
+
+/// `[cors]`: which browser origins may call the REST API from their pages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorsConfig {
+    /// Browser origins (`https://app.example.com`) allowed to call across origins; empty (the
+    /// default): CORS is off, and a cross-origin request is refused. The older top-level
+    /// `cors_origins` adds to this list.
+    #[serde(deserialize_with = "crate::gateway::config_keys::cors_origins")]
+    pub allowed_origins: Vec<String>,
 }
 
 /// `[mcp]`: how models become MCP tools.
@@ -189,8 +202,9 @@ impl Default for Config {
             metrics: false,
             audit_log: false,
             multi_tenant: false,
-            auth: None,
-            rate_limit: None,
+            auth: Default::default(),
+            rate_limit: Default::default(),
+            cors: CorsConfig::default(),
             durability: None,
             mcp: McpConfig::default(),
         }
@@ -202,8 +216,8 @@ impl Default for Config {
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-/// The keys that are tables of keys (`[mcp]`).
-const TABLES: [&str; 1] = ["mcp"];
+/// The keys that are tables of keys (`[mcp]`, `[auth]`, ...).
+const TABLES: [&str; 4] = ["mcp", "auth", "rate_limit", "cors"];
 
 /// Refuses an unknown key inside a table, naming it (`mcp.toolz`).
 fn check_tables(map: &Map<String, Value>) -> Result<(), ConfigError> {
@@ -259,8 +273,9 @@ pub const ENV_NOT_CONFIG_PREFIXES: [&str; 4] = [
     "FLOWGATE_FUZZ_",
 ];
 
-/// `FLOWGATE_*` variables that are not configuration keys, by name: the CLI's `--server`.
-pub const ENV_NOT_CONFIG: [&str; 1] = ["FLOWGATE_SERVER"];
+/// `FLOWGATE_*` variables that are not configuration keys, by name: the CLI's `--server` and
+/// `--token`.
+pub const ENV_NOT_CONFIG: [&str; 2] = ["FLOWGATE_SERVER", "FLOWGATE_TOKEN"];
 
 impl Config {
     /// The keys a file, the environment or the builder may set.
@@ -321,10 +336,15 @@ impl Config {
                     .map(|default| (*table, sub, default))
             });
             if let Some((table, sub, default)) = nested {
-                // The table keys absent by default are lists (`mcp.default_tools`): JSON, or
-                // names split on commas.
-                let value = match default {
-                    Value::Null if !raw.trim_start().starts_with('[') => list_value(&raw),
+                // Table keys absent by default: `mcp.default_tools` is a list (JSON, or names
+                // split on commas), `auth.required` a boolean, the others text (a secret or a
+                // URL is never read as JSON).
+                let value = match (default, sub) {
+                    (Value::Null, "default_tools") if !raw.trim_start().starts_with('[') => {
+                        list_value(&raw)
+                    }
+                    (Value::Null, "default_tools" | "required") => env_value(default, raw),
+                    (Value::Null, _) => Value::String(raw),
                     _ => env_value(default, raw),
                 };
                 if let Value::Object(m) = out
@@ -397,8 +417,6 @@ impl Config {
             ("metrics", self.metrics),
             ("audit_log", self.audit_log),
             ("multi_tenant", self.multi_tenant),
-            ("auth", self.auth.is_some()),
-            ("rate_limit", self.rate_limit.is_some()),
             ("durability", self.durability.is_some()),
         ];
         if let Some((key, _)) = unavailable.iter().find(|(_, on)| *on) {
@@ -412,6 +430,16 @@ impl Config {
         flowgate::store::dialect_of(&self.database_url)
             .map_err(|e| ConfigError(format!("`database_url`: {e}")))?;
         Ok(())
+    }
+
+    /// The browser origins allowed across origins: `[cors] allowed_origins` and the older
+    /// `cors_origins`.
+    pub fn cors_allowed(&self) -> Vec<String> {
+        let mut all = self.cors.allowed_origins.clone();
+        all.extend(self.cors_origins.iter().cloned());
+        all.sort();
+        all.dedup();
+        all
     }
 
     /// The concurrent operations each model node runs: by default three quarters of the pool

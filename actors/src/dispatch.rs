@@ -23,6 +23,7 @@ mod workflows;
 
 pub use workflows::RunFailure;
 
+use crate::auth::Auth;
 use crate::node::{Closed, Runner};
 use crate::readiness::{Board, Feature, Look, State};
 use crate::routes::{Route, Routes, Target};
@@ -39,6 +40,7 @@ pub struct Dispatcher {
     board: Board,
     ready_wait: Duration,
     workflows: Arc<Workflows>,
+    auth: Arc<Auth>,
 }
 
 impl Dispatcher {
@@ -50,7 +52,20 @@ impl Dispatcher {
             board,
             ready_wait,
             workflows: Arc::default(),
+            auth: Arc::default(),
         }
+    }
+
+    /// The dispatcher with `auth` as its admission stage (the default lets anyone do
+    /// anything, with no rate limit).
+    pub fn with_auth(mut self, auth: Arc<Auth>) -> Dispatcher {
+        self.auth = auth;
+        self
+    }
+
+    /// Authentication, authorization and rate limits.
+    pub fn auth(&self) -> &Arc<Auth> {
+        &self.auth
     }
 
     /// The served workflows.
@@ -111,11 +126,32 @@ impl Dispatcher {
         params: Params,
         form: Form,
     ) -> flowgate::Result<Output> {
-        // Route, and wait for readiness. A served model, the common case, takes no lock but the
-        // routing table's and allocates nothing.
+        // Admit, route, and wait for readiness. A served model, the common case, takes no lock
+        // but the routing table's and allocates nothing. A model that is declared but not served
+        // yet is admitted before the request waits for it.
         let mut runner = match self.routes.runner_of(target) {
-            Some(runner) => runner,
-            None => self.wait_route(target, None).await?.runner,
+            Some(runner) => {
+                let m = runner.model();
+                self.auth
+                    .admit_op(&ctx.principal, &m.def.name, &m.table, op)
+                    .await?;
+                runner
+            }
+            None => {
+                let declared = self.resolve(target).ok();
+                if let Some(name) = &declared {
+                    let table = self.routes.table_of(name).unwrap_or_default();
+                    self.auth.admit_op(&ctx.principal, name, &table, op).await?;
+                }
+                let route = self.wait_route(target, None).await?;
+                if declared.is_none() {
+                    let m = route.runner.model();
+                    self.auth
+                        .admit_op(&ctx.principal, &m.def.name, &m.table, op)
+                        .await?;
+                }
+                route.runner
+            }
         };
         // Run on the model's runner. A runner closed before the operation started (its node
         // stopped: a model changed or a restart) ran nothing: the operation goes to the next.

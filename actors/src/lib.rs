@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod discover;
@@ -27,6 +28,7 @@ pub mod dispatch;
 pub mod gateway;
 pub mod logging;
 pub mod node;
+pub mod rate_limit;
 pub mod readiness;
 pub mod registry;
 pub mod routes;

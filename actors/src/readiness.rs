@@ -80,6 +80,10 @@ pub enum Feature {
     Discover,
     /// Opening the run store and serving the workflows.
     Workflows,
+    /// Authentication: the API key table opened (JWT and the roles need nothing to come up).
+    Auth,
+    /// The rate limiter's store reachable (at once in memory; Redis answering).
+    RateLimit,
     /// A model, by name.
     Model(String),
     /// A workflow, by name.
@@ -108,6 +112,8 @@ impl Feature {
             "migrations" => Feature::Migrations,
             "discover" => Feature::Discover,
             "workflows" => Feature::Workflows,
+            "auth" => Feature::Auth,
+            "rate_limit" => Feature::RateLimit,
             _ => match name.split_once(':')? {
                 ("model", m) if !m.is_empty() => Feature::Model(m.into()),
                 ("workflow", w) if !w.is_empty() => Feature::Workflow(w.into()),
@@ -128,6 +134,8 @@ impl std::fmt::Display for Feature {
             Feature::Migrations => "migrations",
             Feature::Discover => "discover",
             Feature::Workflows => "workflows",
+            Feature::Auth => "auth",
+            Feature::RateLimit => "rate_limit",
             Feature::Model(m) => return write!(f, "model:{m}"),
             Feature::Workflow(w) => return write!(f, "workflow:{w}"),
         })

@@ -67,6 +67,8 @@ pub struct RegistryArgs {
     pub declared_workflows: Vec<(Workflow, String)>,
     /// The table of served workflows it fills.
     pub workflows: Arc<Workflows>,
+    /// Authentication: its API key table is opened once the database is connected.
+    pub auth: Arc<crate::auth::Auth>,
 }
 
 /// Its state.
@@ -368,6 +370,30 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
     }
 }
 
+/// Opens the API key table (`flowgate_api_keys`, created when missing) beside the start-up
+/// sequence, and reports `auth` ready once API keys can be checked. A failure is retried with
+/// backoff: until then an API key is answered 503 `not_ready`, never let through.
+fn open_keys(store: Store, auth: Arc<crate::auth::Auth>, board: Board) {
+    tokio::spawn(async move {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match flowgate::keys::ApiKeys::open(&store).await {
+                Ok(keys) => {
+                    auth.keys().attach(keys);
+                    board.set(&Feature::Auth, State::Ready);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the API key table; retrying");
+                    board.set(&Feature::Auth, State::Failed(e.public_message()));
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    });
+}
+
 /// Runs the start-up sequence on `declared` (connecting first, when not connected yet), then
 /// serves every model that comes out able to serve.
 async fn migrate_and_serve(
@@ -382,6 +408,7 @@ async fn migrate_and_serve(
     {
         state.args.workflows.set_store(store.clone());
         state.store = Some(store.clone());
+        open_keys(store.clone(), state.args.auth.clone(), board.clone());
     }
     let report = report?;
     let store = state.store.clone().expect("the sequence connected");

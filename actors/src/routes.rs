@@ -55,6 +55,14 @@ impl Routes {
         self.serving.remove(model).map(|(_, r)| r)
     }
 
+    /// The table of a declared model (a scan: for requests that wait for their model).
+    pub fn table_of(&self, model: &str) -> Option<String> {
+        self.tables
+            .iter()
+            .find(|e| e.value() == model)
+            .map(|e| e.key().clone())
+    }
+
     /// The model under a table name.
     pub fn model_of_table(&self, table: &str) -> Option<String> {
         self.tables.get(table).map(|m| m.clone())

@@ -1,6 +1,7 @@
 //! The supervisor: what applications embed. `start()` binds the ports and returns at once; the
 //! registry actor does the slow work in the background while the board reports progress.
 
+use crate::auth::Auth;
 use crate::config::{Config, ConfigError};
 use crate::dispatch::Dispatcher;
 use crate::gateway;
@@ -181,6 +182,7 @@ impl Supervisor {
                 flowgate::workflow::load(path).map_err(|e| StartError::Workflows(e.to_string()))?;
             workflows.push((wf, path.display().to_string()));
         }
+        let auth = build_auth(&config).await?;
         let board = Board::new();
         for feature in [
             Feature::Http,
@@ -189,6 +191,7 @@ impl Supervisor {
             Feature::Registry,
             Feature::Migrations,
             Feature::Workflows,
+            Feature::Auth,
         ] {
             if feature == Feature::Http && self.unbound.0 {
                 continue;
@@ -239,7 +242,12 @@ impl Supervisor {
             routes.clone(),
             board.clone(),
             Duration::from_millis(config.ready_wait_ms),
-        );
+        )
+        .with_auth(auth.clone());
+        if let Some(limiter) = auth.limiter() {
+            board.register(&Feature::RateLimit, true);
+            watch_rate_limit(limiter.clone(), board.clone());
+        }
         let (stop_tx, stop_rx) = watch::channel(false);
         let http_addr = http_listener.as_ref().map(|(_, addr)| *addr);
         let http = match http_listener {
@@ -281,6 +289,7 @@ impl Supervisor {
                 routes,
                 declared_workflows: workflows,
                 workflows: dispatcher.workflows().clone(),
+                auth,
             },
         };
         let (root, root_task) = Actor::spawn(None, Root, args)
@@ -366,6 +375,26 @@ impl Handle {
     /// The request path every channel uses.
     pub fn dispatcher(&self) -> &Dispatcher {
         &self.dispatcher
+    }
+
+    /// The server's API keys (`flowgate_api_keys` on its database), once the database is
+    /// connected and the table open (the `auth` feature ready); `None` before. A key revoked
+    /// through this handle keeps working on this server until `auth.key_cache_seconds` pass;
+    /// [`Handle::revoke_key`] stops it at once.
+    pub fn api_keys(&self) -> Option<flowgate::keys::ApiKeys> {
+        self.dispatcher.auth().keys().store().cloned()
+    }
+
+    /// Revokes the key named `name_or_id` and forgets it at once on this server.
+    pub async fn revoke_key(&self, name_or_id: &str) -> flowgate::Result<flowgate::keys::KeyInfo> {
+        let keys = self.api_keys().ok_or_else(|| Error::NotReady {
+            what: "auth".to_string(),
+            state: "starting".to_string(),
+            retry_after_ms: 1000,
+        })?;
+        let info = keys.revoke(name_or_id).await?;
+        self.dispatcher.auth().keys().forget(info.id);
+        Ok(info)
     }
 
     /// Waits until every required feature is ready (true) or `timeout` passes (false).
@@ -476,6 +505,7 @@ fn registry_args(a: &RegistryArgs) -> RegistryArgs {
         routes: a.routes.clone(),
         declared_workflows: a.declared_workflows.clone(),
         workflows: a.workflows.clone(),
+        auth: a.auth.clone(),
     }
 }
 
@@ -546,4 +576,37 @@ impl Actor for Root {
         }
         Ok(())
     }
+}
+
+/// The authentication, roles and rate limits of `config`: refused (naming the key) when a
+/// setting is wrong, or when a listener beyond loopback would serve anonymous callers without
+/// `auth.allow_anonymous`.
+async fn build_auth(config: &Config) -> Result<Arc<Auth>, StartError> {
+    let all_loopback = crate::auth::is_loopback_host(&config.host);
+    let limiter = crate::rate_limit::RateLimiter::new(&config.rate_limit)
+        .await
+        .map_err(|e| StartError::Config(ConfigError(e)))?;
+    Auth::new(&config.auth, all_loopback, Some(limiter))
+        .map(Arc::new)
+        .map_err(|e| StartError::Config(ConfigError(e)))
+}
+
+/// Reports `rate_limit` ready once the limiter's store answers (at once in memory; Redis when
+/// it answers a ping), failed until then. Afterwards a check that cannot reach Redis answers
+/// 503 `unavailable` itself (it fails closed).
+fn watch_rate_limit(limiter: crate::rate_limit::RateLimiter, board: Board) {
+    tokio::spawn(async move {
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match limiter.ping().await {
+                Ok(()) => {
+                    board.set(&Feature::RateLimit, State::Ready);
+                    return;
+                }
+                Err(e) => board.set(&Feature::RateLimit, State::Failed(e)),
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(5));
+        }
+    });
 }

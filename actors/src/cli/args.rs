@@ -20,7 +20,7 @@ its operations. Workflows: flowgate run NAME --param KEY=VALUE, flowgate workflo
 list|show|apply|run. They run on the database (--database-url, DATABASE_URL, --config, --models, \
 --discover) or through a server (--server URL, FLOWGATE_SERVER). Output: tables on a terminal, JSON otherwise \
 or with --json. Exit codes: 0 ok, 2 usage, 3 validation, 4 not found, 5 conflict, \
-6 not ready or unavailable, 1 other."
+6 not ready or unavailable, 7 unauthorized or forbidden, 8 rate limited, 1 other."
 )]
 pub(crate) struct Cli {
     #[command(subcommand)]
@@ -35,6 +35,16 @@ pub(crate) enum Command {
     Migrate {
         #[command(subcommand)]
         action: MigrateAction,
+        #[command(flatten)]
+        source: SourceArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Create, list and revoke API keys, on the database the options name (the key is printed
+    /// once; the database keeps only its hash).
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
         #[command(flatten)]
         source: SourceArgs,
         #[command(flatten)]
@@ -69,6 +79,34 @@ pub(crate) enum MigrateAction {
         /// Only migrations of this model.
         #[arg(long)]
         model: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum KeysAction {
+    /// Create a key and print it, alone on its line on stdout (with --json, as `key` of an
+    /// object); it is never shown again.
+    Create {
+        /// Its name, unique on the database: letters, digits, `_`, `-`, `.`.
+        #[arg(long)]
+        name: String,
+        /// A role it grants (`admin`, `reader` or one of `[auth.roles]`); repeatable.
+        #[arg(long = "role", required = true)]
+        roles: Vec<String>,
+        /// The tenant it acts for.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// How long it works, like `30d`, `12h` or `1d12h` (forever when absent).
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+    },
+    /// Every key: id, name, prefix, roles, tenant, status and times (never the key).
+    List,
+    /// Revoke a key by name or id: it stops working at once (within `auth.key_cache_seconds` on
+    /// a running server).
+    Revoke {
+        /// The key's name or id.
+        key: String,
     },
 }
 
@@ -184,6 +222,16 @@ pub(crate) struct ClientArgs {
         value_name = "URL"
     )]
     pub(crate) server: Option<String>,
+    /// Remote mode: the API key or JSON Web Token sent as `Authorization: Bearer` (also
+    /// FLOWGATE_TOKEN). Never printed.
+    #[arg(
+        long,
+        env = "FLOWGATE_TOKEN",
+        hide_env_values = true,
+        global = true,
+        value_name = "TOKEN"
+    )]
+    pub(crate) token: Option<String>,
     /// Local mode: a flowgate.toml.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
@@ -203,9 +251,9 @@ pub(crate) struct ClientArgs {
 }
 
 impl ClientArgs {
-    /// The remote server, refusing local-mode options beside it.
-    pub(crate) fn remote(&self) -> Result<Option<&str>, Failure> {
-        let Some(server) = self.server.as_deref().filter(|s| !s.is_empty()) else {
+    /// The remote server and the token to send it, refusing local-mode options beside it.
+    pub(crate) fn remote(&self) -> Result<Option<Server<'_>>, Failure> {
+        let Some(url) = self.server.as_deref().filter(|s| !s.is_empty()) else {
             return Ok(None);
         };
         let local = [
@@ -219,8 +267,20 @@ impl ClientArgs {
                 "{flag} is for local mode, but a server is given (--server or FLOWGATE_SERVER)"
             )));
         }
-        Ok(Some(server))
+        Ok(Some(Server {
+            url,
+            token: self.token.as_deref().filter(|t| !t.is_empty()),
+        }))
     }
+}
+
+/// A server to call (remote mode): its URL and the credential to send.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Server<'a> {
+    /// The base URL.
+    pub(crate) url: &'a str,
+    /// The bearer token, when one is given.
+    pub(crate) token: Option<&'a str>,
 }
 
 /// The client commands with fixed shapes.

@@ -23,7 +23,7 @@ impl Backend {
     /// `serve` would (data commands); without it, nothing is written but the registry's tables.
     pub(crate) async fn open(args: &ClientArgs, migrate: bool) -> Result<Backend, Failure> {
         match args.remote()? {
-            Some(url) => Ok(Backend::Remote(Remote::connect(url).await?)),
+            Some(server) => Ok(Backend::Remote(Remote::connect(server).await?)),
             None => Ok(Backend::Local(Local::open(args, migrate).await?)),
         }
     }

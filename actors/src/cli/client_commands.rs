@@ -100,7 +100,7 @@ async fn status(client: &ClientArgs) -> ExitCode {
     let format = client.output.format();
     let board = match client.remote() {
         Err(f) => return output::fail(&f, format),
-        Ok(Some(url)) => match Remote::board(url).await {
+        Ok(Some(server)) => match Remote::board(server).await {
             Ok(board) => board,
             Err(f) => return output::fail(&f, format),
         },

@@ -51,6 +51,7 @@ fn prescan(args: &[OsString]) -> ClientArgs {
         let takes_value = [
             "--format",
             "--server",
+            "--token",
             "--config",
             "--models",
             "--database-url",
@@ -65,6 +66,7 @@ fn prescan(args: &[OsString]) -> ClientArgs {
         };
         match name {
             "--server" => out.server = value,
+            "--token" => out.token = value,
             "--config" => out.config = value.map(PathBuf::from),
             "--models" => out.models.extend(value.map(PathBuf::from)),
             "--discover" => out.discover.extend(value.map(PathBuf::from)),
@@ -80,6 +82,11 @@ fn prescan(args: &[OsString]) -> ClientArgs {
     }
     if out.server.is_none() {
         out.server = std::env::var("FLOWGATE_SERVER")
+            .ok()
+            .filter(|s| !s.is_empty());
+    }
+    if out.token.is_none() {
+        out.token = std::env::var("FLOWGATE_TOKEN")
             .ok()
             .filter(|s| !s.is_empty());
     }
@@ -107,8 +114,8 @@ pub(crate) fn main_if_data_command(args: &[OsString]) -> Option<ExitCode> {
 
 /// When a server does not serve the table asked for, is it because it is not ready yet?
 async fn remote_not_ready(args: &ClientArgs) -> Option<Failure> {
-    let url = args.server.as_deref()?;
-    let board = Remote::board(url).await.ok()?;
+    let server = args.remote().ok()??;
+    let board = Remote::board(server).await.ok()?;
     if board["ready"] == true {
         return None;
     }

@@ -7,6 +7,7 @@ use super::args::ClientArgs;
 use super::models::{ModelEntry, Unavailable, entries};
 use super::output::Failure;
 use crate::Supervisor;
+use crate::auth::{Permission, Policy};
 use crate::config::Config;
 use crate::discover::{self, WorkflowFile};
 use crate::readiness::{Board, Feature};
@@ -15,7 +16,7 @@ use flowgate::migrate::{self, MigrateOptions, Outcome};
 use flowgate::registry::Registry;
 use flowgate::startup::{Models, Phase, Progress, Retry, Startup, StartupConfig, Step};
 use flowgate::workflow::{RunStore, Workflow, WorkflowRegistry};
-use flowgate::{Channel, Context, ModelDef, ModelInfo, OpKind, Schema, Store};
+use flowgate::{Channel, Context, ModelDef, ModelInfo, OpKind, Principal, Schema, Store};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,10 @@ pub(crate) struct Local {
     persistence: bool,
     /// Workflow files of the `discover` directories.
     discovered: Vec<WorkflowFile>,
+    /// The roles of the configuration, and the `local` principal (`auth.local_role`): local
+    /// mode is admitted as `mcp --stdio` is.
+    policy: Policy,
+    principal: Principal,
 }
 
 /// The configuration (file, environment, `--database-url`), the declared models (the
@@ -91,6 +96,8 @@ impl Local {
     /// persisted ones.
     pub(crate) async fn open(args: &ClientArgs, migrate: bool) -> Result<Local, Failure> {
         let (config, declared, discovered) = resolve(args)?;
+        let policy = Policy::new(&config.auth.roles, false).map_err(Failure::usage)?;
+        let principal = Principal::local(&config.auth.local_role);
         let models = if config.auto_migrate {
             Models::Migrate
         } else {
@@ -117,6 +124,8 @@ impl Local {
                 unavailable,
                 persistence: config.model_persistence,
                 discovered,
+                policy,
+                principal,
             }),
             (Ok(_), None) => Err(Failure::from(flowgate::Error::internal(
                 "the start-up sequence ended unconnected",
@@ -198,8 +207,22 @@ impl Local {
         Ok((models, Vec::new()))
     }
 
-    fn context() -> Context {
-        Context::for_channel(Channel::Cli)
+    fn context(&self) -> Context {
+        Context {
+            principal: self.principal.clone(),
+            ..Context::for_channel(Channel::Cli)
+        }
+    }
+
+    /// The admission stage of local mode: `auth.local_role` must grant `p`.
+    fn admit(&self, p: Permission<'_>) -> Result<(), Failure> {
+        if self.policy.allows(&self.principal.roles, p) {
+            Ok(())
+        } else {
+            Err(Failure::from(flowgate::Error::Forbidden(format!(
+                "missing permission `{p}`"
+            ))))
+        }
     }
 
     /// Runs one operation.
@@ -209,7 +232,11 @@ impl Local {
         op: OpKind,
         params: &Value,
     ) -> Result<Value, Failure> {
-        Ok(self.store.run(&Local::context(), model, op, params).await?)
+        self.admit(Permission::Op {
+            model: model.name(),
+            op,
+        })?;
+        Ok(self.store.run(&self.context(), model, op, params).await?)
     }
 
     /// Runs a node by name, answering an unknown name or model as the HTTP door does.
@@ -237,8 +264,12 @@ impl Local {
         dry_run: bool,
         mut each: impl FnMut(usize, Result<Value, Failure>) -> Result<(), Failure>,
     ) -> Result<(), Failure> {
+        self.admit(Permission::Op {
+            model: model.name(),
+            op,
+        })?;
         let mut tx = self.store.begin().await?;
-        let ctx = Local::context();
+        let ctx = self.context();
         for (i, params) in batches.iter().enumerate() {
             let result = tx.run(&ctx, model, op, params).await.map_err(Failure::from);
             if let Err(f) = each(i, result) {
@@ -319,9 +350,15 @@ impl Local {
     /// Runs a workflow on the store to its end: its result, or the run's error object.
     pub(crate) async fn run_workflow(&self, name: &str, inputs: Value) -> Result<Value, Failure> {
         let served = self.catalog().await?.served(name)?;
+        self.admit(Permission::Workflow(name))?;
+        for node in served.workflow.nodes() {
+            if let flowgate::workflow::NodeKind::Model { model, op } = node.kind() {
+                self.admit(Permission::Op { model, op: *op })?;
+            }
+        }
         match served
             .workflow
-            .run(&self.store, &Local::context(), &inputs)
+            .run(&self.store, &self.context(), &inputs)
             .await
         {
             Ok(out) => Ok(out.to_json()),
@@ -357,6 +394,7 @@ impl Local {
                  or put the file in a --discover directory",
             ));
         }
+        self.admit(Permission::Admin("workflows"))?;
         self.verify(wf)?;
         WorkflowRegistry::open(&self.store).await?.save(wf).await?;
         Ok(Served::new(wf.clone(), "local", &self.store.schema()).describe)

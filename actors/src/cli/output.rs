@@ -10,13 +10,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 /// Exit codes: 0 ok, 2 usage errors (clap's), 3 validation, 4 not found, 5 conflict, 6 not
-/// ready or unavailable, 1 anything else.
+/// ready or unavailable, 7 unauthorized or forbidden, 8 rate limited, 1 anything else.
 pub(crate) fn exit_code_of(code: &str) -> u8 {
     match code {
         "validation" | "payload_too_large" => 3,
         "not_found" => 4,
         "conflict" => 5,
         "not_ready" | "unavailable" => 6,
+        "unauthorized" | "forbidden" => 7,
+        "rate_limited" => 8,
         _ => 1,
     }
 }

@@ -2,6 +2,7 @@
 //! door `POST /nodes/{Model}{Op}Node`, so its params and result are those of REST and MCP; the
 //! models come from `GET /models`, the board from `GET /health/ready`.
 
+use super::args::Server;
 use super::models::{ModelEntry, entries};
 use super::output::Failure;
 use reqwest::StatusCode;
@@ -16,9 +17,18 @@ pub(crate) struct Remote {
     pub(crate) models: Vec<ModelEntry>,
 }
 
-fn client() -> Result<reqwest::Client, Failure> {
+/// The HTTP client of a server: it sends the token, when given, on every request.
+fn client(token: Option<&str>) -> Result<reqwest::Client, Failure> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(token) = token {
+        let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .map_err(|_| Failure::usage("--token must be printable ASCII"))?;
+        value.set_sensitive(true);
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
     reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
+        .default_headers(headers)
         .build()
         .map_err(|e| Failure::new("internal", format!("cannot make an HTTP client: {e}")))
 }
@@ -66,9 +76,9 @@ fn failure_of(status: StatusCode, mut body: Value) -> Failure {
 
 impl Remote {
     /// Reaches the server and reads its models.
-    pub(crate) async fn connect(url: &str) -> Result<Remote, Failure> {
-        let base = base_of(url)?;
-        let http = client()?;
+    pub(crate) async fn connect(server: Server<'_>) -> Result<Remote, Failure> {
+        let base = base_of(server.url)?;
+        let http = client(server.token)?;
         let (status, body) = send(&base, http.get(format!("{base}/models"))).await?;
         if !status.is_success() {
             return Err(failure_of(status, body));
@@ -137,9 +147,9 @@ impl Remote {
     }
 
     /// The server's readiness board (`GET /health/ready`; 503 is an answer, not a failure).
-    pub(crate) async fn board(url: &str) -> Result<Value, Failure> {
-        let base = base_of(url)?;
-        let http = client()?;
+    pub(crate) async fn board(server: Server<'_>) -> Result<Value, Failure> {
+        let base = base_of(server.url)?;
+        let http = client(server.token)?;
         let (status, body) = send(&base, http.get(format!("{base}/health/ready"))).await?;
         if status.is_success() || status == StatusCode::SERVICE_UNAVAILABLE {
             Ok(body)

@@ -82,6 +82,22 @@ impl OpExecutor for Dispatcher {
 }
 
 impl Dispatcher {
+    /// The admission stage of a run: `workflow:<name>` and its rate limit before anything
+    /// waits, then, once the workflow is known, every model node's `<Model>:<op>` for the
+    /// caller, so that a run the caller may not finish does not start (a transactional run's
+    /// operations do not pass the dispatcher one by one).
+    async fn admitted_workflow(&self, name: &str, ctx: &Context) -> flowgate::Result<Arc<Served>> {
+        self.auth().admit_workflow(&ctx.principal, name).await?;
+        let served = self.workflow(name).await?;
+        for node in served.workflow.nodes() {
+            if let flowgate::workflow::NodeKind::Model { model, op } = node.kind() {
+                let permission = crate::auth::Permission::Op { model, op: *op };
+                self.auth().authorize(&ctx.principal, permission)?;
+            }
+        }
+        Ok(served)
+    }
+
     /// A served workflow. A workflow that is not served yet is waited for, up to
     /// `ready_wait_ms`, while it (or the `workflows` feature) is still coming up; a failed one
     /// answers `not_ready` with its reason; an unknown one is `not_found`.
@@ -142,7 +158,7 @@ impl Dispatcher {
         ctx: Context,
         inputs: Value,
     ) -> Result<RunOutput, RunFailure> {
-        let served = self.workflow(name).await?;
+        let served = self.admitted_workflow(name, &ctx).await?;
         let exec = self.clone();
         let task = self
             .workflows()
@@ -164,7 +180,7 @@ impl Dispatcher {
         ctx: Context,
         inputs: Value,
     ) -> flowgate::Result<String> {
-        let served = self.workflow(name).await?;
+        let served = self.admitted_workflow(name, &ctx).await?;
         let runs = self.run_store().await?;
         let exec: Arc<dyn OpExecutor> = Arc::new(self.clone());
         let started = runs.start(&served.workflow, exec, &ctx, &inputs).await?;

@@ -55,7 +55,7 @@ fn error_response(e: &Error, object: serde_json::Value) -> Response {
         tracing::error!(error = %detail, "internal error");
     }
     let retry_after_ms = match e {
-        Error::NotReady { retry_after_ms, .. } | Error::RateLimited { retry_after_ms } => {
+        Error::NotReady { retry_after_ms, .. } | Error::RateLimited { retry_after_ms, .. } => {
             Some(*retry_after_ms)
         }
         Error::Unavailable(_) => Some(1000),
@@ -67,8 +67,34 @@ fn error_response(e: &Error, object: serde_json::Value) -> Response {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
+    match e {
+        // The `RateLimit-*` fields of draft-ietf-httpapi-ratelimit-headers: the burst, nothing
+        // left, and the seconds until the whole burst is back.
+        Error::RateLimited {
+            limit, reset_ms, ..
+        } => {
+            let h = resp.headers_mut();
+            h.insert(RATELIMIT_LIMIT, HeaderValue::from(*limit));
+            h.insert(RATELIMIT_REMAINING, HeaderValue::from(0u32));
+            h.insert(
+                RATELIMIT_RESET,
+                HeaderValue::from(reset_ms.div_ceil(1000).max(1)),
+            );
+        }
+        // RFC 6750: a missing or bad bearer credential names the scheme to use.
+        Error::Unauthorized(_) => {
+            resp.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        _ => {}
+    }
     resp
 }
+
+const RATELIMIT_LIMIT: header::HeaderName = header::HeaderName::from_static("ratelimit-limit");
+const RATELIMIT_REMAINING: header::HeaderName =
+    header::HeaderName::from_static("ratelimit-remaining");
+const RATELIMIT_RESET: header::HeaderName = header::HeaderName::from_static("ratelimit-reset");
 
 /// A 4xx that is not one of the operation errors (bad route, bad body), in the same JSON shape.
 pub fn plain(status: StatusCode, code: &str, message: impl Into<String>) -> Response {

@@ -15,10 +15,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::BytesMut;
-use flowgate::{Channel, Context, Error, Form, OpKind, Params};
+use flowgate::{Context, Error, Form, OpKind, Params};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 
+mod admin;
+pub(crate) mod caller;
 mod conditional;
 pub(crate) mod conn;
 pub(crate) mod origin;
@@ -27,8 +29,11 @@ mod stage;
 pub mod table;
 mod workflows;
 
+pub(crate) use caller::Authenticated;
+use caller::{Ctx, RequestId, admin, principal};
 use conditional::IfNoneMatch;
 pub(crate) use path::Path;
+pub(crate) use stage::security_headers;
 use table::{HttpMethod, HttpRoute, ParamsSource};
 
 /// A request body that must be JSON: a body that is not empty needs `Content-Type:
@@ -197,38 +202,6 @@ fn parse_query(query: &str) -> Result<Map<String, Value>, Error> {
 /// Header names read or written on every request, made once (a name given as text is parsed
 /// on each use).
 const X_REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
-const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
-
-/// The request id of a request, set by the middleware and taken by the `Ctx` extractor.
-#[derive(Debug, Clone)]
-struct RequestId(String);
-
-/// The operation context of an HTTP request: its request id (from the middleware) and its
-/// `Idempotency-Key` header. Reads only what it needs from the request, so a handler does not
-/// copy the whole header map.
-pub(super) struct Ctx(Context);
-
-impl<S: Send + Sync> FromRequestParts<S> for Ctx {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        // The middleware always sets the id; without it, a fresh one.
-        let mut ctx = match parts.extensions.remove::<RequestId>() {
-            Some(RequestId(request_id)) => Context {
-                channel: Channel::Http,
-                request_id,
-                ..Context::default()
-            },
-            None => Context::for_channel(Channel::Http),
-        };
-        ctx.idempotency_key = parts
-            .headers
-            .get(IDEMPOTENCY_KEY)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        Ok(Ctx(ctx))
-    }
-}
 
 /// The HTTP router over a dispatcher, with the limits and rules of `config`: `body_limit`
 /// bounds request bodies in bytes; `Host` and `Origin` are checked (`origin.rs`), and
@@ -251,6 +224,7 @@ pub fn router(dispatcher: Dispatcher, config: &crate::Config) -> Router {
     let router = router
         .route(table::NODE_PATH, post(node))
         .merge(workflows::routes())
+        .merge(admin::routes())
         .merge(super::openapi::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)
@@ -485,8 +459,22 @@ async fn live() -> Response {
     Json(serde_json::json!({"status": "live"})).into_response()
 }
 
-async fn ready(State(d): State<Dispatcher>) -> Response {
-    let (ready, body) = d.board().ready_body();
+/// `GET /health/ready`: 200 when everything declared serves, else 503. Open to everyone; when
+/// credentials are required, only a caller with an `admin:` permission sees the board, the
+/// rest see `{"ready": ...}` alone.
+async fn ready(State(d): State<Dispatcher>, parts: Parts) -> Response {
+    let (ready, mut body) = d.board().ready_body();
+    if d.auth().is_required() {
+        let caller = principal(&parts, &d).await.ok();
+        let admin = caller.is_some_and(|p| {
+            crate::auth::ADMIN_AREAS
+                .iter()
+                .any(|area| d.auth().may(&p, crate::auth::Permission::Admin(area)))
+        });
+        if !admin {
+            body = Bytes::from(serde_json::json!({ "ready": ready }).to_string());
+        }
+    }
     let status = if ready {
         StatusCode::OK
     } else {
@@ -505,7 +493,7 @@ async fn ready(State(d): State<Dispatcher>) -> Response {
 
 /// `GET /models`: every served model's canonical definition (the JSON schema-file shape of one
 /// model), table and registry version. The CLI discovers a server's models here.
-async fn models(State(d): State<Dispatcher>) -> Response {
+async fn models(State(d): State<Dispatcher>, _: Authenticated) -> Response {
     let routes = d.routes();
     let models: Vec<Value> = routes
         .served()

@@ -35,12 +35,13 @@ mod compact;
 mod sessions;
 mod tools;
 
+use crate::auth::Permission;
 use crate::config::{Config, McpConfig, ToolMode};
 use crate::dispatch::Dispatcher;
 use crate::readiness::{Board, Feature, Look, State};
 use crate::routes::Target;
 use flowgate::naming::GenericTool;
-use flowgate::{Channel, Context, Error, ModelInfo, OpKind};
+use flowgate::{Channel, Context, Error, ModelInfo, OpKind, Principal};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
     ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
@@ -353,9 +354,14 @@ impl McpServer {
     /// A tool call, on any transport: the operation through the dispatcher, its result as
     /// structured content with a text copy, an operation failure as a tool error carrying the
     /// REST error object, and a name that is no tool as a JSON-RPC error.
-    async fn call(&self, request: CallToolRequestParams) -> Result<CallToolResult, McpError> {
+    async fn call(
+        &self,
+        request: CallToolRequestParams,
+        principal: Principal,
+    ) -> Result<CallToolResult, McpError> {
         let name = request.name.as_ref();
         let ctx = Context {
+            principal,
             channel: Channel::Mcp,
             request_id: flowgate::context::new_request_id(),
             ..Context::default()
@@ -486,6 +492,49 @@ impl McpServer {
         let model = self.model_named(&args).await?;
         let m = self.served_model(&model).await?;
         Ok(self.model_json(&m))
+    }
+
+    /// The principal of a request: the one the HTTP layer (`authenticate`) authenticated from
+    /// the request's headers; on a transport without HTTP (stdio), the `local` principal; an
+    /// HTTP request the layer did not see, anonymous (it fails closed).
+    pub(crate) fn principal(&self, extensions: &rmcp::model::Extensions) -> Principal {
+        match extensions.get::<axum::http::request::Parts>() {
+            Some(parts) => parts
+                .extensions
+                .get::<Principal>()
+                .cloned()
+                .unwrap_or_else(|| Principal::anonymous(None)),
+            None => self.dispatcher().auth().local_principal(),
+        }
+    }
+
+    /// Whether `principal` may call the tool `name`: a workflow's `workflow:<name>`, a model
+    /// tool's `<Model>:<op>`, a generic tool's operation on at least one served model
+    /// (`describe` always).
+    fn may_call(&self, principal: &Principal, name: &str) -> bool {
+        let auth = self.dispatcher().auth();
+        if self.dispatcher().workflows().get(name).is_some() {
+            return auth.may(principal, Permission::Workflow(name));
+        }
+        match self.inner.config.tools {
+            ToolMode::PerModel => match self.dispatcher().routes().tool_owner(name) {
+                Some((model, op)) => auth.may(principal, Permission::Op { model: &model, op }),
+                None => false,
+            },
+            ToolMode::Compact => match GenericTool::parse(name) {
+                Some(GenericTool::Describe) => true,
+                Some(GenericTool::Op(op)) => self.dispatcher().routes().served().iter().any(|m| {
+                    auth.may(
+                        principal,
+                        Permission::Op {
+                            model: m.name(),
+                            op,
+                        },
+                    )
+                }),
+                None => false,
+            },
+        }
     }
 
     fn model(&self, name: &str) -> Option<Arc<ModelInfo>> {
@@ -650,20 +699,26 @@ impl ServerHandler for McpServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         self.settle().await;
-        Ok(ListToolsResult::with_all_items(
-            self.tools().as_ref().clone(),
-        ))
+        let principal = self.principal(&context.extensions);
+        let tools = self.tools();
+        let visible = tools
+            .iter()
+            .filter(|t| self.may_call(&principal, t.name.as_ref()))
+            .cloned()
+            .collect();
+        Ok(ListToolsResult::with_all_items(visible))
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        self.call(request).await.map(Into::into)
+        let principal = self.principal(&context.extensions);
+        self.call(request, principal).await.map(Into::into)
     }
 
     async fn list_resources(
@@ -757,6 +812,7 @@ pub fn allowed_hosts(config: &Config) -> Vec<String> {
 /// tool calls answered as JSON (`sessions`).
 /// Cancelling `stop` ends every session and stream, so that the port can shut down gracefully.
 pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> axum::Router {
+    let auth = server.dispatcher().auth().clone();
     // No priming event (an empty event carrying a retry delay) before each answer: it doubles
     // the events of a tool call's stream, and what it enables, resuming a cut stream, matters
     // little for answers that take milliseconds.
@@ -772,4 +828,42 @@ pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> ax
     axum::Router::new()
         .route_service("/mcp", service)
         .layer(axum::middleware::from_fn(sessions::json_answers))
+        .layer(axum::middleware::from_fn_with_state(auth, authenticate))
+        .layer(axum::middleware::map_response(
+            |mut resp: axum::response::Response| async move {
+                super::http::security_headers(resp.headers_mut());
+                resp
+            },
+        ))
+}
+
+/// The channel's authentication stage on the MCP port: every HTTP request authenticates from
+/// its own headers (a session does not carry a principal from one request to the next). A bad
+/// credential, or none when credentials are required, is an HTTP 401 with `WWW-Authenticate:
+/// Bearer`, before rmcp sees the request; the principal of the others rides in the request's
+/// extensions, which rmcp hands to the handler (`McpServer::principal`).
+async fn authenticate(
+    axum::extract::State(auth): axum::extract::State<Arc<crate::auth::Auth>>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let addr = request
+        .extensions()
+        .get::<super::http::conn::ClientAddr>()
+        .map(|a| a.0);
+    let result = auth
+        .authenticate(crate::auth::credential(request.headers()), addr)
+        .await;
+    match result {
+        Ok(p) if p.is_anonymous() && auth.is_required() => {
+            super::errors::ApiError(Error::Unauthorized("a credential is required".to_string()))
+                .into_response()
+        }
+        Ok(p) => {
+            request.extensions_mut().insert(p);
+            next.run(request).await
+        }
+        Err(e) => super::errors::ApiError(e).into_response(),
+    }
 }

@@ -40,8 +40,15 @@ pub(crate) fn routes() -> Router<Dispatcher> {
         .route("/docs/{file}", get(docs_file))
 }
 
-async fn spec(State(d): State<Dispatcher>) -> Json<Value> {
-    Json(document(&d.routes().served(), &d.workflows().served()))
+async fn spec(State(d): State<Dispatcher>, _: super::http::caller::Authenticated) -> Json<Value> {
+    let mut doc = document(&d.routes().served(), &d.workflows().served());
+    if !d.auth().is_required() {
+        // Anonymous calls are served too (a loopback server without `auth.required`).
+        if let Some(security) = doc["security"].as_array_mut() {
+            security.push(json!({}));
+        }
+    }
+    Json(doc)
 }
 
 /// The docs page: Swagger UI's scripts and styles from `/docs/...`, pointed at `/openapi.json`.
@@ -58,23 +65,37 @@ const DOCS_PAGE: &str = r##"<!doctype html>
   <div id="swagger-ui"></div>
   <script src="/docs/swagger-ui-bundle.js"></script>
   <script src="/docs/swagger-ui-standalone-preset.js"></script>
-  <script>
-    window.ui = SwaggerUIBundle({
-      url: "/openapi.json",
-      dom_id: "#swagger-ui",
-      deepLinking: true,
-      validatorUrl: null,
-      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-      plugins: [SwaggerUIBundle.plugins.DownloadUrl],
-      layout: "StandaloneLayout"
-    });
-  </script>
+  <script src="/docs/flowgate-docs.js"></script>
 </body>
 </html>
 "##;
 
-async fn docs() -> Html<&'static str> {
-    Html(DOCS_PAGE)
+/// The page's own script, a file rather than inline so that the page's Content-Security-Policy
+/// allows scripts from this server only.
+const DOCS_SCRIPT: &str = r##"window.ui = SwaggerUIBundle({
+  url: "/openapi.json",
+  dom_id: "#swagger-ui",
+  deepLinking: true,
+  validatorUrl: null,
+  persistAuthorization: false,
+  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+  plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+  layout: "StandaloneLayout"
+});
+"##;
+
+/// The docs page's policy: scripts, styles, images and requests from this server only (Swagger
+/// UI sets some styles inline and shows data: images), no frames, no forms, no plugins.
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; font-src 'self'; base-uri 'none'; \
+    form-action 'none'; frame-ancestors 'none'";
+
+async fn docs() -> Response {
+    (
+        [(header::CONTENT_SECURITY_POLICY, DOCS_CSP)],
+        Html(DOCS_PAGE),
+    )
+        .into_response()
 }
 
 /// The config only matters for `swagger-initializer.js`, which the page does not load.
@@ -84,6 +105,13 @@ static SWAGGER_CONFIG: LazyLock<Arc<utoipa_swagger_ui::Config<'static>>> = LazyL
 
 /// One of Swagger UI's files, embedded in the binary by `utoipa-swagger-ui` (vendored).
 async fn docs_file(Path(file): Path<String>) -> Response {
+    if file == "flowgate-docs.js" {
+        return (
+            [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+            DOCS_SCRIPT,
+        )
+            .into_response();
+    }
     match utoipa_swagger_ui::serve(&file, SWAGGER_CONFIG.clone()) {
         Ok(Some(f)) => (
             [
@@ -197,17 +225,26 @@ pub fn document(models: &[Arc<ModelInfo>], workflows: &[Arc<Served>]) -> Value {
     health_paths(&mut paths);
     meta_paths(&mut paths);
     // Every operation may be refused before it runs: a malformed request or `X-Request-ID`
-    // (400), a foreign `Host` or `Origin` (403).
-    for item in paths.values_mut() {
+    // (400), a foreign `Host` or `Origin` (403); and, but for health, a missing or bad
+    // credential (401) and a rate limit (429). Health needs no credential.
+    for (path, item) in paths.iter_mut() {
         let Some(item) = item.as_object_mut() else {
             continue;
         };
+        let open = path.starts_with("/health/");
         for (method, op) in item.iter_mut() {
             if method == "parameters" {
                 continue;
             }
+            if open {
+                op["security"] = json!([{}]);
+            }
             if let Some(responses) = op["responses"].as_object_mut() {
-                for (status, name) in [("400", "BadRequest"), ("403", "Forbidden")] {
+                let mut refusals = vec![("400", "BadRequest"), ("403", "Forbidden")];
+                if !open {
+                    refusals.extend([("401", "Unauthorized"), ("429", "RateLimited")]);
+                }
+                for (status, name) in refusals {
                     if !responses.contains_key(status) {
                         responses.insert(status.into(), response_ref(name));
                     }
@@ -229,19 +266,47 @@ pub fn document(models: &[Arc<ModelInfo>], workflows: &[Arc<Served>]) -> Value {
                 carries `X-Request-ID` (the request's, when it sent a valid one). Bodies are JSON \
                 (`Content-Type: application/json`; 415 otherwise). Any request may also be refused \
                 before it reaches an operation, in the same format: 400 `bad_request` (a malformed \
-                request), 403 `forbidden` (a `Host` or browser `Origin` that is not allowed), 408 \
+                request), 401 `unauthorized` (no credential where one is required, or one that does \
+                not check out), 403 `forbidden` (a permission the caller's roles do not grant, or a \
+                `Host` or browser `Origin` that is not allowed), 429 `rate_limited`, 408 \
                 `request_timeout` (the head did not arrive in time), 414 `uri_too_long` and 431 \
                 `headers_too_large` (a head over 16 KiB), 503 `unavailable` (the port is at its \
                 connection limit).",
         },
         "tags": tags,
         "paths": paths,
+        "security": [{ "bearer": [] }, { "apiKey": [] }],
         "components": {
             "schemas": schemas,
             "responses": error_responses(),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key (`fg_...`, from `flowgate keys create` or `POST /admin/keys`) or a JSON Web Token signed with the server's configured key.",
+                },
+                "apiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "An API key, as an alternative to `Authorization: Bearer`.",
+                },
+            },
             "headers": {
                 "Retry-After": {
                     "description": "Seconds to wait before retrying.",
+                    "schema": { "type": "integer", "minimum": 1 },
+                },
+                "RateLimit-Limit": {
+                    "description": "The requests the caller's limit lets through at once (its burst).",
+                    "schema": { "type": "integer", "minimum": 1 },
+                },
+                "RateLimit-Remaining": {
+                    "description": "The requests left now: 0 on a 429.",
+                    "schema": { "type": "integer", "minimum": 0 },
+                },
+                "RateLimit-Reset": {
+                    "description": "Seconds until the whole burst is available again.",
                     "schema": { "type": "integer", "minimum": 1 },
                 },
             },
@@ -269,7 +334,31 @@ fn error_responses() -> Value {
         }),
     );
     not_ready["headers"] = json!({ "Retry-After": { "$ref": "#/components/headers/Retry-After" } });
+    let mut unauthorized = error(
+        "No credential where one is required, or one that does not check out (an unknown, revoked or expired key; a token with a bad signature, algorithm, issuer, audience or time) (`unauthorized`); the answer never says which.",
+        json!({ "code": "unauthorized", "message": "invalid credential" }),
+    );
+    unauthorized["headers"] = json!({ "WWW-Authenticate": {
+        "description": "`Bearer`: the scheme to authenticate with.",
+        "schema": { "type": "string" },
+    } });
+    let mut rate_limited = error(
+        "The caller's rate limit for this operation is used up (`rate_limited`); retry after `Retry-After` seconds.",
+        json!({
+            "code": "rate_limited",
+            "message": "rate limited, retry after 400 ms",
+            "details": { "retry_after_ms": 400, "limit": 100, "reset_ms": 2000 },
+        }),
+    );
+    rate_limited["headers"] = json!({
+        "Retry-After": { "$ref": "#/components/headers/Retry-After" },
+        "RateLimit-Limit": { "$ref": "#/components/headers/RateLimit-Limit" },
+        "RateLimit-Remaining": { "$ref": "#/components/headers/RateLimit-Remaining" },
+        "RateLimit-Reset": { "$ref": "#/components/headers/RateLimit-Reset" },
+    });
     json!({
+        "Unauthorized": unauthorized,
+        "RateLimited": rate_limited,
         "BadRequest": error(
             "Invalid params, a malformed body, or an unknown field or operator (`validation`, naming the field).",
             json!({ "code": "validation", "message": "unknown field `colour` on model Book", "field": "colour" }),
@@ -283,8 +372,8 @@ fn error_responses() -> Value {
             json!({ "code": "conflict", "message": "a record with the same unique value already exists", "field": "isbn" }),
         ),
         "Forbidden": error(
-            "The `Host` is not one of the allowed hosts, or the browser `Origin` is neither the server's own nor one of `cors_origins` (`forbidden`).",
-            json!({ "code": "forbidden", "message": "origin `https://evil.example` is not allowed (add it to `cors_origins`)" }),
+            "The caller's roles do not grant the operation (`forbidden`, naming the missing permission), or the `Host` is not one of the allowed hosts, or the browser `Origin` is neither the server's own nor one of `cors.allowed_origins`.",
+            json!({ "code": "forbidden", "message": "origin `https://evil.example` is not allowed (add it to `cors.allowed_origins`)" }),
         ),
         "UnsupportedMediaType": error(
             "A body sent without a JSON `Content-Type` (`application/json` or `application/*+json`) (`unsupported_media_type`).",

@@ -114,6 +114,8 @@ struct Conn {
     /// Closes the connection to make room for another.
     evict: Notify,
     clock: Clock,
+    /// The client's address (anonymous callers are rate-limited by it).
+    peer: std::net::IpAddr,
 }
 
 /// Monotonic nanoseconds since the port started, +1 so that 0 can mean "none".
@@ -145,8 +147,9 @@ enum Expiry {
 }
 
 impl Conn {
-    fn new(clock: Clock) -> Conn {
+    fn new(clock: Clock, peer: std::net::IpAddr) -> Conn {
         Conn {
+            peer,
             waiting_since: AtomicU64::new(clock.now()),
             head_started: AtomicU64::new(0),
             line_done: AtomicBool::new(false),
@@ -265,8 +268,8 @@ pub(crate) async fn serve(
             accepted = listener.accept() => accepted,
             _ = shutdown.wait_for(|stop| *stop) => break,
         };
-        let tcp = match accepted {
-            Ok((tcp, _)) => tcp,
+        let (tcp, peer) = match accepted {
+            Ok((tcp, peer)) => (tcp, peer.ip()),
             Err(e) => {
                 // Out of file descriptors, or a connection reset before it was accepted: wait a
                 // little rather than spin.
@@ -279,7 +282,7 @@ pub(crate) async fn serve(
             tracing::debug!(error = %e, "cannot set TCP_NODELAY");
         }
         next_id += 1;
-        let conn = Arc::new(Conn::new(clock));
+        let conn = Arc::new(Conn::new(clock, peer));
         if !table.admit(next_id, conn.clone()) {
             // Every connection is busy with a request: say so, and close.
             let answer = raw_error_response(
@@ -324,6 +327,7 @@ async fn connection(
     let service = Tracked {
         inner: TowerToHyperService::new(router),
         conn: conn.clone(),
+        peer: ClientAddr(conn.peer),
     };
     let mut http = http1::Builder::new();
     http.max_buf_size(MAX_HEAD_BYTES);
@@ -377,10 +381,16 @@ async fn connection(
     table.remove(id);
 }
 
+/// The address a request came from, in its extensions: an anonymous caller's rate limits count
+/// per address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ClientAddr(pub(crate) std::net::IpAddr);
+
 /// The router as hyper's service, marking each request in flight and tracking its answer's body.
 struct Tracked {
     inner: TowerToHyperService<axum::Router>,
     conn: Arc<Conn>,
+    peer: ClientAddr,
 }
 
 type Answer = Result<Response<TrackedBody>, Infallible>;
@@ -390,8 +400,9 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
     type Error = Infallible;
     type Future = TrackedAnswer;
 
-    fn call(&self, req: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         self.conn.on_request();
+        req.extensions_mut().insert(self.peer);
         let access = AccessLog::start(&req);
         TrackedAnswer {
             answer: self.inner.call(req),

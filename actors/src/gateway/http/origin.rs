@@ -95,7 +95,7 @@ impl Guard {
                 .iter()
                 .filter_map(|h| HostPort::parse(h).or_else(|| HostPort::parse(&format!("[{h}]"))))
                 .collect(),
-            cors: config.cors_origins.clone(),
+            cors: config.cors_allowed(),
         }
     }
 
@@ -176,7 +176,7 @@ impl Guard {
         Some(plain(
             StatusCode::FORBIDDEN,
             "forbidden",
-            format!("origin `{text}` is not allowed (add it to `cors_origins`)"),
+            format!("origin `{text}` is not allowed (add it to `cors.allowed_origins`)"),
         ))
     }
 }

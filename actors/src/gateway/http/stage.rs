@@ -2,7 +2,8 @@
 //! or `Origin` (`origin.rs`) and an invalid `X-Request-ID`; honours a valid `X-Request-ID` or
 //! makes one, echoes it, and runs the request inside a span that carries it. On the way out it
 //! gives a compressed answer's `ETag` its coding (`conditional.rs`), outside the compression
-//! layer.
+//! layer, and adds the security headers every answer carries (`X-Content-Type-Options`,
+//! `Referrer-Policy`).
 //!
 //! A layer of its own rather than `axum::middleware::from_fn`, which clones the inner service,
 //! boxes it again and boxes its future on every request.
@@ -100,6 +101,20 @@ where
     }
 }
 
+/// The security headers of every answer: no MIME sniffing, no referrer sent on from a page
+/// (`/docs` adds its own Content-Security-Policy).
+pub(crate) fn security_headers(h: &mut axum::http::HeaderMap) {
+    use axum::http::header;
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+}
+
 /// Whether a client's `X-Request-ID` is used as the request id: 1 to 128 printable ASCII
 /// characters without spaces (as OpenAPI documents it); another value is refused (400).
 fn valid_request_id(s: &str) -> bool {
@@ -141,6 +156,7 @@ where
         if let Some(v) = this.echo.take() {
             resp.headers_mut().insert(X_REQUEST_ID, v);
         }
+        security_headers(resp.headers_mut());
         // Outside the compression layer (see `conditional.rs`).
         super::conditional::tag_coding(&mut resp);
         Poll::Ready(Ok(resp))

@@ -11,7 +11,7 @@
 //!   ones answer 202 with `{run_id, workflow, status: "pending"}` and a `Location` to poll.
 //! - `GET /workflows/{name}/runs/{run_id}`: a stored run, from this process or an earlier one.
 
-use super::{Body, Ctx, FileBody, Path, body_json};
+use super::{Authenticated, Body, Ctx, FileBody, Path, admin, body_json};
 use crate::dispatch::Dispatcher;
 use crate::gateway::errors::{ApiError, RunFailed, plain};
 use axum::Json;
@@ -33,7 +33,7 @@ pub(super) fn routes() -> Router<Dispatcher> {
         .route("/workflows/{name}/runs/{run_id}", get(run))
 }
 
-async fn list(State(d): State<Dispatcher>) -> Response {
+async fn list(State(d): State<Dispatcher>, _: Authenticated) -> Response {
     Json(d.workflows().list_json()).into_response()
 }
 
@@ -55,9 +55,13 @@ fn format_of(headers: &HeaderMap) -> FileFormat {
 
 async fn apply(
     State(d): State<Dispatcher>,
+    Authenticated(caller): Authenticated,
     headers: HeaderMap,
     FileBody(body): FileBody,
 ) -> Response {
+    if let Err(refused) = admin(&d, &caller, "workflows") {
+        return *refused;
+    }
     let Ok(text) = std::str::from_utf8(&body) else {
         return plain(
             StatusCode::BAD_REQUEST,
@@ -89,7 +93,11 @@ async fn apply(
     }
 }
 
-async fn describe(State(d): State<Dispatcher>, Path(name): Path<String>) -> Response {
+async fn describe(
+    State(d): State<Dispatcher>,
+    _: Authenticated,
+    Path(name): Path<String>,
+) -> Response {
     match d.workflow(&name).await {
         Ok(s) => Json(s.describe.clone()).into_response(),
         Err(e) => ApiError(e).into_response(),
@@ -171,8 +179,15 @@ async fn execute(
 
 async fn run(
     State(d): State<Dispatcher>,
+    Authenticated(caller): Authenticated,
     Path((name, run_id)): Path<(String, String)>,
 ) -> Response {
+    if let Err(e) = d
+        .auth()
+        .authorize(&caller, crate::auth::Permission::Workflow(&name))
+    {
+        return ApiError(e).into_response();
+    }
     match d.workflow_run(&name, &run_id).await {
         Ok(record) => Json(record.to_json()).into_response(),
         Err(e) => ApiError(e).into_response(),

@@ -107,8 +107,9 @@ impl Sessions {
         &self,
         id: rmcp::model::RequestId,
         params: rmcp::model::CallToolRequestParams,
+        principal: flowgate::Principal,
     ) -> ServerJsonRpcMessage {
-        match self.server.call(params).await {
+        match self.server.call(params, principal).await {
             Ok(result) => ServerJsonRpcMessage::response(ServerResult::from(result), id),
             Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         }
@@ -169,7 +170,8 @@ impl SessionManager for Sessions {
             .get::<axum::http::request::Parts>()
             .and_then(|parts| parts.extensions.get::<JsonAnswer>())
             .cloned();
-        let answer = self.call(request.id, call.params).await;
+        let principal = self.server.principal(&call.extensions);
+        let answer = self.call(request.id, call.params, principal).await;
         let event = match slot {
             Some(slot) => {
                 *slot.0.lock().expect("answer lock") = Some(answer);
