@@ -377,16 +377,26 @@ async fn serve_hand(pool: HandPool) -> SocketAddr {
 
 /// Starts Flowgate on `url` and seeds it.
 async fn serve_flowgate(url: &str, rows: usize) -> flowgate_actors::Handle {
-    let handle = Supervisor::builder()
+    serve_flowgate_with(url, rows, &[]).await
+}
+
+/// Flowgate with configuration keys `settings` on top of the defaults.
+async fn serve_flowgate_with(
+    url: &str,
+    rows: usize,
+    settings: &[(&str, Value)],
+) -> flowgate_actors::Handle {
+    let mut builder = Supervisor::builder()
         .database_url(url)
         .http_port(0)
         .set("host", "127.0.0.1")
         .set("mcp_port", 0)
         .set("pool_size", POOL_SIZE)
-        .model(product_model())
-        .start()
-        .await
-        .expect("start flowgate");
+        .model(product_model());
+    for (key, value) in settings {
+        builder = builder.set(key, value.clone());
+    }
+    let handle = builder.start().await.expect("start flowgate");
     assert!(
         handle.wait_ready(Duration::from_secs(30)).await,
         "flowgate not ready: {}",
@@ -592,12 +602,16 @@ async fn send(
     method: &str,
     path: &str,
     body: Option<Vec<u8>>,
+    auth: Option<&str>,
 ) -> Result<(StatusCode, Bytes), String> {
     sender.ready().await.map_err(|e| e.to_string())?;
     let mut req = hyper::Request::builder()
         .method(method)
         .uri(path)
         .header("host", "127.0.0.1");
+    if let Some(a) = auth {
+        req = req.header("authorization", a);
+    }
     if body.is_some() {
         req = req.header("content-type", "application/json");
     }
@@ -647,6 +661,7 @@ async fn connection(
     ids: usize,
     measure_from: Instant,
     end: Instant,
+    auth: Option<&'static str>,
 ) -> Stats {
     let mut stats = Stats::default();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index as u64 + 1) | 1);
@@ -692,7 +707,7 @@ async fn connection(
             )
         };
         let started = Instant::now();
-        let result = send(s, method, &path, body).await;
+        let result = send(s, method, &path, body, auth).await;
         let done = Instant::now();
         let counted = started >= measure_from && done <= end;
         match result {
@@ -734,11 +749,12 @@ async fn drive(
     connections: usize,
     warm_up: Duration,
     measure: Duration,
+    auth: Option<&'static str>,
 ) -> Stats {
     let measure_from = Instant::now() + warm_up;
     let end = measure_from + measure;
     let tasks: Vec<_> = (0..connections)
-        .map(|i| tokio::spawn(connection(addr, scenario, i, ids, measure_from, end)))
+        .map(|i| tokio::spawn(connection(addr, scenario, i, ids, measure_from, end, auth)))
         .collect();
     let mut total = Stats::default();
     for t in tasks {
@@ -821,7 +837,9 @@ fn keys(v: &Value) -> Vec<String> {
 
 async fn get_json(sender: &mut Sender, method: &str, path: &str, body: Option<Value>) -> Value {
     let body = body.map(|b| serde_json::to_vec(&b).expect("json"));
-    let (status, bytes) = send(sender, method, path, body).await.expect("request");
+    let (status, bytes) = send(sender, method, path, body, None)
+        .await
+        .expect("request");
     assert!(
         status.is_success(),
         "{method} {path}: {status} {}",
@@ -889,6 +907,171 @@ fn load_average() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+// ---------------------------------------------------------------------------------------------
+// Production features on and off (auth and rate limits).
+// ---------------------------------------------------------------------------------------------
+
+const JWT_SECRET: &str = "a-load-test-secret-of-32-bytes-or-more";
+
+/// A Flowgate server with one production feature on (or none), and the `Authorization` header
+/// its load sends.
+struct FeatureServer {
+    label: &'static str,
+    handle: flowgate_actors::Handle,
+    auth: Option<&'static str>,
+    files: Vec<PathBuf>,
+}
+
+/// Four servers on SQLite files of their own, each seeded alike: auth off; an API key required
+/// and sent; an HS256 JWT required and sent; auth off with a rate limit that never trips (every
+/// connection comes from 127.0.0.1, so all of them count against one bucket).
+async fn feature_servers(rows: usize) -> Vec<FeatureServer> {
+    let configs: [(&'static str, Vec<(&str, Value)>); 4] = [
+        ("auth off", vec![]),
+        ("API key", vec![("auth", json!({"required": true}))]),
+        (
+            "HS256 JWT",
+            vec![("auth", json!({"required": true, "jwt_secret": JWT_SECRET}))],
+        ),
+        (
+            "rate limit",
+            vec![(
+                "rate_limit",
+                json!({"default": "1000000000/s burst 1000000000"}),
+            )],
+        ),
+    ];
+    let mut out = Vec::new();
+    for (i, (label, settings)) in configs.into_iter().enumerate() {
+        let path = std::env::temp_dir().join(format!(
+            "flowgate-load-feature{i}-{}.db",
+            std::process::id()
+        ));
+        let files = sqlite_files(&path);
+        for f in &files {
+            let _ = std::fs::remove_file(f);
+        }
+        let handle =
+            serve_flowgate_with(&format!("sqlite://{}", path.display()), rows, &settings).await;
+        let token = match label {
+            "API key" => {
+                let keys = handle.api_keys().expect("the key table is open once ready");
+                let (_, key) = keys
+                    .create(flowgate::keys::NewKey::new("load", ["admin"]))
+                    .await
+                    .expect("create a key");
+                Some(key)
+            }
+            "HS256 JWT" => {
+                let claims = json!({"sub": "load", "roles": ["admin"], "exp": Utc::now().timestamp() + 3600});
+                Some(
+                    jsonwebtoken::encode(
+                        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+                        &claims,
+                        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+                    )
+                    .expect("sign a token"),
+                )
+            }
+            _ => None,
+        };
+        let auth = token.map(|t| &*Box::leak(format!("Bearer {t}").into_boxed_str()));
+        out.push(FeatureServer {
+            label,
+            handle,
+            auth,
+            files,
+        });
+    }
+    out
+}
+
+/// Reads by id against each feature server, in alternating rounds like the pairs.
+fn features_run(
+    servers: &tokio::runtime::Runtime,
+    client: &tokio::runtime::Runtime,
+    rows: usize,
+    connections: usize,
+    warm_up: Duration,
+    measure: Duration,
+    only: Option<&str>,
+) -> Vec<Measured> {
+    let all = servers.block_on(feature_servers(rows));
+    let (targets, skipped): (Vec<_>, Vec<_>) = all.into_iter().partition(|f| {
+        let label = format!("features/read/{}", f.label);
+        only.is_none_or(|o| label.contains(o))
+    });
+    for f in &targets {
+        eprintln!("features/read/{}: warming up", f.label);
+        // Every answer must be a 200: a refused credential would measure the refusal.
+        client.block_on(async {
+            let mut sender = connect(f.handle.http_addr()).await.expect("connect");
+            let (status, body) = send(&mut sender, "GET", "/api/products/1", None, f.auth)
+                .await
+                .expect("read");
+            assert_eq!(
+                status,
+                StatusCode::OK,
+                "{}: {}",
+                f.label,
+                String::from_utf8_lossy(&body)
+            );
+        });
+        client.block_on(drive(
+            f.handle.http_addr(),
+            Scenario::Read,
+            rows,
+            connections,
+            Duration::ZERO,
+            warm_up,
+            f.auth,
+        ));
+    }
+    eprintln!(
+        "features/read: {ROUNDS} rounds of {:?} per server, alternating",
+        measure / ROUNDS
+    );
+    let mut totals: Vec<Stats> = targets.iter().map(|_| Stats::default()).collect();
+    for round in 0..ROUNDS {
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let cpu = process_cpu();
+            let mut stats = client.block_on(drive(
+                targets[i].handle.http_addr(),
+                Scenario::Read,
+                rows,
+                connections,
+                Duration::ZERO,
+                measure / ROUNDS,
+                targets[i].auth,
+            ));
+            stats.cpu = process_cpu().saturating_sub(cpu);
+            totals[i].merge(stats);
+        }
+    }
+    let results = targets
+        .iter()
+        .zip(totals)
+        .map(|(f, stats)| Measured {
+            backend: "features",
+            scenario: Scenario::Read,
+            server: f.label,
+            figures: figures(stats, measure),
+        })
+        .collect();
+    for f in targets.into_iter().chain(skipped) {
+        servers.block_on(f.handle.shutdown());
+        for file in f.files {
+            let _ = std::fs::remove_file(file);
+        }
+    }
+    results
+}
+
+/// One measured run: its backend (or `features`), scenario, server and figures.
 struct Measured {
     backend: &'static str,
     scenario: Scenario,
@@ -926,7 +1109,9 @@ fn count_mode(
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         for _ in 0..n {
             let path = format!("/api/products/{}", rng.below(rows) + 1);
-            let (status, _) = send(&mut sender, "GET", &path, None).await.expect("read");
+            let (status, _) = send(&mut sender, "GET", &path, None, None)
+                .await
+                .expect("read");
             assert_eq!(status, StatusCode::OK);
         }
     });
@@ -1006,6 +1191,7 @@ fn main() {
                     connections,
                     Duration::ZERO,
                     warm_up,
+                    None,
                 ));
             }
             eprintln!(
@@ -1029,6 +1215,7 @@ fn main() {
                         connections,
                         Duration::ZERO,
                         measure / ROUNDS,
+                        None,
                     ));
                     stats.cpu = process_cpu().saturating_sub(cpu);
                     totals[i].merge(stats);
@@ -1045,6 +1232,15 @@ fn main() {
         }
         servers.block_on(pair.teardown());
     }
+    results.extend(features_run(
+        &servers,
+        &client,
+        rows,
+        connections,
+        warm_up,
+        measure,
+        only.as_deref(),
+    ));
 
     println!(
         "\nLoad test: {connections} connections; per server and scenario {}s warm-up, then {}s measured in {ROUNDS} alternating rounds; load average now {}",
@@ -1069,7 +1265,11 @@ fn main() {
         // Flowgate's rows carry the ratios: its throughput over the hand-written server's, and
         // the hand-written server's CPU per request over its own (both 1.0 when equal, lower
         // when Flowgate does worse).
+        // The feature rows carry theirs against the same server with no feature on.
         let hand = results.iter().find(|h| {
+            if r.backend == "features" {
+                return r.server != "auth off" && h.backend == "features" && h.server == "auth off";
+            }
             r.server == "flowgate"
                 && h.server == "hand-written"
                 && h.backend == r.backend
@@ -1098,6 +1298,23 @@ fn main() {
     if !full {
         println!("(a smoke run: short and in the test profile, so these figures mean nothing)");
         return;
+    }
+    let off = results
+        .iter()
+        .find(|r| r.backend == "features" && r.server == "auth off");
+    for r in results
+        .iter()
+        .filter(|r| r.backend == "features" && r.server != "auth off")
+    {
+        if let Some(off) = off {
+            let rps = r.figures.rps / off.figures.rps;
+            let cpu = off.figures.cpu_us / r.figures.cpu_us;
+            println!(
+                "goal: {} >= 0.95 of auth off on read by id: req/s {rps:.2}, CPU {cpu:.2} {}",
+                r.server,
+                if rps.max(cpu) >= 0.95 { "ok" } else { "MISSED" }
+            );
+        }
     }
     if let Some(r) = results
         .iter()

@@ -295,18 +295,25 @@ fn assert_model_routes(doc: &Value, model: &str, table: &str) {
     );
     assert_eq!(
         statuses(create),
-        ["201", "400", "403", "409", "413", "415", "500", "503"]
+        [
+            "201", "400", "401", "403", "409", "413", "415", "429", "500", "503"
+        ]
     );
     assert_eq!(
         statuses(&by_id["get"]),
-        ["200", "304", "400", "403", "404", "500", "503"]
+        [
+            "200", "304", "400", "401", "403", "404", "429", "500", "503"
+        ]
     );
-    assert_eq!(statuses(list), ["200", "304", "400", "403", "500", "503"]);
+    assert_eq!(
+        statuses(list),
+        ["200", "304", "400", "401", "403", "429", "500", "503"]
+    );
     assert!(list["responses"]["200"]["headers"]["ETag"].is_object());
     assert_eq!(
         statuses(&doc["paths"][format!("/nodes/{model}UpdateNode")]["post"]),
         [
-            "200", "400", "403", "404", "409", "413", "415", "500", "503"
+            "200", "400", "401", "403", "404", "409", "413", "415", "429", "500", "503"
         ]
     );
 }
@@ -331,6 +338,31 @@ fn assert_common(doc: &Value) {
     assert_eq!(
         responses["NotReady"]["headers"]["Retry-After"]["$ref"],
         "#/components/headers/Retry-After"
+    );
+    // Credentials: a bearer token or X-API-Key; a loopback server without `auth.required` also
+    // serves anonymous callers, and health needs nothing.
+    let schemes = &doc["components"]["securitySchemes"];
+    assert_eq!(schemes["bearer"]["scheme"], "bearer");
+    assert_eq!(schemes["apiKey"]["name"], "X-API-Key");
+    assert_eq!(doc["security"], json!([{"bearer": []}, {"apiKey": []}, {}]));
+    assert_eq!(
+        doc["paths"]["/health/ready"]["get"]["security"],
+        json!([{}])
+    );
+    for header in [
+        "Retry-After",
+        "RateLimit-Limit",
+        "RateLimit-Remaining",
+        "RateLimit-Reset",
+    ] {
+        assert!(
+            responses["RateLimited"]["headers"][header]["$ref"].is_string(),
+            "{header}"
+        );
+    }
+    assert_eq!(
+        responses["Unauthorized"]["content"]["application/json"]["example"]["error"]["code"],
+        "unauthorized"
     );
     for path in ["/", "/health/live", "/models", "/openapi.json", "/docs"] {
         assert_eq!(methods(doc, path), ["get"], "{path}");
@@ -486,7 +518,7 @@ async fn document_lists_workflows() {
     assert_eq!(
         statuses(execute),
         [
-            "200", "202", "400", "403", "404", "409", "413", "415", "500", "503"
+            "200", "202", "400", "401", "403", "404", "409", "413", "415", "429", "500", "503"
         ]
     );
     let body = &execute["requestBody"]["content"]["application/json"]["schema"];
@@ -522,7 +554,19 @@ async fn docs_page_is_served_from_the_binary() {
     let (status, ty, html) = s.send(Method::GET, "/docs", None).await;
     assert_eq!(status, 200);
     assert!(ty.starts_with("text/html"), "{ty}");
-    assert!(html.contains("\"/openapi.json\""), "{html}");
+    // A strict content security policy: no inline script, nothing from elsewhere.
+    let resp = s.http.get(format!("{}/docs", s.base)).send().await.unwrap();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.starts_with("default-src 'none'; script-src 'self';"),
+        "{csp}"
+    );
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(!html.contains("<script>"), "an inline script: {html}");
+    let mut loads_the_document = false;
     assert!(
         !html.contains("http://") && !html.contains("https://"),
         "the page names another host: {html}"
@@ -539,6 +583,7 @@ async fn docs_page_is_served_from_the_binary() {
             assert!(!body.is_empty(), "{path}");
             if path.ends_with(".js") {
                 assert!(ty.contains("javascript"), "{path}: {ty}");
+                loads_the_document |= body.contains("\"/openapi.json\"");
             } else if path.ends_with(".css") {
                 assert!(ty.starts_with("text/css"), "{path}: {ty}");
             }
@@ -546,6 +591,10 @@ async fn docs_page_is_served_from_the_binary() {
         }
     }
     assert!(assets >= 3, "{html}");
+    assert!(
+        loads_the_document,
+        "no script of the page loads /openapi.json"
+    );
     let (status, _, body) = s.send(Method::GET, "/docs/nothing.js", None).await;
     assert_eq!(status, 404, "{body}");
     s.handle.shutdown().await;

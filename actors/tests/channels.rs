@@ -17,6 +17,7 @@
 #[path = "../../tests/common/mod.rs"]
 mod common;
 #[path = "channels/drivers.rs"]
+#[allow(dead_code)] // the credential helpers serve tests/auth.rs
 mod drivers;
 #[path = "channels/scenarios.rs"]
 mod scenarios;

@@ -270,13 +270,35 @@ fn readme_workflow_is_the_shipped_file() {
     assert_eq!(rest, file);
 }
 
+/// Every configuration README shows (a TOML block without models) is a valid `flowgate.toml`:
+/// its keys exist, its roles and rate limits parse.
+#[test]
+fn readme_configurations_are_valid() {
+    let configs: Vec<Block> = blocks()
+        .into_iter()
+        .filter(|b| b.lang == "toml" && !b.body.contains("[models."))
+        .collect();
+    assert!(!configs.is_empty(), "README shows a configuration");
+    for b in configs {
+        let layer = flowgate_actors::Config::from_toml(&b.body, "README.md")
+            .unwrap_or_else(|e| panic!("README.md line {}: {e}", b.line));
+        let c = flowgate_actors::Config::from_layers(&[layer])
+            .unwrap_or_else(|e| panic!("README.md line {}: {e}", b.line));
+        flowgate_actors::auth::Policy::new(&c.auth.roles, false)
+            .unwrap_or_else(|e| panic!("README.md line {}: {e}", b.line));
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(flowgate_actors::rate_limit::RateLimiter::new(&c.rate_limit))
+            .unwrap_or_else(|e| panic!("README.md line {}: {e}", b.line));
+    }
+}
+
 /// The schema file README shows reads, and its models are the shipped ones (so that the CLI
 /// commands' flags, `--estimate` say, are fields of the models they name).
 #[test]
 fn readme_schema_is_the_shipped_models() {
     let toml = blocks()
         .into_iter()
-        .find(|b| b.lang == "toml")
+        .find(|b| b.lang == "toml" && b.body.contains("[models."))
         .expect("README shows a schema file");
     let shown = flowgate::model::parse_toml(&toml.body, "README.md").expect("README's schema");
     let shipped =

@@ -66,6 +66,8 @@ fn exit_code_of(code: &str) -> i32 {
         "not_found" => 4,
         "conflict" => 5,
         "not_ready" | "unavailable" => 6,
+        "unauthorized" | "forbidden" => 7,
+        "rate_limited" => 8,
         _ => 1,
     }
 }
@@ -127,6 +129,7 @@ impl Channel {
 pub(crate) struct Http {
     base: Url,
     client: Client,
+    token: Option<String>,
 }
 
 impl Http {
@@ -138,7 +141,14 @@ impl Http {
                 .timeout(WAIT)
                 .build()
                 .expect("http client"),
+            token: None,
         }
+    }
+
+    /// The same client sending `Authorization: Bearer <token>`.
+    pub(crate) fn with_token(mut self, token: &str) -> Http {
+        self.token = Some(token.to_string());
+        self
     }
 
     /// A URL of path segments (each percent-encoded, as an id may need).
@@ -152,6 +162,10 @@ impl Http {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder, success: u16) -> Answer {
+        let req = match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        };
         let resp = match req.send().await {
             Ok(r) => r,
             Err(e) => return Answer::broken(format!("request failed: {e}")),
@@ -300,11 +314,25 @@ fn query(table: &str, op: OpKind, obj: Map<String, Value>) -> Vec<(String, Strin
 
 /// An MCP session with the server at `addr`.
 pub(crate) async fn mcp_session(addr: std::net::SocketAddr) -> RunningService<RoleClient, ()> {
-    let transport = StreamableHttpClientTransport::from_uri(format!("http://{addr}/mcp"));
+    mcp_session_as(addr, None).await.expect("MCP initialize")
+}
+
+/// An MCP session with the server at `addr`, sending `Authorization: Bearer <token>` with every
+/// request when there is one; the error when initialize fails (a refused credential).
+pub(crate) async fn mcp_session_as(
+    addr: std::net::SocketAddr,
+    token: Option<&str>,
+) -> Result<RunningService<RoleClient, ()>, String> {
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let mut config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
+    if let Some(t) = token {
+        config = config.auth_header(t);
+    }
+    let transport = StreamableHttpClientTransport::from_config(config);
     tokio::time::timeout(WAIT, ().serve(transport))
         .await
-        .expect("MCP initialize within the wait")
-        .expect("MCP initialize")
+        .map_err(|_| format!("no MCP initialize answer within {WAIT:?}"))?
+        .map_err(|e| e.to_string())
 }
 
 /// `tools/call` of `<table>_<op>`.
@@ -385,6 +413,15 @@ impl Cli {
             dir: dir.to_path_buf(),
             args: vec!["--server".into(), format!("http://{addr}")],
         }
+    }
+
+    /// Remote mode with `--token` when there is one.
+    pub(crate) fn remote_as(dir: &Path, addr: std::net::SocketAddr, token: Option<&str>) -> Cli {
+        let mut cli = Cli::remote(dir, addr);
+        if let Some(t) = token {
+            cli.args.extend(["--token".to_string(), t.to_string()]);
+        }
+        cli
     }
 
     /// `flowgate <table> <op> --data JSON --json`.
