@@ -302,6 +302,98 @@ mod tests {
         }
     }
 
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/jwt");
+
+    fn fixture(name: &str) -> std::path::PathBuf {
+        std::path::Path::new(FIXTURES).join(name)
+    }
+
+    fn signed(alg: Algorithm, kid: Option<&str>, private: &str, claims: &Value) -> String {
+        let pem = std::fs::read(fixture(private)).unwrap();
+        let key = match alg {
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem).unwrap(),
+            Algorithm::ES256 => EncodingKey::from_ec_pem(&pem).unwrap(),
+            other => panic!("{other:?}"),
+        };
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_string);
+        encode(&header, claims, &key).unwrap()
+    }
+
+    #[test]
+    fn rs256_and_es256_with_a_pem_public_key() {
+        let claims = json!({"sub": "svc", "exp": now() + 60, "roles": ["reader"]});
+        for (alg, public, private) in [
+            (Algorithm::RS256, "rsa-public.pem", "rsa-private.pem"),
+            (Algorithm::ES256, "ec-public.pem", "ec-private.pem"),
+        ] {
+            let v = JwtVerifier::new(&AuthConfig {
+                jwt_public_key: Some(fixture(public)),
+                ..AuthConfig::default()
+            })
+            .unwrap()
+            .unwrap();
+            let p = v.verify(&signed(alg, None, private, &claims)).unwrap();
+            assert_eq!(
+                (p.id.as_str(), p.roles.as_slice()),
+                ("jwt:svc", &["reader".to_string()][..])
+            );
+            // HS256 with the public key's text as the secret (algorithm confusion): refused.
+            let pem = std::fs::read(fixture(public)).unwrap();
+            let confused = encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(&pem),
+            )
+            .unwrap();
+            assert!(
+                v.verify(&confused).is_err(),
+                "{alg:?}: HS256 with the public key"
+            );
+            // Signed by the other key pair: refused.
+            let other = if alg == Algorithm::RS256 {
+                signed(Algorithm::ES256, None, "ec-private.pem", &claims)
+            } else {
+                signed(Algorithm::RS256, None, "rsa-private.pem", &claims)
+            };
+            assert!(v.verify(&other).is_err(), "{alg:?}: the other key");
+            let expired = json!({"sub": "svc", "exp": now() - 120});
+            assert!(v.verify(&signed(alg, None, private, &expired)).is_err());
+        }
+    }
+
+    #[test]
+    fn a_jwks_file_chooses_the_key_by_kid() {
+        let v = JwtVerifier::new(&AuthConfig {
+            jwks_file: Some(fixture("jwks.json")),
+            ..AuthConfig::default()
+        })
+        .unwrap()
+        .unwrap();
+        let claims = json!({"sub": "svc", "exp": now() + 60, "tenant": "acme"});
+        let rs = signed(Algorithm::RS256, Some("rsa-1"), "rsa-private.pem", &claims);
+        assert_eq!(v.verify(&rs).unwrap().tenant.as_deref(), Some("acme"));
+        let es = signed(Algorithm::ES256, Some("ec-1"), "ec-private.pem", &claims);
+        assert!(v.verify(&es).is_ok());
+        // Without a kid, the key of the token's algorithm is tried.
+        let no_kid = signed(Algorithm::ES256, None, "ec-private.pem", &claims);
+        assert!(v.verify(&no_kid).is_ok());
+        // A kid naming another key, or none of the set: refused.
+        let wrong = signed(Algorithm::RS256, Some("ec-1"), "rsa-private.pem", &claims);
+        assert!(v.verify(&wrong).is_err());
+        let unknown = signed(Algorithm::RS256, Some("rsa-9"), "rsa-private.pem", &claims);
+        assert!(v.verify(&unknown).is_err());
+        let e = JwtVerifier::new(&AuthConfig {
+            jwks_file: Some(fixture("rsa-public.pem")),
+            ..AuthConfig::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.starts_with("auth.jwks_file: ") && e.contains("not a JWKS"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn short_secrets_and_unreadable_keys_are_configuration_errors() {
         let e = JwtVerifier::new(&AuthConfig {
