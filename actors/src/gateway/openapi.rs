@@ -225,13 +225,14 @@ pub fn document(models: &[Arc<ModelInfo>], workflows: &[Arc<Served>]) -> Value {
     health_paths(&mut paths);
     meta_paths(&mut paths);
     // Every operation may be refused before it runs: a malformed request or `X-Request-ID`
-    // (400), a foreign `Host` or `Origin` (403); and, but for health, a missing or bad
-    // credential (401) and a rate limit (429). Health needs no credential.
+    // (400), a foreign `Host` or `Origin` (403); and, but for the open paths, a missing or bad
+    // credential (401) and a rate limit (429).
     for (path, item) in paths.iter_mut() {
         let Some(item) = item.as_object_mut() else {
             continue;
         };
-        let open = path.starts_with("/health/");
+        // Health, the index and the docs page answer everyone.
+        let open = path.starts_with("/health/") || path == "/" || path.starts_with("/docs");
         for (method, op) in item.iter_mut() {
             if method == "parameters" {
                 continue;
