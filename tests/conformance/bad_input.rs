@@ -44,6 +44,13 @@ async fn unknown_fields(b: Backend) {
         &db.err("Task", "list", json!({"filter": {"nope": 1}})).await,
         "filter.nope",
     );
+    // A name list with an empty name (`fields=` in a query string) names the param.
+    for text in ["", "title,,ref", " , "] {
+        invalid(
+            &db.err("Task", "list", json!({"fields": text})).await,
+            "fields",
+        );
+    }
     invalid(
         &db.err(
             "Task",

@@ -128,12 +128,20 @@ impl<'a> Params<'a> {
     pub(super) fn names(&self, key: &str) -> Result<Option<Vec<String>>> {
         match self.get(key) {
             None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(
-                s.split(',')
-                    .map(|p| p.trim().to_string())
-                    .filter(|p| !p.is_empty())
-                    .collect(),
-            )),
+            // Comma-separated names (a query string); an empty one (`fields=`, `a,,b`) is a
+            // mistake, not a request for nothing.
+            Some(Value::String(s)) => s
+                .split(',')
+                .map(|p| {
+                    let p = p.trim();
+                    if p.is_empty() {
+                        Err(Error::validation(key, "an empty field name"))
+                    } else {
+                        Ok(p.to_string())
+                    }
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
             Some(Value::Array(items)) => items
                 .iter()
                 .enumerate()
