@@ -404,13 +404,14 @@ pub fn generate_secret() -> String {
 
 /// The SHA-256 of a key, in lowercase hex: what the table keeps.
 pub fn hash_secret(secret: &str) -> String {
-    use std::fmt::Write;
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .fold(String::with_capacity(64), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let digest = Sha256::digest(secret.as_bytes());
+    let mut out = String::with_capacity(64);
+    for b in digest {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// Whether `s` has the shape of a key (`fg_` and 43 base62 characters), so that a bearer token

@@ -17,9 +17,16 @@ struct Key {
     alg: Algorithm,
 }
 
+/// The most verified tokens kept (a caller sending endless new tokens only refills it).
+const MAX_VERIFIED: usize = 10_000;
+
 /// Verifies tokens and turns their claims into a principal.
 pub struct JwtVerifier {
     keys: Vec<Key>,
+    /// Tokens that verified, with their principal and `exp`: a token is checked once, then
+    /// recognised until it expires (a token cannot change, and the keys are fixed for the
+    /// process), so a request pays a map lookup, not a signature check and a JSON parse.
+    verified: dashmap::DashMap<String, (Principal, i64)>,
     issuer: Option<String>,
     audience: Option<String>,
     roles_claim: String,
@@ -102,6 +109,7 @@ impl JwtVerifier {
         }
         Ok(Some(JwtVerifier {
             keys,
+            verified: dashmap::DashMap::new(),
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
             roles_claim: config.roles_claim.clone(),
@@ -112,6 +120,29 @@ impl JwtVerifier {
     /// The principal of a valid token; `Err` with the reason (for the log, never the caller)
     /// otherwise.
     pub fn verify(&self, token: &str) -> Result<Principal, String> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(hit) = self.verified.get(token) {
+            let (principal, exp) = &*hit;
+            if now < *exp {
+                return Ok(principal.clone());
+            }
+        }
+        let (principal, exp) = self.check(token)?;
+        if exp > now {
+            if self.verified.len() >= MAX_VERIFIED {
+                self.verified.retain(|_, (_, e)| *e > now);
+                if self.verified.len() >= MAX_VERIFIED {
+                    self.verified.clear();
+                }
+            }
+            self.verified
+                .insert(token.to_string(), (principal.clone(), exp));
+        }
+        Ok(principal)
+    }
+
+    /// Verifies a token fully: its principal and `exp`.
+    fn check(&self, token: &str) -> Result<(Principal, i64), String> {
         let header = jsonwebtoken::decode_header(token).map_err(|e| format!("header: {e}"))?;
         let mut last = "no key verifies the token's algorithm".to_string();
         for key in &self.keys {
@@ -136,7 +167,10 @@ impl JwtVerifier {
                 validation.set_issuer(&[iss]);
             }
             match jsonwebtoken::decode::<Map<String, Value>>(token, &key.key, &validation) {
-                Ok(data) => return self.principal(&data.claims),
+                Ok(data) => {
+                    let exp = data.claims.get("exp").and_then(Value::as_i64).unwrap_or(0);
+                    return self.principal(&data.claims).map(|p| (p, exp));
+                }
                 Err(e) => last = e.to_string(),
             }
         }
@@ -227,6 +261,27 @@ mod tests {
             verifier(None, None).verify(&spaced).unwrap().roles,
             ["a", "b"]
         );
+    }
+
+    #[test]
+    fn a_verified_token_is_recognised_and_only_that_token() {
+        let v = verifier(None, None);
+        let t = hs(
+            json!({"sub": "ann", "exp": now() + 60, "roles": ["a"]}),
+            SECRET,
+        );
+        let first = v.verify(&t).unwrap();
+        assert_eq!(v.verify(&t).unwrap(), first);
+        assert_eq!(v.verified.len(), 1);
+        // The same claims with another signature: checked, and refused.
+        let mut forged = t.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        assert!(v.verify(&forged).is_err());
+        // An expired token is never kept.
+        let old = hs(json!({"sub": "ann", "exp": now() - 10}), SECRET);
+        let _ = v.verify(&old);
+        assert_eq!(v.verified.len(), 1);
     }
 
     #[test]
