@@ -451,6 +451,8 @@ async fn malformed_credentials_and_admin_areas() {
             let resp = req.send().await.unwrap();
             assert_eq!(resp.status(), 401, "{value:?} on {target}");
             assert_eq!(resp.headers()["www-authenticate"], "Bearer");
+            // Logged under the request id the answer carries.
+            assert!(resp.headers().contains_key("x-request-id"), "{target}");
             let body: Value = resp.json().await.unwrap();
             assert_eq!(body["error"]["code"], "unauthorized", "{body}");
             assert_eq!(body["error"]["message"], "invalid credential", "{body}");

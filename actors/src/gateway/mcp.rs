@@ -852,18 +852,37 @@ async fn authenticate(
         .extensions()
         .get::<super::http::conn::ClientAddr>()
         .map(|a| a.0);
-    let result = auth
-        .authenticate(crate::auth::credential(request.headers()), addr)
-        .await;
-    match result {
+    let credential = crate::auth::credential(request.headers());
+    if matches!(credential, crate::auth::Credential::None) && !auth.is_required() {
+        request
+            .extensions_mut()
+            .insert(flowgate::Principal::anonymous(addr));
+        return next.run(request).await;
+    }
+    // A refusal is logged (and answered) with the request's id: the one it sent when it is a
+    // valid one, else a new one.
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .map(str::to_string)
+        .unwrap_or_else(flowgate::context::new_request_id);
+    let span = tracing::info_span!("mcp_http", request_id = %request_id);
+    let result = auth.authenticate(credential, addr).instrument(span).await;
+    let refused = match result {
         Ok(p) if p.is_anonymous() && auth.is_required() => {
-            super::errors::ApiError(Error::Unauthorized("a credential is required".to_string()))
-                .into_response()
+            Error::Unauthorized("a credential is required".to_string())
         }
         Ok(p) => {
             request.extensions_mut().insert(p);
-            next.run(request).await
+            return next.run(request).await;
         }
-        Err(e) => super::errors::ApiError(e).into_response(),
+        Err(e) => e,
+    };
+    let mut resp = super::errors::ApiError(refused).into_response();
+    if let Ok(v) = axum::http::HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
     }
+    resp
 }
