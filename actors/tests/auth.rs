@@ -587,6 +587,45 @@ async fn malformed_credentials_and_admin_areas() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A local server without credentials: a page on another origin cannot drive either port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_server_refuses_other_origins_on_both_ports() {
+    let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
+    let dir = temp_dir("auth_origin");
+    let h = server(&url, &dir, &[]).await;
+    let c = common::http_client();
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "page", "version": "1"}}});
+    let mcp = format!("http://{}/mcp", h.mcp_addr());
+    let rest = format!("http://{}/api/books", h.http_addr());
+    for (target, body) in [(&mcp, init.clone()), (&rest, json!({"title": "x"}))] {
+        let resp = c
+            .post(target)
+            .header("origin", "https://evil.example")
+            .header("accept", "application/json, text/event-stream")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{target}");
+        let e: Value = resp.json().await.unwrap();
+        assert_eq!(e["error"]["code"], "forbidden", "{target}: {e}");
+    }
+    // The server's own origin is not foreign.
+    let resp = c
+        .post(&mcp)
+        .header("origin", format!("http://{}", h.mcp_addr()))
+        .header("accept", "application/json, text/event-stream")
+        .json(&init)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    h.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Listening beyond loopback without credentials is refused unless said on purpose.
 #[tokio::test]
 async fn an_open_server_beyond_loopback_needs_allow_anonymous() {

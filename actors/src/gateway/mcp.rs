@@ -813,6 +813,7 @@ pub fn allowed_hosts(config: &Config) -> Vec<String> {
 /// Cancelling `stop` ends every session and stream, so that the port can shut down gracefully.
 pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> axum::Router {
     let auth = server.dispatcher().auth().clone();
+    let guard = Arc::new(super::http::origin::Guard::new(config));
     // No priming event (an empty event carrying a retry delay) before each answer: it doubles
     // the events of a tool call's stream, and what it enables, resuming a cut stream, matters
     // little for answers that take milliseconds.
@@ -829,12 +830,27 @@ pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> ax
         .route_service("/mcp", service)
         .layer(axum::middleware::from_fn(sessions::json_answers))
         .layer(axum::middleware::from_fn_with_state(auth, authenticate))
+        .layer(axum::middleware::from_fn_with_state(guard, refuse_foreign))
         .layer(axum::middleware::map_response(
             |mut resp: axum::response::Response| async move {
                 super::http::security_headers(resp.headers_mut());
                 resp
             },
         ))
+}
+
+/// A browser page on another origin must not drive the MCP port any more than the REST one: a
+/// foreign `Origin` (or `Host`) is refused with 403 before anything else, as on the HTTP port
+/// (the MCP specification asks servers to check `Origin`).
+async fn refuse_foreign(
+    axum::extract::State(guard): axum::extract::State<Arc<super::http::origin::Guard>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    match guard.refusal(request.headers(), request.uri()) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
 }
 
 /// The channel's authentication stage on the MCP port: every HTTP request authenticates from
