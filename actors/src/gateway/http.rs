@@ -10,7 +10,7 @@ use crate::routes::Target;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -261,7 +261,16 @@ fn cors_layer(origins: &[String]) -> tower_http::cors::CorsLayer {
             Method::DELETE,
         ])
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([X_REQUEST_ID, header::RETRY_AFTER, header::LOCATION])
+        .expose_headers([
+            X_REQUEST_ID,
+            header::RETRY_AFTER,
+            header::LOCATION,
+            header::ETAG,
+            header::WWW_AUTHENTICATE,
+            HeaderName::from_static("ratelimit-limit"),
+            HeaderName::from_static("ratelimit-remaining"),
+            HeaderName::from_static("ratelimit-reset"),
+        ])
         .max_age(std::time::Duration::from_secs(600))
 }
 

@@ -790,23 +790,6 @@ impl ServerHandler for McpServer {
     }
 }
 
-/// The hosts the streamable HTTP transport accepts in `Host`: rmcp's loopback defaults, the
-/// configured `allowed_hosts`, and the bound `host` unless it is a wildcard address.
-pub fn allowed_hosts(config: &Config) -> Vec<String> {
-    let mut hosts = StreamableHttpServerConfig::default().allowed_hosts;
-    let wildcard = config
-        .host
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_unspecified());
-    if !wildcard {
-        hosts.push(config.host.clone());
-    }
-    hosts.extend(config.allowed_hosts.iter().cloned());
-    hosts.sort();
-    hosts.dedup();
-    hosts
-}
-
 /// The router of the MCP port: streamable HTTP at `/mcp`, with sessions (clients that
 /// `initialize` get an `Mcp-Session-Id`, and list changes on their standalone event stream), and
 /// tool calls answered as JSON (`sessions`).
@@ -819,7 +802,7 @@ pub fn router(server: McpServer, config: &Config, stop: CancellationToken) -> ax
     // little for answers that take milliseconds.
     let http_config = StreamableHttpServerConfig::default()
         .with_sse_retry(None)
-        .with_allowed_hosts(allowed_hosts(config))
+        .with_allowed_hosts(super::http::origin::allowed_hosts(config))
         .with_max_request_body_bytes(config.body_limit)
         .with_cancellation_token(stop);
     let mut local = LocalSessionManager::default();

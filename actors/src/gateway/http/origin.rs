@@ -1,12 +1,12 @@
-//! Who may send a request to the REST port: the `Host` it names and the browser `Origin` it
+//! Who may send a request to either port (REST and MCP): the `Host` it names and the browser
 //! comes from. A web page on another origin must not drive a server on this machine (DNS
 //! rebinding names a foreign host; a cross-origin `fetch` carries its `Origin`).
 //!
-//! - `Host` must be one of the hosts MCP accepts ([`crate::gateway::mcp::allowed_hosts`]: the
+//! - `Host` must be one of the hosts MCP accepts ([`allowed_hosts`]: the
 //!   loopback names, the bound `host` unless it is a wildcard, and `allowed_hosts`), with any
 //!   port unless the entry names one; else 403 `forbidden`. A request without `Host` is 400.
 //! - `Origin`, when present, must be the request's own origin (its host and port are those of
-//!   `Host`) or one of `cors_origins`; else 403 `forbidden`. Browsers send `Origin` on every
+//!   `Host`) or one of `cors.allowed_origins`; else 403 `forbidden`. Browsers send `Origin` on every
 //!   cross-origin request that can write (even `mode: 'no-cors'`), and on same-origin ones that
 //!   are not GET or HEAD (Swagger UI on `/docs`).
 
@@ -81,6 +81,24 @@ fn parse_origin(origin: &str) -> Option<(String, String, Option<u16>)> {
     ))
 }
 
+/// The hosts both ports accept in `Host` (the MCP port's streamable HTTP transport too): rmcp's loopback defaults, the
+/// configured `allowed_hosts`, and the bound `host` unless it is a wildcard address.
+pub(crate) fn allowed_hosts(config: &Config) -> Vec<String> {
+    let mut hosts = rmcp::transport::streamable_http_server::StreamableHttpServerConfig::default()
+        .allowed_hosts;
+    let wildcard = config
+        .host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_unspecified());
+    if !wildcard {
+        hosts.push(config.host.clone());
+    }
+    hosts.extend(config.allowed_hosts.iter().cloned());
+    hosts.sort();
+    hosts.dedup();
+    hosts
+}
+
 /// The `Host` and `Origin` rules of one server.
 #[derive(Debug, Clone)]
 pub(crate) struct Guard {
@@ -91,7 +109,7 @@ pub(crate) struct Guard {
 impl Guard {
     pub(crate) fn new(config: &Config) -> Guard {
         Guard {
-            hosts: crate::gateway::mcp::allowed_hosts(config)
+            hosts: allowed_hosts(config)
                 .iter()
                 .filter_map(|h| HostPort::parse(h).or_else(|| HostPort::parse(&format!("[{h}]"))))
                 .collect(),
