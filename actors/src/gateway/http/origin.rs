@@ -1,6 +1,6 @@
 //! Who may send a request to either port (REST and MCP): the `Host` it names and the browser
-//! `Origin` it comes from. A web page on another origin must not drive a server on this machine (DNS
-//! rebinding names a foreign host; a cross-origin `fetch` carries its `Origin`).
+//! `Origin` it comes from. A web page on another origin must not drive a server on this
+//! machine (DNS rebinding names a foreign host; a cross-origin `fetch` carries its `Origin`).
 //!
 //! - `Host` must be one of the hosts MCP accepts ([`allowed_hosts`]: the
 //!   loopback names, the bound `host` unless it is a wildcard, and `allowed_hosts`), with any
