@@ -34,14 +34,18 @@ impl From<Value> for Params {
 }
 
 impl Params {
-    /// Parses a request body (JSON text; whitespace only is null) into the params of operation
+    /// Parses a request body (JSON text; an empty body is null, whitespace alone is malformed
+    /// JSON) into the params of operation
     /// `op`. For `bulk_create` and `bulk_upsert`, when the body is an object whose `data` is a
     /// list, the records stay text (checked as JSON, parsed again one by one when written);
     /// everything else becomes a [`Params::Json`] value. The errors are serde_json's for the
     /// whole body, as `serde_json::from_slice` gives them.
     pub fn from_json_body(op: OpKind, body: Bytes) -> serde_json::Result<Params> {
-        let Some(&first) = body.iter().find(|b| !b.is_ascii_whitespace()) else {
+        if body.is_empty() {
             return Ok(Params::Json(Value::Null));
+        }
+        let Some(&first) = body.iter().find(|b| !b.is_ascii_whitespace()) else {
+            return serde_json::from_slice(&body).map(Params::Json);
         };
         let bulk = matches!(op, OpKind::BulkCreate | OpKind::BulkUpsert);
         // Spans are 32-bit: a body of 4 GiB or more (no server allows one) is parsed whole.

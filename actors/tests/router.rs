@@ -116,6 +116,24 @@ async fn http_error_paths_answer_the_error_object() {
     let e = error_of(&resp, &body, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     assert_eq!(e["code"], "unsupported_media_type");
 
+    // A body of whitespace alone is not JSON (an empty body is no params): 400, on a node and a
+    // model route alike.
+    for (method, uri) in [
+        ("POST", "/nodes/BookCountNode"),
+        ("PATCH", "/api/books/bulk"),
+    ] {
+        let req = Request::builder()
+            .header(header::HOST, "localhost")
+            .method(method)
+            .uri(uri)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from("\t \n"))
+            .unwrap();
+        let (resp, body) = call(&router, req).await;
+        let e = error_of(&resp, &body, StatusCode::BAD_REQUEST);
+        assert_eq!(e["code"], "validation", "{uri}: {e}");
+    }
+
     // Bad query strings: a parameter twice, a value that is not UTF-8, an unknown param.
     for (uri, field) in [
         ("/api/books?limit=1&limit=2", "limit"),
