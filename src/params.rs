@@ -314,10 +314,12 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
+        // An empty body is no params; whitespace alone is malformed, as serde_json says.
         assert!(matches!(
-            parse(OpKind::BulkCreate, " \n").unwrap(),
+            parse(OpKind::BulkCreate, "").unwrap(),
             Params::Json(Value::Null)
         ));
+        assert!(parse(OpKind::BulkCreate, " \n").is_err());
     }
 
     #[test]
