@@ -72,16 +72,35 @@ const DOCS_PAGE: &str = r##"<!doctype html>
 
 /// The page's own script, a file rather than inline so that the page's Content-Security-Policy
 /// allows scripts from this server only.
-const DOCS_SCRIPT: &str = r##"window.ui = SwaggerUIBundle({
-  url: "/openapi.json",
-  dom_id: "#swagger-ui",
-  deepLinking: true,
-  validatorUrl: null,
-  persistAuthorization: false,
-  presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
-  plugins: [SwaggerUIBundle.plugins.DownloadUrl],
-  layout: "StandaloneLayout"
-});
+const DOCS_SCRIPT: &str = r##"(function () {
+  // On a server that requires credentials, the document itself needs one: the page asks for an
+  // API key or token once and sends it with its own requests. It is kept in this page only.
+  var token = null;
+  function start() {
+    window.ui = SwaggerUIBundle({
+      url: "/openapi.json",
+      dom_id: "#swagger-ui",
+      deepLinking: true,
+      validatorUrl: null,
+      persistAuthorization: false,
+      requestInterceptor: function (req) {
+        if (token && !req.headers["Authorization"] && !req.headers["X-API-Key"]) {
+          req.headers["Authorization"] = "Bearer " + token;
+        }
+        return req;
+      },
+      presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+      plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+      layout: "StandaloneLayout"
+    });
+  }
+  fetch("/openapi.json", { credentials: "same-origin" }).then(function (r) {
+    if (r.status === 401) {
+      token = window.prompt("This server needs an API key or token to show its API (kept in this page only):");
+    }
+    start();
+  }, start);
+})();
 "##;
 
 /// The docs page's policy: scripts, styles, images and requests from this server only (Swagger
