@@ -763,6 +763,41 @@ async fn drive(
     total
 }
 
+/// The measured window of each target (its address and the `Authorization` its load sends),
+/// in [`ROUNDS`] rounds in which the targets take turns, in alternating order, so that load
+/// from outside the test falls on all alike; each with the process's CPU time of its turns.
+fn alternate_rounds(
+    client: &tokio::runtime::Runtime,
+    targets: &[(SocketAddr, Option<&'static str>)],
+    scenario: Scenario,
+    rows: usize,
+    connections: usize,
+    measure: Duration,
+) -> Vec<Stats> {
+    let mut totals: Vec<Stats> = targets.iter().map(|_| Stats::default()).collect();
+    for round in 0..ROUNDS {
+        let mut order: Vec<usize> = (0..targets.len()).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let cpu = process_cpu();
+            let mut stats = client.block_on(drive(
+                targets[i].0,
+                scenario,
+                rows,
+                connections,
+                Duration::ZERO,
+                measure / ROUNDS,
+                targets[i].1,
+            ));
+            stats.cpu = process_cpu().saturating_sub(cpu);
+            totals[i].merge(stats);
+        }
+    }
+    totals
+}
+
 /// One measured run's figures.
 struct Figures {
     rps: f64,
@@ -1031,27 +1066,11 @@ fn features_run(
         "features/read: {ROUNDS} rounds of {:?} per server, alternating",
         measure / ROUNDS
     );
-    let mut totals: Vec<Stats> = targets.iter().map(|_| Stats::default()).collect();
-    for round in 0..ROUNDS {
-        let mut order: Vec<usize> = (0..targets.len()).collect();
-        if round % 2 == 1 {
-            order.reverse();
-        }
-        for i in order {
-            let cpu = process_cpu();
-            let mut stats = client.block_on(drive(
-                targets[i].handle.http_addr(),
-                Scenario::Read,
-                rows,
-                connections,
-                Duration::ZERO,
-                measure / ROUNDS,
-                targets[i].auth,
-            ));
-            stats.cpu = process_cpu().saturating_sub(cpu);
-            totals[i].merge(stats);
-        }
-    }
+    let addrs: Vec<_> = targets
+        .iter()
+        .map(|f| (f.handle.http_addr(), f.auth))
+        .collect();
+    let totals = alternate_rounds(client, &addrs, Scenario::Read, rows, connections, measure);
     let results = targets
         .iter()
         .zip(totals)
@@ -1200,27 +1219,8 @@ fn main() {
                 scenario.name(),
                 measure / ROUNDS
             );
-            let mut totals: Vec<Stats> = targets.iter().map(|_| Stats::default()).collect();
-            for round in 0..ROUNDS {
-                let mut order: Vec<usize> = (0..targets.len()).collect();
-                if round % 2 == 1 {
-                    order.reverse();
-                }
-                for i in order {
-                    let cpu = process_cpu();
-                    let mut stats = client.block_on(drive(
-                        targets[i].1,
-                        scenario,
-                        rows,
-                        connections,
-                        Duration::ZERO,
-                        measure / ROUNDS,
-                        None,
-                    ));
-                    stats.cpu = process_cpu().saturating_sub(cpu);
-                    totals[i].merge(stats);
-                }
-            }
+            let addrs: Vec<_> = targets.iter().map(|(_, addr)| (*addr, None)).collect();
+            let totals = alternate_rounds(&client, &addrs, scenario, rows, connections, measure);
             for ((server, _), stats) in targets.iter().zip(totals) {
                 results.push(Measured {
                     backend: pair.backend,

@@ -18,7 +18,6 @@ use crate::sql;
 use crate::store::Store;
 use crate::value::{format_datetime, now};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -58,7 +57,7 @@ fn key_model() -> ModelDef {
 }
 
 /// A key as stored: everything but the key itself.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct KeyInfo {
     /// Its id.
     pub id: i64,

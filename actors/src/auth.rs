@@ -36,6 +36,31 @@ pub(crate) fn invalid_credential() -> Error {
     Error::Unauthorized("invalid credential".to_string())
 }
 
+/// The error of an anonymous caller where a credential is needed.
+pub(crate) fn credential_required() -> Error {
+    Error::Unauthorized("a credential is required".to_string())
+}
+
+/// The error of a principal whose roles do not grant `permission`.
+pub(crate) fn forbidden(permission: Permission<'_>) -> Error {
+    Error::Forbidden(format!("missing permission `{permission}`"))
+}
+
+/// What running `workflow` needs beyond `workflow:<name>`: each model node's `<Model>:<op>`.
+pub fn node_permissions(
+    workflow: &flowgate::workflow::Workflow,
+) -> impl Iterator<Item = Permission<'_>> {
+    workflow
+        .nodes()
+        .iter()
+        .filter_map(|node| match node.kind() {
+            flowgate::workflow::NodeKind::Model { model, op } => {
+                Some(Permission::Op { model, op: *op })
+            }
+            _ => None,
+        })
+}
+
 /// A credential as a request carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential<'a> {
@@ -219,11 +244,9 @@ impl Auth {
         if allowed {
             Ok(())
         } else if principal.is_anonymous() {
-            Err(Error::Unauthorized("a credential is required".to_string()))
+            Err(credential_required())
         } else {
-            Err(Error::Forbidden(format!(
-                "missing permission `{permission}`"
-            )))
+            Err(forbidden(permission))
         }
     }
 

@@ -226,6 +226,31 @@ impl Default for Board {
 }
 
 impl Board {
+    /// Tries `attempt` in a task of its own until it succeeds, waiting 100 ms, then twice as
+    /// long each time up to 5 s: `feature` is failed (with the reason) after each failure and
+    /// ready once it succeeds.
+    pub fn retry_until_ready<F, Fut>(&self, feature: Feature, mut attempt: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<(), String>> + Send,
+    {
+        let board = self.clone();
+        tokio::spawn(async move {
+            let mut wait = Duration::from_millis(100);
+            loop {
+                match attempt().await {
+                    Ok(()) => {
+                        board.set(&feature, State::Ready);
+                        return;
+                    }
+                    Err(reason) => board.set(&feature, State::Failed(reason)),
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(Duration::from_secs(5));
+            }
+        });
+    }
+
     /// An empty board.
     pub fn new() -> Board {
         Board {

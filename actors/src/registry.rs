@@ -374,22 +374,15 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
 /// sequence, and reports `auth` ready once API keys can be checked. A failure is retried with
 /// backoff: until then an API key is answered 503 `not_ready`, never let through.
 fn open_keys(store: Store, auth: Arc<crate::auth::Auth>, board: Board) {
-    tokio::spawn(async move {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match flowgate::keys::ApiKeys::open(&store).await {
-                Ok(keys) => {
-                    auth.keys().attach(keys);
-                    board.set(&Feature::Auth, State::Ready);
-                    return;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open the API key table; retrying");
-                    board.set(&Feature::Auth, State::Failed(e.public_message()));
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-            }
+    board.retry_until_ready(Feature::Auth, move || {
+        let (store, auth) = (store.clone(), auth.clone());
+        async move {
+            let keys = flowgate::keys::ApiKeys::open(&store).await.map_err(|e| {
+                tracing::warn!(error = %e, "cannot open the API key table; retrying");
+                e.public_message()
+            })?;
+            auth.keys().attach(keys);
+            Ok(())
         }
     });
 }

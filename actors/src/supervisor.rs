@@ -246,7 +246,13 @@ impl Supervisor {
         .with_auth(auth.clone());
         if let Some(limiter) = auth.limiter() {
             board.register(&Feature::RateLimit, true);
-            watch_rate_limit(limiter.clone(), board.clone());
+            // Ready once the limiter's store answers (at once in memory; Redis when it answers
+            // a ping). Afterwards a check that cannot reach Redis answers 503 itself.
+            let limiter = limiter.clone();
+            board.retry_until_ready(Feature::RateLimit, move || {
+                let limiter = limiter.clone();
+                async move { limiter.ping().await }
+            });
         }
         let (stop_tx, stop_rx) = watch::channel(false);
         let http_addr = http_listener.as_ref().map(|(_, addr)| *addr);
@@ -387,13 +393,9 @@ impl Handle {
 
     /// Revokes the key named `name_or_id` and forgets it at once on this server.
     pub async fn revoke_key(&self, name_or_id: &str) -> flowgate::Result<flowgate::keys::KeyInfo> {
-        let keys = self.api_keys().ok_or_else(|| Error::NotReady {
-            what: "auth".to_string(),
-            state: "starting".to_string(),
-            retry_after_ms: 1000,
-        })?;
-        let info = keys.revoke(name_or_id).await?;
-        self.dispatcher.auth().keys().forget(info.id);
+        let cache = self.dispatcher.auth().keys();
+        let info = cache.attached()?.revoke(name_or_id).await?;
+        cache.forget(info.id);
         Ok(info)
     }
 
@@ -589,24 +591,4 @@ async fn build_auth(config: &Config) -> Result<Arc<Auth>, StartError> {
     Auth::new(&config.auth, all_loopback, Some(limiter))
         .map(Arc::new)
         .map_err(|e| StartError::Config(ConfigError(e)))
-}
-
-/// Reports `rate_limit` ready once the limiter's store answers (at once in memory; Redis when
-/// it answers a ping), failed until then. Afterwards a check that cannot reach Redis answers
-/// 503 `unavailable` itself (it fails closed).
-fn watch_rate_limit(limiter: crate::rate_limit::RateLimiter, board: Board) {
-    tokio::spawn(async move {
-        let mut wait = Duration::from_millis(100);
-        loop {
-            match limiter.ping().await {
-                Ok(()) => {
-                    board.set(&Feature::RateLimit, State::Ready);
-                    return;
-                }
-                Err(e) => board.set(&Feature::RateLimit, State::Failed(e)),
-            }
-            tokio::time::sleep(wait).await;
-            wait = (wait * 2).min(Duration::from_secs(5));
-        }
-    });
 }

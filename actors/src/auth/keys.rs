@@ -83,6 +83,15 @@ impl KeyCache {
         self.store.get()
     }
 
+    /// The key table, or 503 `not_ready` (`auth` starting) until the database is connected.
+    pub fn attached(&self) -> Result<&ApiKeys, Error> {
+        self.store.get().ok_or_else(|| Error::NotReady {
+            what: "auth".to_string(),
+            state: "starting".to_string(),
+            retry_after_ms: 1000,
+        })
+    }
+
     /// Writes the last uses recorded since the previous flush.
     pub async fn flush(&self) {
         let Some(store) = self.store.get() else {
@@ -113,14 +122,7 @@ impl KeyCache {
         let info = match fresh {
             Some(info) => info,
             None => {
-                let Some(store) = self.store.get() else {
-                    return Err(Error::NotReady {
-                        what: "auth".to_string(),
-                        state: "starting".to_string(),
-                        retry_after_ms: 1000,
-                    });
-                };
-                let info = store.find(secret).await?.map(|i| {
+                let info = self.attached()?.find(secret).await?.map(|i| {
                     let p = principal_of(&i);
                     Arc::new((i, p))
                 });

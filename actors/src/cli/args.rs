@@ -129,6 +129,18 @@ pub(crate) struct SourceArgs {
 }
 
 impl SourceArgs {
+    /// A connection to the database of `config` (resolved from these options), with no models:
+    /// what `migrate` and `keys` work on.
+    pub(crate) async fn connect(config: &crate::Config) -> anyhow::Result<flowgate::Store> {
+        use anyhow::Context as _;
+        let mut store_cfg = flowgate::StoreConfig::new(config.database_url.clone());
+        store_cfg.echo = config.echo;
+        let store = flowgate::Store::connect(&store_cfg, flowgate::Schema::default())
+            .await
+            .context("connecting to the database")?;
+        Ok(store)
+    }
+
     pub(crate) fn supervisor(&self) -> Supervisor {
         let mut s = Supervisor::builder();
         if let Some(c) = &self.config {

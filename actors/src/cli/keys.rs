@@ -5,9 +5,8 @@
 use super::args::{KeysAction, OutputArgs, SourceArgs};
 use super::output;
 use crate::auth::Policy;
-use anyhow::Context as _;
 use flowgate::keys::{ApiKeys, KeyInfo, NewKey};
-use flowgate::{Error, Schema, Store, StoreConfig};
+use flowgate::{Error, Store};
 use serde_json::{Value, json};
 use std::process::ExitCode;
 
@@ -17,11 +16,7 @@ pub(crate) async fn keys_cmd(
     out: OutputArgs,
 ) -> anyhow::Result<ExitCode> {
     let config = args.supervisor().resolve_config()?;
-    let mut store_cfg = StoreConfig::new(config.database_url.clone());
-    store_cfg.echo = config.echo;
-    let store = Store::connect(&store_cfg, Schema::default())
-        .await
-        .context("connecting to the database")?;
+    let store = SourceArgs::connect(&config).await?;
     let result = run(action, &store, &config, out).await;
     store.close().await;
     result

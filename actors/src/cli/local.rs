@@ -219,9 +219,7 @@ impl Local {
         if self.policy.allows(&self.principal.roles, p) {
             Ok(())
         } else {
-            Err(Failure::from(flowgate::Error::Forbidden(format!(
-                "missing permission `{p}`"
-            ))))
+            Err(Failure::from(crate::auth::forbidden(p)))
         }
     }
 
@@ -351,10 +349,8 @@ impl Local {
     pub(crate) async fn run_workflow(&self, name: &str, inputs: Value) -> Result<Value, Failure> {
         let served = self.catalog().await?.served(name)?;
         self.admit(Permission::Workflow(name))?;
-        for node in served.workflow.nodes() {
-            if let flowgate::workflow::NodeKind::Model { model, op } = node.kind() {
-                self.admit(Permission::Op { model, op: *op })?;
-            }
+        for permission in crate::auth::node_permissions(&served.workflow) {
+            self.admit(permission)?;
         }
         match served
             .workflow

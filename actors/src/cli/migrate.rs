@@ -3,10 +3,8 @@
 
 use super::args::{MigrateAction, SourceArgs};
 use super::output;
-use anyhow::Context as _;
 use flowgate::migrate::{self, MigrateOptions, Outcome};
 use flowgate::registry::Registry;
-use flowgate::{Schema, Store, StoreConfig};
 use serde_json::json;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -16,17 +14,12 @@ pub(crate) async fn migrate_cmd(
     args: SourceArgs,
     format: output::Format,
 ) -> anyhow::Result<ExitCode> {
-    let sup = args.supervisor();
-    let config = sup.resolve_config()?;
+    let config = args.supervisor().resolve_config()?;
     let mut declared = Vec::new();
     for path in config.models.iter().chain(&args.models) {
         declared.extend(flowgate::model::read_schema_file(path)?);
     }
-    let mut store_cfg = StoreConfig::new(config.database_url.clone());
-    store_cfg.echo = config.echo;
-    let store = Store::connect(&store_cfg, Schema::default())
-        .await
-        .context("connecting to the database")?;
+    let store = SourceArgs::connect(&config).await?;
     let registry = Registry::open(&store).await?;
     let opts = MigrateOptions {
         lock_timeout: Duration::from_secs(config.migration_lock_timeout),

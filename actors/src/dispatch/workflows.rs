@@ -89,11 +89,8 @@ impl Dispatcher {
     async fn admitted_workflow(&self, name: &str, ctx: &Context) -> flowgate::Result<Arc<Served>> {
         self.auth().admit_workflow(&ctx.principal, name).await?;
         let served = self.workflow(name).await?;
-        for node in served.workflow.nodes() {
-            if let flowgate::workflow::NodeKind::Model { model, op } = node.kind() {
-                let permission = crate::auth::Permission::Op { model, op: *op };
-                self.auth().authorize(&ctx.principal, permission)?;
-            }
+        for permission in crate::auth::node_permissions(&served.workflow) {
+            self.auth().authorize(&ctx.principal, permission)?;
         }
         Ok(served)
     }

@@ -870,9 +870,7 @@ async fn authenticate(
     let span = tracing::info_span!("mcp_http", request_id = %request_id);
     let result = auth.authenticate(credential, addr).instrument(span).await;
     let refused = match result {
-        Ok(p) if p.is_anonymous() && auth.is_required() => {
-            Error::Unauthorized("a credential is required".to_string())
-        }
+        Ok(p) if p.is_anonymous() && auth.is_required() => crate::auth::credential_required(),
         Ok(p) => {
             request.extensions_mut().insert(p);
             return next.run(request).await;

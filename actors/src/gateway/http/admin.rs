@@ -26,11 +26,7 @@ pub(super) fn routes() -> Router<Dispatcher> {
 
 /// The key table, or 503 while it is being opened.
 fn keys(d: &Dispatcher) -> Result<&ApiKeys, Error> {
-    d.auth().keys().store().ok_or_else(|| Error::NotReady {
-        what: "auth".to_string(),
-        state: "starting".to_string(),
-        retry_after_ms: 1000,
-    })
+    d.auth().keys().attached()
 }
 
 async fn list(State(d): State<Dispatcher>, Authenticated(caller): Authenticated) -> Response {

@@ -71,9 +71,7 @@ impl FromRequestParts<Dispatcher> for Authenticated {
             .await
             .map_err(|e| ApiError(e).into_response())?;
         if p.is_anonymous() && d.auth().is_required() {
-            return Err(
-                ApiError(Error::Unauthorized("a credential is required".into())).into_response(),
-            );
+            return Err(ApiError(crate::auth::credential_required()).into_response());
         }
         Ok(Authenticated(p))
     }
