@@ -115,6 +115,24 @@ impl Context {
     }
 }
 
+/// Whether `t` may name a tenant: 1 to 128 printable ASCII characters without spaces (what
+/// the channels accept in `X-Tenant-ID`, `--tenant` and credentials).
+pub fn check_tenant_id(t: &str) -> crate::Result<()> {
+    if t.is_empty()
+        || t.len() > crate::model::TENANT_MAX_LENGTH as usize
+        || !t.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(crate::Error::validation(
+            "tenant",
+            format!(
+                "a tenant id is 1 to {} printable ASCII characters without spaces",
+                crate::model::TENANT_MAX_LENGTH
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// A fresh request id: a time-ordered UUID (version 7) as hyphenated lower-case text.
 ///
 /// Each thread keeps its own generator, so that making an id on every request takes no

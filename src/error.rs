@@ -41,6 +41,9 @@ pub enum Error {
     /// No principal, or a bad credential.
     #[error("{0}")]
     Unauthorized(String),
+    /// An operation on a tenant-scoped model that names no tenant (DESIGN 13.4: fail closed).
+    #[error("{0}")]
+    TenantRequired(String),
     /// Too many requests; retry after the given delay.
     #[error("rate limited, retry after {retry_after_ms} ms")]
     RateLimited {
@@ -179,6 +182,13 @@ impl Error {
         })
     }
 
+    /// The refusal of an operation on a tenant-scoped model without a tenant.
+    pub fn tenant_required(model: &str) -> Self {
+        Error::TenantRequired(format!(
+            "model {model} is scoped by tenant and the request acts for no tenant"
+        ))
+    }
+
     /// The stable code string, the same on every channel.
     pub fn code(&self) -> &'static str {
         match self {
@@ -187,6 +197,7 @@ impl Error {
             Error::Conflict { .. } => "conflict",
             Error::Forbidden(_) => "forbidden",
             Error::Unauthorized(_) => "unauthorized",
+            Error::TenantRequired(_) => "tenant_required",
             Error::RateLimited { .. } => "rate_limited",
             Error::NotReady { .. } => "not_ready",
             Error::Unavailable(_) => "unavailable",

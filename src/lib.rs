@@ -36,7 +36,7 @@ pub use model::{FieldDef, FieldType, IdType, Model, ModelDef, ModelInfo, OnDelet
 pub use operation::{OpKind, Operation};
 pub use output::{Form, Output};
 pub use params::Params;
-pub use store::{Store, StoreConfig, Transaction};
+pub use store::{Store, StoreConfig, TenantStore, Transaction};
 pub use workflow::{Workflow, WorkflowBuilder};
 
 #[doc(hidden)]

@@ -304,7 +304,19 @@ async fn migrate_locked(
         }
         let old_info = old.map(|o| ModelInfo::compile(o.def.clone()));
         let plan = plan(old_info.as_ref(), model, &tables, store.dialect());
-        if let Some(reason) = plan.refusal(opts.allow_destructive) {
+        let refusal = match plan.refusal(opts.allow_destructive) {
+            None if !plan.needs_empty.is_empty() && !opts.allow_destructive => {
+                match old_info.as_ref() {
+                    Some(old) if has_rows(store, old).await? => Some(format!(
+                        "refused (run `flowgate migrate up --allow-destructive` to apply; rows without a tenant are seen by no tenant): {}",
+                        plan.needs_empty.join("; ")
+                    )),
+                    _ => None,
+                }
+            }
+            other => other,
+        };
+        if let Some(reason) = refusal {
             tracing::warn!(model = %name, %reason, "migration refused");
             failed.insert(name.clone());
             outcomes.push((name, Outcome::Failed(reason)));
@@ -332,6 +344,24 @@ async fn migrate_locked(
         .collect();
     let schema = Schema::new(served)?;
     Ok(Report { outcomes, schema })
+}
+
+/// Whether a model's table holds any row (tombstones too).
+async fn has_rows(store: &Store, old: &ModelInfo) -> Result<bool> {
+    let params = if old.soft_delete() {
+        serde_json::json!({"include_deleted": true})
+    } else {
+        serde_json::json!({})
+    };
+    let n = store
+        .run(
+            &crate::Context::internal(),
+            old,
+            crate::OpKind::Count,
+            &params,
+        )
+        .await?;
+    Ok(n["count"].as_i64().unwrap_or(0) > 0)
 }
 
 async fn persisted_by_name(registry: &Registry) -> Result<HashMap<String, PersistedModel>> {

@@ -13,9 +13,9 @@ mod macros;
 mod schema;
 
 pub use article::{indefinite_article, with_article};
-pub use def::{IdType, Model, ModelDef, default_table_name, op_set};
+pub use def::{IdType, Model, ModelDef, default_table_name, op_set, resolve_tenancy};
 pub use field::{DEFAULT_MAX_LENGTH, FieldDef, FieldType, OnDelete};
 pub(crate) use file::toml_to_json;
 pub use file::{parse_json, parse_toml, read_schema_file, to_json};
 pub use kind::{Bytes, FieldKind};
-pub use schema::{Column, ModelInfo, Role, Schema};
+pub use schema::{Column, ModelInfo, Role, Schema, TENANT_COLUMN, TENANT_MAX_LENGTH};

@@ -12,9 +12,10 @@ mod values;
 
 pub use cache::{insert_one, select_by_id};
 pub use ddl::create_table;
-pub(crate) use ddl::index_specs;
+pub(crate) use ddl::{index_name, index_specs};
 pub use dml::{
-    Conflict, SelectSpec, count, delete_where, insert, select, sync_sequence, update_where,
+    Conflict, SelectSpec, count, delete_where, ids_in_tenant, insert, select, sync_sequence,
+    update_where,
 };
 pub use values::bind_value;
 

@@ -13,10 +13,12 @@ mod lease;
 mod limits;
 mod ops;
 mod pool;
+mod tenant;
 mod tx;
 
 pub use lease::Lease;
 pub use pool::{StoreConfig, dialect_of};
+pub use tenant::TenantStore;
 pub use tx::{Savepoint, Transaction};
 
 use crate::context::Context;
@@ -73,10 +75,28 @@ impl Store {
         database_url: &str,
         models: impl IntoIterator<Item = ModelDef>,
     ) -> Result<Store> {
-        let schema = Schema::new(models)?;
-        let store = Store::connect(&StoreConfig::new(database_url), schema).await?;
+        Store::open_with(&StoreConfig::new(database_url), models).await
+    }
+
+    /// [`Store::open`] with settings: the pool's, and `multi_tenant` (every model scoped by
+    /// tenant unless it says `tenant_scoped = false`; operations then act through
+    /// [`Store::for_tenant`] or a context naming a tenant).
+    pub async fn open_with(
+        config: &StoreConfig,
+        models: impl IntoIterator<Item = ModelDef>,
+    ) -> Result<Store> {
+        let mut defs: Vec<ModelDef> = models.into_iter().collect();
+        crate::model::resolve_tenancy(&mut defs, config.multi_tenant);
+        let schema = Schema::new(defs)?;
+        let store = Store::connect(config, schema).await?;
         store.create_tables().await?;
         Ok(store)
+    }
+
+    /// A handle acting for `tenant`: every operation through it sees and writes only that
+    /// tenant's rows of tenant-scoped models. Cheap (no I/O, no per-tenant state).
+    pub fn for_tenant(&self, tenant: &str) -> Result<TenantStore> {
+        TenantStore::new(self.clone(), tenant)
     }
 
     /// A store on the same pool serving another schema (the registry serves Flowgate's own

@@ -27,6 +27,9 @@ pub struct Plan {
     pub destructive: Vec<String>,
     /// Changes this database cannot make in place: never applied automatically.
     pub unsupported: Vec<String>,
+    /// Changes that hold only on an empty table (turning tenancy on: existing rows would need
+    /// a tenant). Applied when the table is empty, or when destructive changes are allowed.
+    pub needs_empty: Vec<String>,
     #[serde(skip)]
     steps: Vec<Step>,
 }
@@ -178,6 +181,7 @@ pub fn plan(
             );
         }
     }
+    tenancy(&mut p, old, new, d);
     for (unique, cols) in new_ix.iter().filter(|i| !old_ix.contains(i)) {
         let kind = if *unique { "unique index" } else { "index" };
         p.step(
@@ -190,6 +194,54 @@ pub fn plan(
         p.changes.push("change the model description".into());
     }
     p
+}
+
+/// Turning tenancy on adds the managed `tenant_id` (nullable in the table, so that every
+/// database can add it; the store always writes it, and no tenant sees a row without one),
+/// which needs an empty table; turning it off drops it, which mixes every tenant's rows.
+fn tenancy(p: &mut Plan, old: &ModelInfo, new: &ModelInfo, d: Dialect) {
+    match (&old.tenant, &new.tenant) {
+        (None, Some(tenant)) => {
+            let unique: Vec<&str> = new
+                .def
+                .fields
+                .iter()
+                .filter(|f| f.unique)
+                .map(|f| f.name.as_str())
+                .collect();
+            if !unique.is_empty() {
+                p.unsupported.push(format!(
+                    "turning tenancy on for a model with unique fields ({}): their table-wide constraints cannot become per-tenant in place",
+                    unique.join(", ")
+                ));
+                return;
+            }
+            let mut col = tenant.clone();
+            col.def.optional = true;
+            let words = "turn tenancy on: add column tenant_id".to_string();
+            p.needs_empty.push(format!(
+                "{words}: the table has rows, which would need a tenant"
+            ));
+            p.step(
+                words,
+                alter::add_column(new, &col, &|_| None, d),
+                alter::drop_column(new, &col, d),
+            );
+        }
+        (Some(tenant), None) => {
+            let words = "turn tenancy off: drop column tenant_id".to_string();
+            p.destructive
+                .push(format!("{words}: every tenant's rows become one table"));
+            let mut col = tenant.clone();
+            col.def.optional = true;
+            p.step(
+                words,
+                alter::drop_column(old, &col, d),
+                alter::add_column(old, &col, &|_| None, d),
+            );
+        }
+        _ => {}
+    }
 }
 
 fn compare(p: &mut Plan, old: &ModelInfo, was: &Column, new: &ModelInfo, col: &Column, d: Dialect) {

@@ -43,6 +43,11 @@ pub struct ModelDef {
     /// to the server's `[mcp] default_tools` (by default all eleven). Every operation is still
     /// served on REST, `/nodes` and the CLI. Kept in `OpKind::ALL` order, without repeats.
     pub mcp_tools: Option<Vec<OpKind>>,
+    /// Tenancy (DESIGN 13.4). In a declaration, `Some(false)` keeps a model shared when the
+    /// application is multi-tenant (`tenant_scoped = false`); `None` follows the application.
+    /// Once resolved ([`resolve_tenancy`]), `Some(true)` means the model is scoped: its table
+    /// has a managed `tenant_id`, and every operation sees only its tenant's rows.
+    pub tenant_scoped: Option<bool>,
 }
 
 impl ModelDef {
@@ -58,6 +63,7 @@ impl ModelDef {
             unique: Vec::new(),
             description: None,
             mcp_tools: None,
+            tenant_scoped: None,
         }
     }
 
@@ -114,12 +120,34 @@ impl ModelDef {
         self
     }
 
+    /// Whether the model is scoped by tenant when the application is multi-tenant (`false`: a
+    /// table every tenant shares).
+    pub fn tenant_scoped(mut self, scoped: bool) -> Self {
+        self.tenant_scoped = Some(scoped);
+        self
+    }
+
+    /// Whether the model is scoped by tenant (after [`resolve_tenancy`]).
+    pub fn is_tenant_scoped(&self) -> bool {
+        self.tenant_scoped == Some(true)
+    }
+
     /// The table name, declared or derived: `OrderItem` becomes `order_items`.
     pub fn table_name(&self) -> String {
         match &self.table {
             Some(t) => t.clone(),
             None => default_table_name(&self.name),
         }
+    }
+}
+
+/// Resolves each definition's tenancy for an application that is `multi_tenant` or not: a
+/// model is scoped when the application is multi-tenant and the model did not say
+/// `tenant_scoped = false`. The resolved form is what the registry persists (`tenant_scoped =
+/// true`, or nothing), so turning tenancy on or off is a change the migration planner sees.
+pub fn resolve_tenancy(defs: &mut [ModelDef], multi_tenant: bool) {
+    for def in defs {
+        def.tenant_scoped = (multi_tenant && def.tenant_scoped != Some(false)).then_some(true);
     }
 }
 

@@ -131,6 +131,9 @@ fn model_to_json(def: &ModelDef) -> Value {
             .collect();
         m.insert("mcp_tools".into(), Value::Array(names));
     }
+    if let Some(scoped) = def.tenant_scoped {
+        m.insert("tenant_scoped".into(), scoped.into());
+    }
     Value::Object(m)
 }
 
@@ -422,6 +425,7 @@ fn parse_model(source: &str, name: &str, body: &Value) -> Result<ModelDef> {
             "unique" => def.unique = at.lists(key, value)?,
             "description" => def.description = Some(at.string(key, value)?),
             "mcp_tools" => def.mcp_tools = Some(at.operations(key, value)?),
+            "tenant_scoped" => def.tenant_scoped = Some(at.boolean(key, value)?),
             other => return Err(at.err(format!("unknown key `{other}`"))),
         }
     }

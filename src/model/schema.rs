@@ -21,6 +21,9 @@ pub enum Role {
     UpdatedAt,
     /// Managed: the tombstone of a soft-deleted row.
     DeletedAt,
+    /// Managed: the tenant a row belongs to ([`ModelInfo::tenant`]; never among
+    /// [`ModelInfo::columns`], so callers can neither read, write, filter nor sort by it).
+    Tenant,
 }
 
 /// One column of a model's table: the id, a declared field or a managed field.
@@ -71,7 +74,18 @@ pub struct ModelInfo {
     /// A number no other compiled model in this process has: caches of derived data (the SQL
     /// of fixed-shape statements) key on it, so a changed model never meets stale entries.
     pub(crate) uid: u64,
+    /// The managed `tenant_id` column of a tenant-scoped model (kept out of `columns`, which are
+    /// what callers see).
+    pub tenant: Option<Column>,
+    /// The reference fields whose target model is tenant-scoped, with the target's table: a
+    /// write checks that what they point at belongs to the writer's tenant.
+    pub tenant_refs: Vec<(String, String)>,
 }
+
+/// The managed tenant column's name.
+pub const TENANT_COLUMN: &str = "tenant_id";
+/// The longest tenant id.
+pub const TENANT_MAX_LENGTH: u32 = 128;
 
 static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -102,6 +116,21 @@ impl ModelInfo {
     /// Whether deletes keep tombstones.
     pub fn soft_delete(&self) -> bool {
         self.def.soft_delete
+    }
+    /// Why `name` is not a field callers may name: unknown, or the managed tenant column.
+    pub fn unknown_field(&self, name: &str) -> String {
+        if name == TENANT_COLUMN && self.is_tenant_scoped() {
+            format!(
+                "`{TENANT_COLUMN}` of model {} is set from the caller's tenant: it cannot be written, filtered, sorted or selected",
+                self.name()
+            )
+        } else {
+            format!("unknown field `{name}` on model {}", self.name())
+        }
+    }
+    /// Whether the model is scoped by tenant.
+    pub fn is_tenant_scoped(&self) -> bool {
+        self.tenant.is_some()
     }
     /// Whether `fields` (in any order) is the id or a unique set.
     pub fn is_unique_set(&self, fields: &[String]) -> bool {
@@ -158,6 +187,14 @@ impl ModelInfo {
                 .map(|f| vec![f.name.clone()]),
         );
         unique_sets.extend(def.unique.iter().cloned());
+        let tenant = def.is_tenant_scoped().then(|| {
+            let mut f = FieldDef::new(TENANT_COLUMN, FieldType::String).indexed();
+            f.max_length = Some(TENANT_MAX_LENGTH);
+            Column {
+                def: f,
+                role: Role::Tenant,
+            }
+        });
         ModelInfo {
             table: def.table_name(),
             def,
@@ -165,6 +202,8 @@ impl ModelInfo {
             by_name,
             unique_sets,
             uid: NEXT_UID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            tenant,
+            tenant_refs: Vec::new(),
         }
     }
 }
@@ -239,10 +278,39 @@ impl Schema {
                 }
             }
         }
+        let scoped: HashMap<String, String> = defs
+            .iter()
+            .filter(|d| d.is_tenant_scoped())
+            .map(|d| (d.name.clone(), d.table_name()))
+            .collect();
+        for def in &defs {
+            for f in &def.fields {
+                if let Some(target) = f.references.as_ref().filter(|t| scoped.contains_key(*t))
+                    && !def.is_tenant_scoped()
+                {
+                    return Err(Error::validation(
+                        format!("{}.{}", def.name, f.name),
+                        format!(
+                            "model {} is shared by every tenant (tenant_scoped = false) and cannot refer to {target}, which is scoped by tenant",
+                            def.name
+                        ),
+                    ));
+                }
+            }
+        }
         let ordered = order_by_references(defs)?;
         let mut schema = Schema::default();
         for def in ordered {
-            let info = ModelInfo::compile(def);
+            let mut info = ModelInfo::compile(def);
+            info.tenant_refs = info
+                .def
+                .fields
+                .iter()
+                .filter_map(|f| {
+                    let table = scoped.get(f.references.as_ref()?)?;
+                    Some((f.name.clone(), table.clone()))
+                })
+                .collect();
             schema
                 .by_table
                 .insert(info.table.clone(), info.def.name.clone());

@@ -87,6 +87,9 @@ pub enum Filter {
         /// Whether the column may be null (a negation must keep null rows out).
         nullable: bool,
     },
+    /// The rows of one tenant (`tenant_id = ?`). Never parsed from a caller's filter: the store
+    /// adds it to every statement on a tenant-scoped model.
+    Tenant(Val),
 }
 
 /// How deep `$and`/`$or`/`$not` may nest, and how many values one filter may bind.
@@ -163,10 +166,7 @@ impl Parser<'_> {
 
     fn field(&mut self, name: &str, val: &Value, at: &str) -> Result<Filter> {
         if self.model.column(name).is_none() {
-            return Err(Error::validation(
-                at,
-                format!("unknown field `{name}` on model {}", self.model.name()),
-            ));
+            return Err(Error::validation(at, self.model.unknown_field(name)));
         }
         match val {
             Value::Object(ops) if !ops.is_empty() && ops.keys().all(|k| k.starts_with('$')) => {
@@ -355,5 +355,24 @@ impl Filter {
     /// Whether the filter matches everything (an empty `$and`).
     pub fn is_empty(&self) -> bool {
         matches!(self, Filter::And(parts) if parts.iter().all(Filter::is_empty))
+    }
+
+    /// Whether every row it matches belongs to one tenant: a [`Filter::Tenant`] at the top or
+    /// in a top-level `And`.
+    pub fn is_tenant_scoped(&self) -> bool {
+        match self {
+            Filter::Tenant(_) => true,
+            Filter::And(parts) => parts.iter().any(Filter::is_tenant_scoped),
+            _ => false,
+        }
+    }
+
+    /// This filter limited to `tenant`'s rows, when there is a tenant.
+    pub fn scoped(self, tenant: Option<&Val>) -> Filter {
+        match tenant {
+            None => self,
+            Some(t) if self.is_empty() => Filter::Tenant(t.clone()),
+            Some(t) => Filter::And(vec![self, Filter::Tenant(t.clone())]),
+        }
     }
 }

@@ -59,7 +59,7 @@ pub fn parse_order_by(model: &ModelInfo, json: Option<&Value>) -> Result<Vec<Ord
         let Some(col) = model.column(field) else {
             return Err(Error::validation(
                 format!("order_by.{field}"),
-                format!("unknown field `{field}` on model {}", model.name()),
+                model.unknown_field(field),
             ));
         };
         if matches!(

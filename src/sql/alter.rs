@@ -35,6 +35,7 @@ pub fn add_column(
     tables: &dyn Fn(&str) -> Option<String>,
     d: Dialect,
 ) -> Vec<Stmt> {
+    let col = &*super::ddl::table_column(model, col);
     let mut def = column_def(col, d);
     let sqlite_unique = d == Dialect::Sqlite && col.def.unique;
     if sqlite_unique {

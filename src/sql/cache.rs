@@ -69,15 +69,23 @@ fn shared_text(key: Key, build: impl FnOnce() -> Stmt) -> Arc<str> {
     map.entry(key).or_insert(t).clone()
 }
 
-/// `SELECT <columns> FROM table WHERE id = ? [AND deleted_at IS NULL]`, the SQL built once.
-/// `columns` must be every column of the model, in order.
+/// `SELECT <columns> FROM table WHERE id = ? [AND tenant_id = ?] [AND deleted_at IS NULL]`,
+/// the SQL built once. `columns` must be every column of the model, in order; `tenant` is
+/// given exactly when the model is tenant-scoped.
 pub fn select_by_id(
     model: &ModelInfo,
     columns: &[&Column],
     id: &Val,
+    tenant: Option<&Val>,
     include_deleted: bool,
     d: Dialect,
 ) -> Stmt {
+    assert_eq!(
+        tenant.is_some(),
+        model.is_tenant_scoped(),
+        "a read by id of {} with the wrong tenant scope",
+        model.name()
+    );
     let sql = with_text(
         model,
         d,
@@ -87,7 +95,8 @@ pub fn select_by_id(
                 column: "id".into(),
                 op: crate::query::CmpOp::Eq,
                 value: id.clone(),
-            };
+            }
+            .scoped(tenant);
             let spec = super::SelectSpec {
                 columns,
                 filter: &filter,
@@ -102,10 +111,11 @@ pub fn select_by_id(
         },
         str::to_string,
     );
-    Stmt {
-        sql,
-        values: vec![bind_value(id, model.id().ty(), d)],
+    let mut values = vec![bind_value(id, model.id().ty(), d)];
+    if let Some(t) = tenant {
+        values.push(bind_value(t, crate::model::FieldType::String, d));
     }
+    Stmt { sql, values }
 }
 
 /// A one-row `INSERT` of every insert column (with `RETURNING` every column when `returning`

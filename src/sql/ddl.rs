@@ -2,7 +2,9 @@
 //! indexes and foreign keys.
 
 use super::{Dialect, Stmt};
-use crate::model::{Column, DEFAULT_MAX_LENGTH, FieldType, ModelInfo, OnDelete, Role};
+use crate::model::{
+    Column, DEFAULT_MAX_LENGTH, FieldType, ModelInfo, OnDelete, Role, TENANT_COLUMN,
+};
 use crate::value;
 use sea_query::{
     Alias, ColumnDef, Expr, ExprTrait, ForeignKey, ForeignKeyAction, ForeignKeyCreateStatement,
@@ -166,14 +168,45 @@ pub(crate) fn foreign_key(
 
 /// Every index of a model besides its primary key and single-column unique constraints:
 /// `(unique, columns)` for indexed fields, composite indexes and composite unique constraints.
+/// On a tenant-scoped model every unique set is unique per tenant (`tenant_id` first, also for
+/// single unique fields, which then have no inline constraint), and `tenant_id` is indexed.
 pub(crate) fn index_specs(model: &ModelInfo) -> Vec<(bool, Vec<String>)> {
     let mut indexes: Vec<(bool, Vec<String>)> = Vec::new();
+    let scoped = model.is_tenant_scoped();
+    if scoped {
+        indexes.push((false, vec![TENANT_COLUMN.to_string()]));
+    }
     for f in model.def.fields.iter().filter(|f| f.indexed && !f.unique) {
         indexes.push((false, vec![f.name.clone()]));
     }
     indexes.extend(model.def.indexes.iter().map(|set| (false, set.clone())));
-    indexes.extend(model.def.unique.iter().map(|set| (true, set.clone())));
+    let per_tenant = |set: &[String]| {
+        let mut cols = Vec::with_capacity(set.len() + 1);
+        if scoped {
+            cols.push(TENANT_COLUMN.to_string());
+        }
+        cols.extend(set.iter().cloned());
+        cols
+    };
+    if scoped {
+        for f in model.def.fields.iter().filter(|f| f.unique) {
+            indexes.push((true, per_tenant(std::slice::from_ref(&f.name))));
+        }
+    }
+    indexes.extend(model.def.unique.iter().map(|set| (true, per_tenant(set))));
     indexes
+}
+
+/// A column as its table declares it: on a tenant-scoped model a unique field is unique per
+/// tenant through an index ([`index_specs`]), not by an inline constraint.
+pub(crate) fn table_column<'c>(model: &ModelInfo, col: &'c Column) -> std::borrow::Cow<'c, Column> {
+    if model.is_tenant_scoped() && col.def.unique {
+        let mut plain = col.clone();
+        plain.def.unique = false;
+        std::borrow::Cow::Owned(plain)
+    } else {
+        std::borrow::Cow::Borrowed(col)
+    }
 }
 
 /// The `CREATE [UNIQUE] INDEX` statement of an index spec (without IF NOT EXISTS).
@@ -210,10 +243,13 @@ pub fn create_table(
     create.table(table.clone()).if_not_exists();
     create.col(id_column(model, d));
     for col in model.columns.iter().filter(|c| c.role != Role::Id) {
-        create.col(column_def(col, d));
+        create.col(column_def(&table_column(model, col), d));
         if let Some(mut fk) = foreign_key(model, col, schema_tables) {
             create.foreign_key(&mut fk);
         }
+    }
+    if let Some(tenant) = &model.tenant {
+        create.col(column_def(tenant, d));
     }
     let indexes = index_specs(model);
     let mut out = Vec::new();

@@ -12,6 +12,16 @@ fn not_deleted(model: &ModelInfo, include_deleted: bool) -> Option<Expr> {
     (model.soft_delete() && !include_deleted).then(|| Expr::col(Alias::new("deleted_at")).is_null())
 }
 
+/// Fails closed: a statement on a tenant-scoped model that is not limited to one tenant is a
+/// bug in the store, and must never run (DESIGN 13.4).
+fn scope_guard(model: &ModelInfo, filter: &Filter) {
+    assert!(
+        !model.is_tenant_scoped() || filter.is_tenant_scoped(),
+        "a statement on tenant-scoped model {} without its tenant",
+        model.name()
+    );
+}
+
 /// What a select reads.
 #[derive(Debug, Clone, Copy)]
 pub struct SelectSpec<'a> {
@@ -49,6 +59,7 @@ fn sort_expr(column: &str, ty: Option<FieldType>, d: Dialect) -> Expr {
 
 /// `SELECT columns FROM table WHERE ... ORDER BY ... LIMIT ... OFFSET ...`.
 pub fn select(model: &ModelInfo, spec: SelectSpec<'_>, d: Dialect) -> Stmt {
+    scope_guard(model, spec.filter);
     let mut q = Query::select();
     q.from(Alias::new(model.table.as_str()));
     for c in spec.columns {
@@ -96,6 +107,7 @@ pub fn select(model: &ModelInfo, spec: SelectSpec<'_>, d: Dialect) -> Stmt {
 
 /// `SELECT COUNT(*) FROM table WHERE ...`.
 pub fn count(model: &ModelInfo, filter: &Filter, include_deleted: bool, d: Dialect) -> Stmt {
+    scope_guard(model, filter);
     let mut q = Query::select();
     q.from(Alias::new(model.table.as_str()))
         .expr(Expr::cust("COUNT(*)"));
@@ -257,6 +269,7 @@ pub fn update_where(
     returning: &[&Column],
     d: Dialect,
 ) -> Stmt {
+    scope_guard(model, filter);
     let mut q = Query::update();
     q.table(Alias::new(model.table.as_str()));
     q.values(
@@ -277,11 +290,30 @@ pub fn update_where(
 
 /// `DELETE FROM table WHERE ...`.
 pub fn delete_where(model: &ModelInfo, filter: &Filter, d: Dialect) -> Stmt {
+    scope_guard(model, filter);
     let mut q = Query::delete();
     q.from_table(Alias::new(model.table.as_str()));
     if !filter.is_empty() {
         q.and_where(condition(model, filter, d));
     }
+    build(&q, d)
+}
+
+/// `SELECT id FROM table WHERE tenant_id = ? AND id IN (...)`: which of `ids` (of type
+/// `id_ty`) are rows of `tenant` in a tenant-scoped table (the reference check of a write).
+pub fn ids_in_tenant(table: &str, id_ty: FieldType, ids: &[Val], tenant: &Val, d: Dialect) -> Stmt {
+    let mut q = Query::select();
+    q.from(Alias::new(table)).column(Alias::new("id"));
+    q.and_where(
+        Expr::col(Alias::new(crate::model::TENANT_COLUMN)).eq(Expr::val(bind_value(
+            tenant,
+            FieldType::String,
+            d,
+        ))),
+    );
+    q.and_where(
+        Expr::col(Alias::new("id")).is_in(ids.iter().map(|v| Expr::val(bind_value(v, id_ty, d)))),
+    );
     build(&q, d)
 }
 

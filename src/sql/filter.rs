@@ -108,6 +108,11 @@ pub(crate) fn condition(model: &ModelInfo, f: &Filter, d: Dialect) -> Expr {
                 col(column).is_in(list)
             }
         }
+        Filter::Tenant(t) => col(crate::model::TENANT_COLUMN).eq(Expr::val(bind_value(
+            t,
+            crate::model::FieldType::String,
+            d,
+        ))),
         Filter::Null { column, is_null } => {
             if *is_null {
                 col(column).is_null()

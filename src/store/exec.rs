@@ -15,15 +15,27 @@ use std::time::Instant;
 pub(crate) struct Exec<'c, D: Db> {
     pub(crate) conn: &'c mut D::Connection,
     pub(crate) echo: bool,
+    /// The tenant of the operation running, on a tenant-scoped model (set by `ops::dispatch`):
+    /// every statement on the model is limited to its rows, and new rows get it.
+    pub(crate) tenant: Option<Val>,
 }
 
 impl<'c, D: Db> Exec<'c, D> {
     pub(crate) fn new(conn: &'c mut D::Connection, echo: bool) -> Self {
-        Exec { conn, echo }
+        Exec {
+            conn,
+            echo,
+            tenant: None,
+        }
     }
 
     pub(crate) fn dialect(&self) -> Dialect {
         D::DIALECT
+    }
+
+    /// `filter` limited to the operation's tenant, on a tenant-scoped model.
+    pub(crate) fn scoped(&self, filter: crate::query::Filter) -> crate::query::Filter {
+        filter.scoped(self.tenant.as_ref())
     }
 
     /// When a statement starts, for the statement log (no clock read when it is off).

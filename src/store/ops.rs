@@ -8,6 +8,7 @@ mod bulk;
 mod params;
 mod read;
 mod rows;
+mod tenant;
 mod write;
 
 use super::db::Db;
@@ -41,6 +42,7 @@ pub(crate) async fn dispatch<D: Db>(
     params: ParamsRef<'_>,
     form: Form,
 ) -> Result<Output> {
+    x.tenant = tenant::scope(m, ctx)?;
     let p = match params {
         ParamsRef::Json(v) => Params::new(v)?,
         ParamsRef::Body(b) => Params::body(b),
@@ -95,6 +97,15 @@ fn name_conflict(m: &ModelInfo, e: Error) -> Error {
         ];
         if set.len() == 1 && set[0] == "id" {
             candidates.extend(["PRIMARY".to_string(), format!("{table}_pkey")]);
+        } else if let Some(t) = &m.tenant {
+            // Unique per tenant: the database names the tenant column too.
+            let mut cols = vec![t.name().to_string()];
+            cols.extend(set.iter().cloned());
+            candidates.extend([
+                cols.join(","),
+                cols.join("_"),
+                crate::sql::index_name("ux", table, &cols),
+            ]);
         }
         candidates.contains(&raw)
     });

@@ -29,6 +29,9 @@ pub struct StoreConfig {
     pub statement_timeout: Option<Duration>,
     /// SQLite: create the database file when it does not exist (`flowgate status` does not).
     pub create_if_missing: bool,
+    /// Scope every model by tenant unless it says `tenant_scoped = false` (DESIGN 13.4); read
+    /// by [`Store::open_with`](super::Store::open_with). A server takes it from its `Config`.
+    pub multi_tenant: bool,
 }
 
 impl StoreConfig {
@@ -42,6 +45,7 @@ impl StoreConfig {
             echo: false,
             statement_timeout: Some(Duration::from_secs(5)),
             create_if_missing: true,
+            multi_tenant: false,
         }
     }
 }

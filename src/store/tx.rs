@@ -17,6 +17,8 @@ pub struct Transaction {
     store: Store,
     tx: Box<dyn OpenTx>,
     savepoints: u32,
+    /// The tenant every operation acts for, when begun by [`TenantStore::begin`](super::TenantStore::begin).
+    pub(crate) tenant: Option<std::sync::Arc<str>>,
 }
 
 /// A savepoint inside a transaction.
@@ -32,6 +34,7 @@ impl Transaction {
             store,
             tx,
             savepoints: 0,
+            tenant: None,
         })
     }
 
@@ -50,6 +53,17 @@ impl Transaction {
         kind: OpKind,
         params: &Value,
     ) -> Result<Value> {
+        let scoped;
+        let ctx = match &self.tenant {
+            Some(t) => {
+                scoped = Context {
+                    tenant: Some(t.to_string()),
+                    ..ctx.clone()
+                };
+                &scoped
+            }
+            None => ctx,
+        };
         let sp = self.savepoint().await?;
         let result = self.tx.run(ctx, model, kind, ParamsRef::Json(params)).await;
         match result {

@@ -17,7 +17,7 @@ pub(crate) fn exit_code_of(code: &str) -> u8 {
         "not_found" => 4,
         "conflict" => 5,
         "not_ready" | "unavailable" => 6,
-        "unauthorized" | "forbidden" => 7,
+        "unauthorized" | "forbidden" | "tenant_required" => 7,
         "rate_limited" => 8,
         _ => 1,
     }

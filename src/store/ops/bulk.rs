@@ -4,6 +4,7 @@
 use super::name_conflict;
 use super::params::Params;
 use super::rows::{delete_stmt, insert_columns, insert_columns_with_id, new_row, update_sets};
+use super::tenant;
 use super::write::{conflict_target, equality_filter};
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
@@ -130,6 +131,7 @@ async fn run_insert<D: Db>(
     rows: &[Vec<Val>],
     with_id: bool,
 ) -> Result<Vec<Value>> {
+    tenant::check_new(x, m, rows, with_id).await?;
     if x.dialect().has_returning() {
         return x.fetch_column(stmt, m.id()).await;
     }
@@ -145,10 +147,17 @@ async fn run_insert<D: Db>(
 }
 
 /// The checked row of `data[i]`, for a new record.
-fn checked_row(m: &ModelInfo, data: Records<'_>, i: usize, now: DateTime<Utc>) -> Result<Vec<Val>> {
+fn checked_row(
+    m: &ModelInfo,
+    data: Records<'_>,
+    i: usize,
+    now: DateTime<Utc>,
+    tenant: Option<&Val>,
+) -> Result<Vec<Val>> {
     let item = data.get(i)?;
-    item_object(&item, i)
-        .and_then(|obj| new_row(m, obj, now, false).map_err(|e| e.within(&format!("data[{i}]"))))
+    item_object(&item, i).and_then(|obj| {
+        new_row(m, obj, now, false, tenant).map_err(|e| e.within(&format!("data[{i}]")))
+    })
 }
 
 /// An atomic bulk create (one statement per `rows_per_statement` rows), pipelined: while the
@@ -171,10 +180,11 @@ async fn create_pipelined<D: Db>(
     let cols = insert_columns(m);
     let per = rows_per_statement(x, cols.len());
     let d = x.dialect();
+    let tenant = x.tenant.clone();
     let prepare = |start: usize| -> Result<(Vec<Vec<Val>>, sql::Stmt)> {
         let end = (start + per).min(data.len());
         let rows = (start..end)
-            .map(|i| checked_row(m, data, i, now))
+            .map(|i| checked_row(m, data, i, now, tenant.as_ref()))
             .collect::<Result<Vec<_>>>()?;
         let stmt = sql::insert(m, &cols, &rows, conflict, &[m.id()], d);
         Ok((rows, stmt))
@@ -258,7 +268,7 @@ pub(crate) async fn bulk_create<D: Db>(
     let mut rows: Vec<Vec<Val>> = Vec::with_capacity(n.min(data.len()));
     let mut index: Vec<usize> = Vec::with_capacity(n.min(data.len()));
     for i in 0..data.len() {
-        match checked_row(m, data, i, now) {
+        match checked_row(m, data, i, now, x.tenant.as_ref()) {
             Ok(row) => {
                 rows.push(row);
                 index.push(i);
@@ -370,7 +380,7 @@ fn item_errors(m: &ModelInfo, mut errors: Vec<(usize, Error)>) -> Vec<Value> {
 }
 
 /// Parses the filter of a bulk update or delete, refusing an empty one without `confirm_all`.
-fn bulk_filter(m: &ModelInfo, p: &Params<'_>, verb: &str) -> Result<Filter> {
+fn bulk_filter(m: &ModelInfo, p: &Params<'_>, verb: &str, tenant: Option<&Val>) -> Result<Filter> {
     let filter = parse_filter(m, &p.filter_json("filter")?)?;
     if filter.is_empty() && !p.bool("confirm_all")?.unwrap_or(false) {
         return Err(Error::validation(
@@ -378,7 +388,7 @@ fn bulk_filter(m: &ModelInfo, p: &Params<'_>, verb: &str) -> Result<Filter> {
             format!("an empty filter would {verb} every record; pass confirm_all: true to mean it"),
         ));
     }
-    Ok(filter)
+    Ok(filter.scoped(tenant))
 }
 
 fn check_max(p: &Params<'_>, n: u64, verb: &str) -> Result<()> {
@@ -397,11 +407,12 @@ pub(crate) async fn bulk_update<D: Db>(
     p: Params<'_>,
 ) -> Result<Value> {
     p.only(&["filter", "fields", "confirm_all", "max_affected", "dry_run"])?;
-    let filter = bulk_filter(m, &p, "update")?;
+    let filter = bulk_filter(m, &p, "update", x.tenant.as_ref())?;
     let fields = p
         .object("fields")?
         .ok_or_else(|| Error::validation("fields", "`fields` is required"))?;
     let sets = update_sets(m, fields, value::now()).map_err(|e| e.within("fields"))?;
+    tenant::check_sets(x, m, &sets).await?;
     let done = x
         .execute(&sql::update_where(
             m,
@@ -422,7 +433,7 @@ pub(crate) async fn bulk_delete<D: Db>(
     p: Params<'_>,
 ) -> Result<Value> {
     p.only(&["filter", "confirm_all", "max_affected", "dry_run"])?;
-    let filter = bulk_filter(m, &p, "delete")?;
+    let filter = bulk_filter(m, &p, "delete", x.tenant.as_ref())?;
     let d = x.dialect();
     let done = x.execute(&delete_stmt(m, &filter, d)).await?;
     check_max(&p, done.rows, "delete")?;
@@ -526,7 +537,7 @@ async fn upsert_rows<D: Db>(
                 ));
             }
         }
-        let row = new_row(m, obj, now, with_id).map_err(|e| e.within(&at))?;
+        let row = new_row(m, obj, now, with_id, x.tenant.as_ref()).map_err(|e| e.within(&at))?;
         if let Some(j) = seen.insert(key_of(&target_idx, &row), i) {
             return Err(Error::validation(
                 at,
@@ -561,7 +572,7 @@ async fn upsert_rows<D: Db>(
     let mut existing: HashSet<String> = HashSet::new();
     let per_select = (x.dialect().max_params() / target.len().max(1) / 2).clamp(1, 1_000);
     for chunk in rows.chunks(per_select) {
-        let filter = keys_filter(m, target, &target_idx, chunk)?;
+        let filter = x.scoped(keys_filter(m, target, &target_idx, chunk)?);
         let spec = SelectSpec {
             columns: &key_cols,
             filter: &filter,
@@ -599,7 +610,16 @@ async fn upsert_rows<D: Db>(
     // MySQL's ON DUPLICATE KEY UPDATE takes whichever unique key a row hits, so a new row that
     // clashes with another record on some other unique field would overwrite that record. There
     // new rows go in with a plain INSERT, which refuses the clash as the other databases do.
-    let plain_new = x.dialect() == Dialect::MySql;
+    // On a tenant-scoped model, too: a conflict on the id (unique across tenants) must never
+    // reach another tenant's row, and the rows of this tenant that exist are known (and locked).
+    let plain_new = x.dialect() == Dialect::MySql || m.is_tenant_scoped();
+    // Unique sets are unique per tenant: the conflict target says so (the id is unique alone).
+    let scoped_target: Vec<String> = match &m.tenant {
+        Some(t) if target != ["id"] => std::iter::once(t.name().to_string())
+            .chain(target.iter().cloned())
+            .collect(),
+        _ => target.to_vec(),
+    };
     if plain_new {
         insert_rows_at(x, m, &rows, &fresh, with_id, None).await?;
     }
@@ -621,7 +641,7 @@ async fn upsert_rows<D: Db>(
             set_cols.push("deleted_at".into());
         }
         let conflict = Conflict::Update {
-            target,
+            target: &scoped_target,
             columns: &set_cols,
         };
         let got = insert_rows_at(x, m, &rows, &indexes, with_id, Some(conflict)).await?;
@@ -677,7 +697,7 @@ async fn ids_by_key<D: Db>(
     );
     let mut by_key: HashMap<String, Value> = HashMap::new();
     for chunk in rows.chunks(500) {
-        let filter = keys_filter(m, target, target_idx, chunk)?;
+        let filter = x.scoped(keys_filter(m, target, target_idx, chunk)?);
         let spec = SelectSpec {
             columns: &cols,
             filter: &filter,

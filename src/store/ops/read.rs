@@ -39,7 +39,7 @@ fn by_id<D: Db>(
     id: &Val,
     include_deleted: bool,
 ) -> sql::Stmt {
-    sql::select_by_id(m, cols, id, include_deleted, x.dialect())
+    sql::select_by_id(m, cols, id, x.tenant.as_ref(), include_deleted, x.dialect())
 }
 
 fn not_found(m: &ModelInfo, id: &Val) -> Error {
@@ -87,7 +87,7 @@ pub(crate) async fn count<D: Db>(
     p: Params<'_>,
 ) -> Result<Value> {
     p.only(&["filter", "include_deleted"])?;
-    let filter = parse_filter(m, &p.filter_json("filter")?)?;
+    let filter = x.scoped(parse_filter(m, &p.filter_json("filter")?)?);
     let include_deleted = p.bool("include_deleted")?.unwrap_or(false);
     let n = x
         .scalar(&sql::count(m, &filter, include_deleted, x.dialect()))
@@ -139,7 +139,7 @@ impl ListPlan<'_> {
     }
 }
 
-fn plan_list<'m>(m: &'m ModelInfo, p: Params<'_>) -> Result<ListPlan<'m>> {
+fn plan_list<'m>(m: &'m ModelInfo, p: Params<'_>, tenant: Option<&Val>) -> Result<ListPlan<'m>> {
     p.only(&[
         "filter",
         "order_by",
@@ -150,7 +150,7 @@ fn plan_list<'m>(m: &'m ModelInfo, p: Params<'_>) -> Result<ListPlan<'m>> {
         "fields",
         "include_deleted",
     ])?;
-    let filter = parse_filter(m, &p.filter_json("filter")?)?;
+    let filter = parse_filter(m, &p.filter_json("filter")?)?.scoped(tenant);
     let order = parse_order_by(m, p.get("order_by"))?;
     let limit = p.u64("limit")?.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
@@ -186,10 +186,7 @@ fn plan_list<'m>(m: &'m ModelInfo, p: Params<'_>) -> Result<ListPlan<'m>> {
         Some(names) => {
             for name in names {
                 let col = m.column(name).ok_or_else(|| {
-                    Error::validation(
-                        format!("fields.{name}"),
-                        format!("unknown field `{name}` on model {}", m.name()),
-                    )
+                    Error::validation(format!("fields.{name}"), m.unknown_field(name))
                 })?;
                 if !cols.iter().any(|c| c.name() == name) {
                     cols.push(col);
@@ -220,7 +217,7 @@ pub(crate) async fn list<D: Db>(
     m: &ModelInfo,
     p: Params<'_>,
 ) -> Result<Value> {
-    let plan = plan_list(m, p)?;
+    let plan = plan_list(m, p, x.tenant.as_ref())?;
     let mut rows = x.fetch(&plan.select(m, x.dialect()), &plan.cols).await?;
     let more = rows.len() as u64 > plan.limit;
     rows.truncate(plan.limit as usize);
@@ -257,7 +254,7 @@ pub(crate) async fn list_json<D: Db>(
     p: Params<'_>,
 ) -> Result<Vec<u8>> {
     use serde::ser::{SerializeMap as _, Serializer as _};
-    let plan = plan_list(m, p)?;
+    let plan = plan_list(m, p, x.tenant.as_ref())?;
     let mut rows = x
         .fetch_values(&plan.select(m, x.dialect()), &plan.cols)
         .await?;

@@ -8,15 +8,17 @@ use crate::value::{self, Val};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
-/// The columns an insert writes: the id when callers supply it, every field, the timestamps.
+/// The columns an insert writes: the id when callers supply it, every field, the timestamps,
+/// and last the tenant on a tenant-scoped model.
 pub(crate) fn insert_columns(m: &ModelInfo) -> Vec<&Column> {
     m.columns
         .iter()
         .filter(|c| match c.role {
             Role::Id => !m.auto_id(),
             Role::Field | Role::CreatedAt | Role::UpdatedAt => true,
-            Role::DeletedAt => false,
+            Role::DeletedAt | Role::Tenant => false,
         })
+        .chain(m.tenant.as_ref())
         .collect()
 }
 
@@ -28,10 +30,7 @@ pub(super) fn writable<'m>(m: &'m ModelInfo, key: &str) -> Result<&'m Column> {
 /// [`writable`], giving the column's position in [`ModelInfo::columns`].
 pub(super) fn writable_at(m: &ModelInfo, key: &str) -> Result<usize> {
     let Some(i) = m.column_index(key) else {
-        return Err(Error::validation(
-            key,
-            format!("unknown field `{key}` on model {}", m.name()),
-        ));
+        return Err(Error::validation(key, m.unknown_field(key)));
     };
     match m.columns[i].role {
         Role::Field => Ok(i),
@@ -71,6 +70,7 @@ pub(crate) fn new_row(
     obj: &Map<String, Value>,
     now: DateTime<Utc>,
     explicit_id: bool,
+    tenant: Option<&Val>,
 ) -> Result<Vec<Val>> {
     if explicit_id && m.auto_id() {
         for key in obj.keys().filter(|k| k.as_str() != "id") {
@@ -78,7 +78,7 @@ pub(crate) fn new_row(
         }
         let id_col = m.id();
         let mut row = vec![field_value(id_col, obj.get("id").unwrap_or(&Value::Null))?];
-        row.extend(new_row(m, &without_id(obj), now, false)?);
+        row.extend(new_row(m, &without_id(obj), now, false, tenant)?);
         return Ok(row);
     }
     // One pass over the given keys (each looked up once), then one over the columns.
@@ -86,10 +86,10 @@ pub(crate) fn new_row(
     for (key, v) in obj {
         given[writable_at(m, key)?] = Some(v);
     }
-    let mut row = Vec::with_capacity(m.columns.len());
+    let mut row = Vec::with_capacity(m.columns.len() + 1);
     for (col, given) in m.columns.iter().zip(given) {
         let val = match col.role {
-            Role::DeletedAt => continue,
+            Role::DeletedAt | Role::Tenant => continue,
             Role::Id if m.auto_id() => continue,
             Role::CreatedAt | Role::UpdatedAt => Val::DateTime(now),
             Role::Id => match given.filter(|v| !v.is_null()) {
@@ -118,6 +118,13 @@ pub(crate) fn new_row(
             },
         };
         row.push(val);
+    }
+    if m.is_tenant_scoped() {
+        row.push(
+            tenant
+                .cloned()
+                .ok_or_else(|| Error::tenant_required(m.name()))?,
+        );
     }
     Ok(row)
 }

@@ -6,6 +6,7 @@ use super::rows::{
     all_columns, check_given, delete_stmt, field_value, id_filter, insert_columns,
     insert_columns_with_id, new_row, update_sets,
 };
+use super::tenant;
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{CmpOp, Filter};
@@ -24,6 +25,7 @@ pub(crate) async fn insert_one<D: Db>(
     let cols = insert_columns(m);
     let all = all_columns(m);
     let d = x.dialect();
+    tenant::check_rows(x, m, &cols, std::slice::from_ref(&row)).await?;
     let stmt = sql::insert_one(m, &cols, &row, &all, d);
     if d.has_returning() {
         // `fetch`: a write must step to its end (see `Exec::fetch_optional`).
@@ -50,6 +52,7 @@ async fn insert_with_id<D: Db>(
     row: Vec<Val>,
 ) -> Result<Map<String, Value>> {
     let cols = insert_columns_with_id(m);
+    tenant::check_rows(x, m, &cols, std::slice::from_ref(&row)).await?;
     let id = row[0].to_json();
     x.execute(&sql::insert(
         m,
@@ -72,7 +75,13 @@ pub(crate) async fn create<D: Db>(
     p: Params<'_>,
 ) -> Result<Value> {
     let empty = Map::new();
-    let row = new_row(m, p.map().unwrap_or(&empty), value::now(), false)?;
+    let row = new_row(
+        m,
+        p.map().unwrap_or(&empty),
+        value::now(),
+        false,
+        x.tenant.as_ref(),
+    )?;
     insert_one(x, m, row).await.map(Value::Object)
 }
 
@@ -85,6 +94,8 @@ async fn update_by_id<D: Db>(
     include_deleted: bool,
 ) -> Result<Map<String, Value>> {
     let (_, filter) = id_filter(m, id)?;
+    let filter = x.scoped(filter);
+    tenant::check_sets(x, m, sets).await?;
     let all = all_columns(m);
     let d = x.dialect();
     let stmt = sql::update_where(m, sets, &filter, include_deleted, &all, d);
@@ -139,6 +150,7 @@ pub(crate) async fn delete<D: Db>(
     p.only(&["id"])?;
     let id = p.require("id")?;
     let (val, filter) = id_filter(m, id)?;
+    let filter = x.scoped(filter);
     let d = x.dialect();
     let done = x.execute(&delete_stmt(m, &filter, d)).await?;
     Ok(json!({ "id": val.to_json(), "deleted": done.rows > 0 }))
@@ -148,12 +160,9 @@ pub(crate) async fn delete<D: Db>(
 pub(crate) fn equality_filter(m: &ModelInfo, obj: &Map<String, Value>, at: &str) -> Result<Filter> {
     let mut parts = Vec::with_capacity(obj.len());
     for (key, v) in obj {
-        let col = m.column(key).ok_or_else(|| {
-            Error::validation(
-                format!("{at}.{key}"),
-                format!("unknown field `{key}` on model {}", m.name()),
-            )
-        })?;
+        let col = m
+            .column(key)
+            .ok_or_else(|| Error::validation(format!("{at}.{key}"), m.unknown_field(key)))?;
         if v.is_null() || v.is_object() {
             return Err(Error::validation(
                 format!("{at}.{key}"),
@@ -211,7 +220,7 @@ pub(crate) async fn upsert<D: Db>(
                 "`where` is required: the unique values that identify the record",
             )
         })?;
-    let filter = equality_filter(m, wh, "where")?;
+    let filter = x.scoped(equality_filter(m, wh, "where")?);
     let target = conflict_target(m, p.names("conflict_on")?, wh.keys().cloned().collect())?;
     for key in &target {
         if !wh.contains_key(key) {
@@ -270,7 +279,8 @@ pub(crate) async fn upsert<D: Db>(
             };
             return Ok(json!({ "action": "updated", "record": record }));
         }
-        let row = new_row(m, &create_obj, now, explicit_id).map_err(|e| e.within("create"))?;
+        let row = new_row(m, &create_obj, now, explicit_id, x.tenant.as_ref())
+            .map_err(|e| e.within("create"))?;
         x.execute(&sql::savepoint("fg_upsert", SavepointAction::Create))
             .await?;
         let inserted = if explicit_id && m.auto_id() {
