@@ -291,7 +291,9 @@ impl Startup {
         progress: &dyn Progress,
     ) -> std::result::Result<Report, Interrupted> {
         let store = self.connect(progress).await?;
-        let report = match self.migrate(&store, declared, progress).await {
+        let mut declared = declared.to_vec();
+        crate::model::resolve_tenancy(&mut declared, self.config.store.multi_tenant);
+        let report = match self.migrate(&store, &declared, progress).await {
             Ok(report) => report,
             Err(e @ Error::Unavailable(_)) => {
                 return Err(self.retry(Step::Migrations, e, progress, false));

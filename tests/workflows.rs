@@ -953,7 +953,7 @@ async fn async_runs_survive_a_restart(b: Backend) {
     // A new process: a fresh pool on the same database.
     let fresh = open_shared(&url).await;
     let runs = RunStore::open(&fresh).await.unwrap();
-    let ok = runs.get(&ok_id).await.unwrap();
+    let ok = runs.get(&ok_id, None).await.unwrap();
     assert_eq!(ok.status, RunStatus::Completed, "{b:?}");
     assert_eq!(ok.workflow, "signup");
     assert_eq!(ok.results["user"]["id"], "u1", "{b:?}");
@@ -967,15 +967,15 @@ async fn async_runs_survive_a_restart(b: Backend) {
     assert!(ok.started_at.is_some() && ok.finished_at.is_some());
     assert_eq!(ok.to_json()["status"], "completed");
 
-    let failed = runs.get(&failed_id).await.unwrap();
+    let failed = runs.get(&failed_id, None).await.unwrap();
     assert_eq!(failed.status, RunStatus::Failed, "{b:?}");
     assert_eq!(failed.error["code"], "conflict", "{b:?}");
     assert_eq!(failed.error["details"]["node"], "user");
     assert_eq!(failed.error["details"]["rolled_back"], true);
 
-    let listed = runs.list("signup", 10).await.unwrap();
+    let listed = runs.list("signup", None, 10).await.unwrap();
     assert_eq!(listed.len(), 2);
-    let e = runs.get("no-such-run").await.unwrap_err();
+    let e = runs.get("no-such-run", None).await.unwrap_err();
     assert_eq!(e.code(), "not_found");
     fresh.close().await;
 }
@@ -1007,7 +1007,10 @@ async fn interrupted_runs_are_marked_failed(b: Backend) {
     let id = started.run_id.clone();
     // A run store with a fresh heartbeat leaves the run alone.
     let alive = RunStore::open(&store).await.unwrap();
-    assert!(!alive.get(&id).await.unwrap().status.is_finished(), "{b:?}");
+    assert!(
+        !alive.get(&id, None).await.unwrap().status.is_finished(),
+        "{b:?}"
+    );
     // The process dies.
     started.task.abort();
     let _ = started.task.await;
@@ -1017,7 +1020,7 @@ async fn interrupted_runs_are_marked_failed(b: Backend) {
         ..RunStoreConfig::default()
     };
     let restarted = RunStore::open_with(&store, config).await.unwrap();
-    let record = restarted.get(&id).await.unwrap();
+    let record = restarted.get(&id, None).await.unwrap();
     assert_eq!(record.status, RunStatus::Failed, "{b:?}");
     assert_eq!(record.error["message"], "interrupted by restart");
     assert_eq!(count(&store, "User").await, 0);

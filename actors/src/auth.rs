@@ -103,6 +103,7 @@ pub struct Auth {
     keys: Arc<KeyCache>,
     limiter: Option<RateLimiter>,
     local_role: String,
+    local_tenant: Option<String>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -125,6 +126,7 @@ impl Default for Auth {
             keys: Arc::new(KeyCache::new(Duration::from_secs(30))),
             limiter: None,
             local_role: "admin".to_string(),
+            local_tenant: None,
         }
     }
 }
@@ -156,6 +158,10 @@ impl Auth {
                 config.local_role, config.local_role
             ));
         }
+        if let Some(t) = &config.local_tenant {
+            flowgate::context::check_tenant_id(t)
+                .map_err(|e| format!("auth.local_tenant: {}", e.public_message()))?;
+        }
         Ok(Auth {
             required,
             policy,
@@ -163,6 +169,7 @@ impl Auth {
             keys: Arc::new(KeyCache::new(Duration::from_secs(config.key_cache_seconds))),
             limiter: limiter.filter(|l| l.is_active()),
             local_role: config.local_role.clone(),
+            local_tenant: config.local_tenant.clone(),
         })
     }
 
@@ -188,7 +195,15 @@ impl Auth {
 
     /// The principal of the process itself (`mcp --stdio`, the CLI's local mode).
     pub fn local_principal(&self) -> Principal {
-        Principal::local(&self.local_role)
+        Principal {
+            tenant: self.local_tenant.clone(),
+            ..Principal::local(&self.local_role)
+        }
+    }
+
+    /// The tenant the `local` principal acts for (`auth.local_tenant`).
+    pub fn local_tenant(&self) -> Option<String> {
+        self.local_tenant.clone()
     }
 
     /// The principal of a credential; `addr` names an anonymous caller.
@@ -248,6 +263,30 @@ impl Auth {
         } else {
             Err(forbidden(permission))
         }
+    }
+
+    /// The tenant a request acts for (DESIGN 13.4): the principal's own (its API key's tenant,
+    /// its token's claim), unless it asks for one (`X-Tenant-ID`, `--tenant`): acting for a
+    /// tenant other than its own takes `admin:tenants` (401 for an anonymous caller where
+    /// credentials count, 403 naming the permission otherwise). An id that cannot name a
+    /// tenant is a validation error naming `field`.
+    pub fn tenant_for(
+        &self,
+        principal: &Principal,
+        asked: Option<&str>,
+        field: &str,
+    ) -> Result<Option<String>, Error> {
+        let Some(asked) = asked else {
+            return Ok(principal.tenant.clone());
+        };
+        flowgate::context::check_tenant_id(asked).map_err(|e| match e {
+            Error::Validation { reason, .. } => Error::validation(field, reason),
+            other => other,
+        })?;
+        if principal.tenant.as_deref() != Some(asked) {
+            self.authorize(principal, Permission::Admin("tenants"))?;
+        }
+        Ok(Some(asked.to_string()))
     }
 
     /// Whether `principal` may do `permission`, without an error.

@@ -74,7 +74,8 @@ pub struct Config {
     pub metrics: bool,
     /// The audit log (not available yet: enabling it is an error).
     pub audit_log: bool,
-    /// Multi-tenancy (not available yet: enabling it is an error).
+    /// Multi-tenancy (DESIGN 13.4): every model scoped by tenant unless it says
+    /// `tenant_scoped = false`; the tenant comes from the caller's credential.
     pub multi_tenant: bool,
     /// Authentication and the roles (`[auth]`, DESIGN 13.1–13.2).
     pub auth: crate::auth::AuthConfig,
@@ -275,7 +276,7 @@ pub const ENV_NOT_CONFIG_PREFIXES: [&str; 4] = [
 
 /// `FLOWGATE_*` variables that are not configuration keys, by name: the CLI's `--server` and
 /// `--token`.
-pub const ENV_NOT_CONFIG: [&str; 2] = ["FLOWGATE_SERVER", "FLOWGATE_TOKEN"];
+pub const ENV_NOT_CONFIG: [&str; 3] = ["FLOWGATE_SERVER", "FLOWGATE_TOKEN", "FLOWGATE_TENANT"];
 
 impl Config {
     /// The keys a file, the environment or the builder may set.
@@ -416,7 +417,6 @@ impl Config {
             ("cache", self.cache),
             ("metrics", self.metrics),
             ("audit_log", self.audit_log),
-            ("multi_tenant", self.multi_tenant),
             ("durability", self.durability.is_some()),
         ];
         if let Some((key, _)) = unavailable.iter().find(|(_, on)| *on) {

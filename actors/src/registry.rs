@@ -275,6 +275,7 @@ pub(crate) fn startup_config(cfg: &Config) -> StartupConfig {
     store.pool_size = cfg.pool_size;
     store.echo = cfg.echo;
     store.statement_timeout = cfg.statement_timeout();
+    store.multi_tenant = cfg.multi_tenant;
     StartupConfig {
         store,
         retry: Retry {

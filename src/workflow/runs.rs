@@ -46,6 +46,15 @@ fn run_model() -> ModelDef {
         .field(FieldDef::datetime("heartbeat_at"))
         .field(FieldDef::datetime("started_at").optional())
         .field(FieldDef::datetime("finished_at").optional())
+        .field(tenant_field())
+}
+
+/// The tenant a run acts for (DESIGN 13.4): only that tenant reads it back. Added after the
+/// table's first version, so [`RunStore::open`] adds the column to a table made before it.
+fn tenant_field() -> FieldDef {
+    FieldDef::string("tenant")
+        .max_length(crate::model::TENANT_MAX_LENGTH)
+        .optional()
 }
 
 /// The state of a run.
@@ -113,6 +122,8 @@ pub struct RunRecord {
     pub started_at: Option<String>,
     /// When it finished.
     pub finished_at: Option<String>,
+    /// The tenant it acts for; only that tenant may read it (not part of its JSON).
+    pub tenant: Option<String>,
 }
 
 impl RunRecord {
@@ -158,6 +169,7 @@ impl RunRecord {
             created_at: text("created_at").unwrap_or_default(),
             started_at: text("started_at"),
             finished_at: text("finished_at"),
+            tenant: text("tenant"),
         })
     }
 }
@@ -211,6 +223,7 @@ impl RunStore {
         let schema = Schema::internal([run_model()]).expect("the run model is valid");
         let store = app.sibling(schema);
         store.create_tables().await?;
+        add_tenant_column(&store).await?;
         let runs = RunStore {
             store,
             owner: uuid::Uuid::now_v7().to_string(),
@@ -281,6 +294,7 @@ impl RunStore {
             json!({
                 "id": run_id, "workflow": workflow.name(), "status": "pending",
                 "inputs": inputs.to_string(), "owner": self.owner, "heartbeat_at": stamp,
+                "tenant": ctx.tenant,
             }),
         )
         .await?;
@@ -373,11 +387,15 @@ impl RunStore {
         }
     }
 
-    /// A run by id: NotFound (model `run`) when there is none. A run whose process is gone is
-    /// marked failed ("interrupted by restart") first.
-    pub async fn get(&self, run_id: &str) -> Result<RunRecord> {
+    /// A run by id, as `tenant` may see it: NotFound (model `run`) when there is none, or it
+    /// acts for another tenant. A run whose process is gone is marked failed ("interrupted by
+    /// restart") first.
+    pub async fn get(&self, run_id: &str, tenant: Option<&str>) -> Result<RunRecord> {
         let row = self.read(run_id).await?;
         let record = RunRecord::from_row(&row)?;
+        if record.tenant.as_deref() != tenant {
+            return Err(Error::not_found(crate::error::Missing::Run, run_id));
+        }
         if record.status.is_finished() {
             return Ok(record);
         }
@@ -405,12 +423,22 @@ impl RunStore {
             })
     }
 
-    /// The newest runs of a workflow (at most `limit`, up to 1000), newest first.
-    pub async fn list(&self, workflow: &str, limit: u32) -> Result<Vec<RunRecord>> {
+    /// The newest runs of a workflow acting for `tenant` (at most `limit`, up to 1000), newest
+    /// first.
+    pub async fn list(
+        &self,
+        workflow: &str,
+        tenant: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<RunRecord>> {
+        let tenant = match tenant {
+            Some(t) => json!(t),
+            None => json!({"$null": true}),
+        };
         let page = self
             .op(
                 OpKind::List,
-                json!({"filter": {"workflow": workflow}, "order_by": ["-created_at", "-id"], "limit": limit.min(1000)}),
+                json!({"filter": {"workflow": workflow, "tenant": tenant}, "order_by": ["-created_at", "-id"], "limit": limit.min(1000)}),
             )
             .await?;
         page["records"]
@@ -420,6 +448,28 @@ impl RunStore {
             .map(RunRecord::from_row)
             .collect()
     }
+}
+
+/// Adds the `tenant` column to a `flowgate_runs` made before it had one (a table made now has
+/// it already, and a query naming it tells).
+async fn add_tenant_column(store: &Store) -> Result<()> {
+    let m = store.model(MODEL)?;
+    let probe = store
+        .run(
+            &Context::internal(),
+            &m,
+            OpKind::List,
+            &json!({"fields": ["tenant"], "limit": 1}),
+        )
+        .await;
+    if probe.is_ok() {
+        return Ok(());
+    }
+    let col = m.column("tenant").expect("the tenant field");
+    for stmt in crate::sql::alter::add_column(&m, col, &|_| None, store.dialect()) {
+        store.execute_raw(&stmt).await?;
+    }
+    Ok(())
 }
 
 /// Stops the heartbeat with the run, whether the run finishes or its task is dropped.

@@ -37,6 +37,9 @@ pub struct AuthConfig {
     pub allow_anonymous: bool,
     /// The role of the `local` principal (`flowgate mcp --stdio`, the CLI's local mode).
     pub local_role: String,
+    /// The tenant the `local` principal acts for (`mcp --stdio`, the CLI's local mode without
+    /// `--tenant`) on a multi-tenant server.
+    pub local_tenant: Option<String>,
     /// The HS256 secret of JSON Web Tokens.
     pub jwt_secret: Option<Secret>,
     /// A PEM public key (RSA for RS256, EC P-256 for ES256) that signs JSON Web Tokens.
@@ -65,6 +68,7 @@ impl Default for AuthConfig {
             required: None,
             allow_anonymous: false,
             local_role: "admin".to_string(),
+            local_tenant: None,
             jwt_secret: None,
             jwt_public_key: None,
             jwks_file: None,

@@ -18,13 +18,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 /// The areas of `admin:<area>` permissions.
-pub const ADMIN_AREAS: [&str; 6] = [
+pub const ADMIN_AREAS: [&str; 7] = [
     "models",
     "workflows",
     "keys",
     "audit",
     "metrics",
     "migrations",
+    "tenants",
 ];
 
 /// Something a principal may be allowed to do.

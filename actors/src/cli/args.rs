@@ -244,6 +244,17 @@ pub(crate) struct ClientArgs {
         value_name = "TOKEN"
     )]
     pub(crate) token: Option<String>,
+    /// The tenant to act for on a multi-tenant database (also FLOWGATE_TENANT): sent as
+    /// X-Tenant-ID in remote mode. Acting for a tenant other than the credential's own takes
+    /// the admin:tenants permission (local mode: `auth.local_role`'s).
+    #[arg(
+        long,
+        env = "FLOWGATE_TENANT",
+        hide_env_values = true,
+        global = true,
+        value_name = "TENANT"
+    )]
+    pub(crate) tenant: Option<String>,
     /// Local mode: a flowgate.toml.
     #[arg(long, global = true, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
@@ -282,6 +293,7 @@ impl ClientArgs {
         Ok(Some(Server {
             url,
             token: self.token.as_deref().filter(|t| !t.is_empty()),
+            tenant: self.tenant.as_deref(),
         }))
     }
 }
@@ -293,6 +305,8 @@ pub(crate) struct Server<'a> {
     pub(crate) url: &'a str,
     /// The bearer token, when one is given.
     pub(crate) token: Option<&'a str>,
+    /// The tenant to act for (`X-Tenant-ID`), when one is given.
+    pub(crate) tenant: Option<&'a str>,
 }
 
 /// The client commands with fixed shapes.

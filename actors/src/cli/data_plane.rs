@@ -52,6 +52,7 @@ fn prescan(args: &[OsString]) -> ClientArgs {
             "--format",
             "--server",
             "--token",
+            "--tenant",
             "--config",
             "--models",
             "--database-url",
@@ -67,6 +68,7 @@ fn prescan(args: &[OsString]) -> ClientArgs {
         match name {
             "--server" => out.server = value,
             "--token" => out.token = value,
+            "--tenant" => out.tenant = value,
             "--config" => out.config = value.map(PathBuf::from),
             "--models" => out.models.extend(value.map(PathBuf::from)),
             "--discover" => out.discover.extend(value.map(PathBuf::from)),
@@ -87,6 +89,11 @@ fn prescan(args: &[OsString]) -> ClientArgs {
     }
     if out.token.is_none() {
         out.token = std::env::var("FLOWGATE_TOKEN")
+            .ok()
+            .filter(|s| !s.is_empty());
+    }
+    if out.tenant.is_none() {
+        out.tenant = std::env::var("FLOWGATE_TENANT")
             .ok()
             .filter(|s| !s.is_empty());
     }

@@ -37,6 +37,8 @@ pub(crate) struct Local {
     /// mode is admitted as `mcp --stdio` is.
     policy: Policy,
     principal: Principal,
+    /// The tenant its operations act for (`--tenant`, else `auth.local_tenant`).
+    tenant: Option<String>,
 }
 
 /// The configuration (file, environment, `--database-url`), the declared models (the
@@ -64,6 +66,7 @@ fn resolve(args: &ClientArgs) -> Result<(Config, Vec<ModelDef>, Vec<WorkflowFile
         return Err(Failure::from(flowgate::Error::invalid(e)));
     }
     declared.extend(scan.model_defs());
+    flowgate::model::resolve_tenancy(&mut declared, config.multi_tenant);
     Ok((config, declared, scan.workflows))
 }
 
@@ -97,7 +100,28 @@ impl Local {
     pub(crate) async fn open(args: &ClientArgs, migrate: bool) -> Result<Local, Failure> {
         let (config, declared, discovered) = resolve(args)?;
         let policy = Policy::new(&config.auth.roles, false).map_err(Failure::usage)?;
-        let principal = Principal::local(&config.auth.local_role);
+        let principal = Principal {
+            tenant: config.auth.local_tenant.clone(),
+            ..Principal::local(&config.auth.local_role)
+        };
+        // The tenant it acts for: its own (`auth.local_tenant`), or `--tenant`, which for
+        // another tenant takes `admin:tenants`, as on a server.
+        let tenant = match args.tenant.as_deref() {
+            None => principal.tenant.clone(),
+            Some(t) => {
+                flowgate::context::check_tenant_id(t).map_err(|e| {
+                    Failure::from(flowgate::Error::validation("--tenant", e.public_message()))
+                })?;
+                if principal.tenant.as_deref() != Some(t)
+                    && !policy.allows(&principal.roles, Permission::Admin("tenants"))
+                {
+                    return Err(Failure::from(crate::auth::forbidden(Permission::Admin(
+                        "tenants",
+                    ))));
+                }
+                Some(t.to_string())
+            }
+        };
         let models = if config.auto_migrate {
             Models::Migrate
         } else {
@@ -126,6 +150,7 @@ impl Local {
                 discovered,
                 policy,
                 principal,
+                tenant,
             }),
             (Ok(_), None) => Err(Failure::from(flowgate::Error::internal(
                 "the start-up sequence ended unconnected",
@@ -210,6 +235,7 @@ impl Local {
     fn context(&self) -> Context {
         Context {
             principal: self.principal.clone(),
+            tenant: self.tenant.clone(),
             ..Context::for_channel(Channel::Cli)
         }
     }
@@ -370,7 +396,7 @@ impl Local {
     /// A stored run of workflow `name`, as a server answers it.
     pub(crate) async fn workflow_run(&self, name: &str, run_id: &str) -> Result<Value, Failure> {
         let runs = RunStore::open(&self.store).await?;
-        let record = runs.get(run_id).await?;
+        let record = runs.get(run_id, self.tenant.as_deref()).await?;
         if record.workflow != name {
             return Err(Failure::from(flowgate::Error::not_found(
                 flowgate::Missing::Run,

@@ -18,8 +18,14 @@ pub(crate) struct Remote {
 }
 
 /// The HTTP client of a server: it sends the token, when given, on every request.
-fn client(token: Option<&str>) -> Result<reqwest::Client, Failure> {
+fn client(server: Server<'_>) -> Result<reqwest::Client, Failure> {
+    let token = server.token;
     let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(tenant) = server.tenant {
+        let value = reqwest::header::HeaderValue::from_str(tenant)
+            .map_err(|_| Failure::usage("--tenant must be printable ASCII"))?;
+        headers.insert("x-tenant-id", value);
+    }
     if let Some(token) = token {
         let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
             .map_err(|_| Failure::usage("--token must be printable ASCII"))?;
@@ -78,7 +84,7 @@ impl Remote {
     /// Reaches the server and reads its models.
     pub(crate) async fn connect(server: Server<'_>) -> Result<Remote, Failure> {
         let base = base_of(server.url)?;
-        let http = client(server.token)?;
+        let http = client(server)?;
         let (status, body) = send(&base, http.get(format!("{base}/models"))).await?;
         if !status.is_success() {
             return Err(failure_of(status, body));
@@ -149,7 +155,7 @@ impl Remote {
     /// The server's readiness board (`GET /health/ready`; 503 is an answer, not a failure).
     pub(crate) async fn board(server: Server<'_>) -> Result<Value, Failure> {
         let base = base_of(server.url)?;
-        let http = client(server.token)?;
+        let http = client(server)?;
         let (status, body) = send(&base, http.get(format!("{base}/health/ready"))).await?;
         if status.is_success() || status == StatusCode::SERVICE_UNAVAILABLE {
             Ok(body)

@@ -190,9 +190,14 @@ impl Dispatcher {
 
     /// A stored run of workflow `name` (from this process or an earlier one); `not_found` when
     /// there is no such run, or it belongs to another workflow.
-    pub async fn workflow_run(&self, name: &str, run_id: &str) -> flowgate::Result<RunRecord> {
+    pub async fn workflow_run(
+        &self,
+        name: &str,
+        run_id: &str,
+        tenant: Option<&str>,
+    ) -> flowgate::Result<RunRecord> {
         let runs = self.run_store().await?;
-        let record = runs.get(run_id).await?;
+        let record = runs.get(run_id, tenant).await?;
         if record.workflow != name {
             return Err(Error::not_found(flowgate::Missing::Run, run_id));
         }

@@ -358,10 +358,12 @@ impl McpServer {
         &self,
         request: CallToolRequestParams,
         principal: Principal,
+        tenant: Option<String>,
     ) -> Result<CallToolResult, McpError> {
         let name = request.name.as_ref();
         let ctx = Context {
             principal,
+            tenant,
             channel: Channel::Mcp,
             request_id: flowgate::context::new_request_id(),
             ..Context::default()
@@ -497,6 +499,18 @@ impl McpServer {
     /// The principal of a request: the one the HTTP layer (`authenticate`) authenticated from
     /// the request's headers; on a transport without HTTP (stdio), the `local` principal; an
     /// HTTP request the layer did not see, anonymous (it fails closed).
+    /// The tenant a request acts for, as the HTTP layer decided it; on stdio, the tenant
+    /// `mcp --stdio --tenant` names.
+    pub(crate) fn tenant(&self, extensions: &rmcp::model::Extensions) -> Option<String> {
+        match extensions.get::<axum::http::request::Parts>() {
+            Some(parts) => parts
+                .extensions
+                .get::<ActingTenant>()
+                .and_then(|t| t.0.clone()),
+            None => self.dispatcher().auth().local_tenant(),
+        }
+    }
+
     pub(crate) fn principal(&self, extensions: &rmcp::model::Extensions) -> Principal {
         match extensions.get::<axum::http::request::Parts>() {
             Some(parts) => parts
@@ -718,7 +732,8 @@ impl ServerHandler for McpServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let principal = self.principal(&context.extensions);
-        self.call(request, principal).await.map(Into::into)
+        let tenant = self.tenant(&context.extensions);
+        self.call(request, principal, tenant).await.map(Into::into)
     }
 
     async fn list_resources(
@@ -841,6 +856,27 @@ async fn refuse_foreign(
 /// credential, or none when credentials are required, is an HTTP 401 with `WWW-Authenticate:
 /// Bearer`, before rmcp sees the request; the principal of the others rides in the request's
 /// extensions, which rmcp hands to the handler (`McpServer::principal`).
+/// The tenant an MCP request acts for: its principal's, or the `X-Tenant-ID` header its
+/// client sends with every request of the session (`Auth::tenant_for`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ActingTenant(pub(crate) Option<String>);
+
+fn acting_tenant(
+    auth: &crate::auth::Auth,
+    principal: &Principal,
+    headers: &axum::http::HeaderMap,
+) -> Result<ActingTenant, Error> {
+    let asked = match headers.get("x-tenant-id") {
+        None => None,
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| Error::validation("X-Tenant-ID", "a tenant id is printable ASCII"))?,
+        ),
+    };
+    auth.tenant_for(principal, asked, "X-Tenant-ID")
+        .map(ActingTenant)
+}
+
 async fn authenticate(
     axum::extract::State(auth): axum::extract::State<Arc<crate::auth::Auth>>,
     mut request: axum::extract::Request,
@@ -853,10 +889,15 @@ async fn authenticate(
         .map(|a| a.0);
     let credential = crate::auth::credential(request.headers());
     if matches!(credential, crate::auth::Credential::None) && !auth.is_required() {
-        request
-            .extensions_mut()
-            .insert(flowgate::Principal::anonymous(addr));
-        return next.run(request).await;
+        let p = flowgate::Principal::anonymous(addr);
+        return match acting_tenant(&auth, &p, request.headers()) {
+            Ok(tenant) => {
+                request.extensions_mut().insert(tenant);
+                request.extensions_mut().insert(p);
+                next.run(request).await
+            }
+            Err(e) => super::errors::ApiError(e).into_response(),
+        };
     }
     // A refusal is logged (and answered) with the request's id: the one it sent when it is a
     // valid one, else a new one.
@@ -871,10 +912,14 @@ async fn authenticate(
     let result = auth.authenticate(credential, addr).instrument(span).await;
     let refused = match result {
         Ok(p) if p.is_anonymous() && auth.is_required() => crate::auth::credential_required(),
-        Ok(p) => {
-            request.extensions_mut().insert(p);
-            return next.run(request).await;
-        }
+        Ok(p) => match acting_tenant(&auth, &p, request.headers()) {
+            Ok(tenant) => {
+                request.extensions_mut().insert(tenant);
+                request.extensions_mut().insert(p);
+                return next.run(request).await;
+            }
+            Err(e) => e,
+        },
         Err(e) => e,
     };
     let mut resp = super::errors::ApiError(refused).into_response();

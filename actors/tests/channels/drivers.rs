@@ -50,7 +50,7 @@ fn status_of(code: &str) -> Option<u16> {
         "validation" => 400,
         "not_found" => 404,
         "conflict" => 409,
-        "forbidden" => 403,
+        "forbidden" | "tenant_required" => 403,
         "unauthorized" => 401,
         "rate_limited" => 429,
         "not_ready" | "unavailable" => 503,
@@ -66,7 +66,7 @@ fn exit_code_of(code: &str) -> i32 {
         "not_found" => 4,
         "conflict" => 5,
         "not_ready" | "unavailable" => 6,
-        "unauthorized" | "forbidden" => 7,
+        "unauthorized" | "forbidden" | "tenant_required" => 7,
         "rate_limited" => 8,
         _ => 1,
     }
@@ -130,6 +130,7 @@ pub(crate) struct Http {
     base: Url,
     client: Client,
     token: Option<String>,
+    tenant: Option<String>,
 }
 
 impl Http {
@@ -142,7 +143,14 @@ impl Http {
                 .build()
                 .expect("http client"),
             token: None,
+            tenant: None,
         }
+    }
+
+    /// The same client sending `X-Tenant-ID: <tenant>`.
+    pub(crate) fn with_tenant(mut self, tenant: &str) -> Http {
+        self.tenant = Some(tenant.to_string());
+        self
     }
 
     /// The same client sending `Authorization: Bearer <token>`.
@@ -164,6 +172,10 @@ impl Http {
     async fn send(&self, req: reqwest::RequestBuilder, success: u16) -> Answer {
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),
+            None => req,
+        };
+        let req = match &self.tenant {
+            Some(t) => req.header("x-tenant-id", t),
             None => req,
         };
         let resp = match req.send().await {
@@ -323,10 +335,25 @@ pub(crate) async fn mcp_session_as(
     addr: std::net::SocketAddr,
     token: Option<&str>,
 ) -> Result<RunningService<RoleClient, ()>, String> {
+    mcp_session_for(addr, token, None).await
+}
+
+/// [`mcp_session_as`], also sending `X-Tenant-ID: <tenant>` with every request when given.
+pub(crate) async fn mcp_session_for(
+    addr: std::net::SocketAddr,
+    token: Option<&str>,
+    tenant: Option<&str>,
+) -> Result<RunningService<RoleClient, ()>, String> {
     use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
     let mut config = StreamableHttpClientTransportConfig::with_uri(format!("http://{addr}/mcp"));
     if let Some(t) = token {
         config = config.auth_header(t);
+    }
+    if let Some(t) = tenant {
+        config.custom_headers.insert(
+            reqwest::header::HeaderName::from_static("x-tenant-id"),
+            reqwest::header::HeaderValue::from_str(t).expect("a header value"),
+        );
     }
     let transport = StreamableHttpClientTransport::from_config(config);
     tokio::time::timeout(WAIT, ().serve(transport))
@@ -422,6 +449,12 @@ impl Cli {
             cli.args.extend(["--token".to_string(), t.to_string()]);
         }
         cli
+    }
+
+    /// The same command line with more options (`--tenant acme`).
+    pub(crate) fn with_args(mut self, args: &[&str]) -> Cli {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
     }
 
     /// `flowgate <table> <op> --data JSON --json`.

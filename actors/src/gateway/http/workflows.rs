@@ -179,16 +179,19 @@ async fn execute(
 
 async fn run(
     State(d): State<Dispatcher>,
-    Authenticated(caller): Authenticated,
+    Ctx(ctx): Ctx,
     Path((name, run_id)): Path<(String, String)>,
 ) -> Response {
+    if ctx.principal.is_anonymous() && d.auth().is_required() {
+        return ApiError(crate::auth::credential_required()).into_response();
+    }
     if let Err(e) = d
         .auth()
-        .authorize(&caller, crate::auth::Permission::Workflow(&name))
+        .authorize(&ctx.principal, crate::auth::Permission::Workflow(&name))
     {
         return ApiError(e).into_response();
     }
-    match d.workflow_run(&name, &run_id).await {
+    match d.workflow_run(&name, &run_id, ctx.tenant.as_deref()).await {
         Ok(record) => Json(record.to_json()).into_response(),
         Err(e) => ApiError(e).into_response(),
     }

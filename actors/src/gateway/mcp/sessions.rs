@@ -108,8 +108,9 @@ impl Sessions {
         id: rmcp::model::RequestId,
         params: rmcp::model::CallToolRequestParams,
         principal: flowgate::Principal,
+        tenant: Option<String>,
     ) -> ServerJsonRpcMessage {
-        match self.server.call(params, principal).await {
+        match self.server.call(params, principal, tenant).await {
             Ok(result) => ServerJsonRpcMessage::response(ServerResult::from(result), id),
             Err(error) => ServerJsonRpcMessage::error(error, Some(id)),
         }
@@ -171,7 +172,8 @@ impl SessionManager for Sessions {
             .and_then(|parts| parts.extensions.get::<JsonAnswer>())
             .cloned();
         let principal = self.server.principal(&call.extensions);
-        let answer = self.call(request.id, call.params, principal).await;
+        let tenant = self.server.tenant(&call.extensions);
+        let answer = self.call(request.id, call.params, principal, tenant).await;
         let event = match slot {
             Some(slot) => {
                 *slot.0.lock().expect("answer lock") = Some(answer);
