@@ -316,16 +316,49 @@ async fn every_operation_is_scoped(b: Backend) {
 /// One step of a tenant's random sequence.
 #[derive(Debug, Clone)]
 enum Step {
-    Create { title: u8, rank: i64 },
-    Update { pick: usize, other: bool, rank: i64 },
-    Delete { pick: usize, other: bool },
-    Read { pick: usize, other: bool },
-    BulkCreate { titles: Vec<u8> },
-    BulkUpdateByRank { below: i64, rank: i64 },
-    BulkDeleteByRank { above: i64 },
-    Upsert { title: u8, rank: i64 },
-    BulkUpsert { titles: Vec<u8>, rank: i64 },
-    ListAll { page: u64 },
+    Create {
+        title: u8,
+        rank: i64,
+    },
+    Update {
+        pick: usize,
+        other: bool,
+        rank: i64,
+    },
+    Delete {
+        pick: usize,
+        other: bool,
+    },
+    Read {
+        pick: usize,
+        other: bool,
+    },
+    BulkCreate {
+        titles: Vec<u8>,
+    },
+    BulkUpdateByRank {
+        below: i64,
+        rank: i64,
+    },
+    BulkDeleteByRank {
+        above: i64,
+    },
+    Upsert {
+        title: u8,
+        rank: i64,
+    },
+    BulkUpsert {
+        titles: Vec<u8>,
+        rank: i64,
+    },
+    ListAll {
+        page: u64,
+    },
+    /// A transactional workflow creating two items: both or (on a clash) neither.
+    Workflow {
+        a: u8,
+        b: u8,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -347,6 +380,7 @@ fn step() -> impl Strategy<Value = Step> {
         (proptest::collection::vec(title, 1..4), rank)
             .prop_map(|(titles, rank)| Step::BulkUpsert { titles, rank }),
         (1u64..4).prop_map(|page| Step::ListAll { page }),
+        (0u8..6, 0u8..6).prop_map(|(a, b)| Step::Workflow { a, b }),
     ]
 }
 
@@ -546,6 +580,32 @@ async fn interleave(store: &Store, steps: Vec<(bool, Step)>) {
                         .rows
                         .entry(t)
                         .or_insert((rec["id"].clone(), rank));
+                }
+            }
+            Step::Workflow { a, b } => {
+                let (ta, tb) = (format!("w{a}"), format!("w{b}"));
+                let wf = flowgate::WorkflowBuilder::new("two_items")
+                    .transactional(true)
+                    .add_node("ItemCreateNode", "first", json!({"title": ta, "rank": 2}))
+                    .add_node("ItemCreateNode", "second", json!({"title": tb, "rank": 3}))
+                    .build()
+                    .expect("a valid workflow");
+                let ctx = s.context(&Context::internal());
+                let run = wf.run(s.store(), &ctx, &json!({})).await;
+                let clash = a == b
+                    || oracles[me].rows.contains_key(&ta)
+                    || oracles[me].rows.contains_key(&tb);
+                match run {
+                    Ok(out) if !clash => {
+                        oracles[me]
+                            .rows
+                            .insert(ta, (out.results["first"]["id"].clone(), 2));
+                        oracles[me]
+                            .rows
+                            .insert(tb, (out.results["second"]["id"].clone(), 3));
+                    }
+                    Err(e) if clash => assert_eq!(e.error.code(), "conflict", "{e:?}"),
+                    other => panic!("workflow {ta} {tb}: {other:?}, clash {clash}"),
                 }
             }
             Step::ListAll { page } => {

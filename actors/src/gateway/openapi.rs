@@ -188,14 +188,20 @@ fn id_param(m: &ModelInfo, schema: Value) -> Value {
     ] })
 }
 
-/// The parameters every path item has: `X-Request-ID`. Inline, not a reference: Swagger UI shows
-/// a referenced path-level parameter as a nameless one.
+/// The parameters every path item has: `X-Request-ID` and `X-Tenant-ID`. Inline, not a
+/// reference: Swagger UI shows a referenced path-level parameter as a nameless one.
 fn common_params() -> Value {
     json!([{
         "name": "X-Request-ID",
         "in": "header",
         "required": false,
         "description": "Echoed in the answer and logged; one is made when absent. 1 to 128 printable ASCII characters without spaces; any other value is refused (400).",
+        "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$" },
+    }, {
+        "name": "X-Tenant-ID",
+        "in": "header",
+        "required": false,
+        "description": "On a multi-tenant server, the tenant to act for. A credential with a tenant acts for it without this header; naming another tenant takes the `admin:tenants` permission (403). An operation on a tenant-scoped model without any tenant is 403 `tenant_required`.",
         "schema": { "type": "string", "minLength": 1, "maxLength": 128, "pattern": "^[!-~]+$" },
     }])
 }
