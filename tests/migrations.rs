@@ -395,7 +395,88 @@ async fn hundreds_of_models_at_once_and_one_fails_alone(b: Backend) {
     }
 }
 
+/// Turning tenancy on is a migration: `tenant_id` is added to an empty table; a table with rows
+/// is refused with the reason (its rows would belong to no tenant) unless destructive changes
+/// are allowed, and then no tenant sees those rows; turning it off again is destructive.
+async fn tenancy_turned_on_and_off(b: Backend) {
+    let Some(url) = common::fresh_url(b).await else {
+        return;
+    };
+    let note = || ModelDef::new("Note").field(FieldDef::string("body").max_length(80));
+    let s = connect(&url).await;
+    run(&s, &[author(), note()], false).await;
+    op(
+        &s,
+        "Author",
+        OpKind::Create,
+        json!({"name": "before tenancy"}),
+    )
+    .await
+    .unwrap();
+
+    let mut scoped = vec![author(), note()];
+    flowgate::model::resolve_tenancy(&mut scoped, true);
+    let report = run(&s, &scoped, false).await;
+    match outcome(&report, "Author") {
+        Outcome::Failed(reason) => assert!(
+            reason.contains("the table has rows, which would need a tenant")
+                && reason.contains("--allow-destructive"),
+            "{reason}"
+        ),
+        other => panic!("Author: {other:?}"),
+    }
+    assert!(
+        matches!(outcome(&report, "Note"), Outcome::Migrated { changes, .. } if changes.iter().any(|c| c.contains("tenant_id"))),
+        "{:?}",
+        report.outcomes
+    );
+    let acme = s.for_tenant("acme").unwrap();
+    let m = s.model("Note").unwrap();
+    assert!(m.is_tenant_scoped());
+    acme.run(
+        &Context::internal(),
+        &m,
+        OpKind::Create,
+        &json!({"body": "x"}),
+    )
+    .await
+    .unwrap();
+    let e = op(&s, "Note", OpKind::Count, json!({})).await.unwrap_err();
+    assert_eq!(e.code(), "tenant_required");
+
+    // Allowed on purpose: the old row belongs to no tenant.
+    let report = run(&s, &scoped, true).await;
+    assert!(
+        matches!(outcome(&report, "Author"), Outcome::Migrated { .. }),
+        "{:?}",
+        report.outcomes
+    );
+    let m = s.model("Author").unwrap();
+    let n = acme
+        .run(&Context::internal(), &m, OpKind::Count, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(n["count"], 0);
+
+    // Off again: destructive.
+    let report = run(&s, &[author(), note()], false).await;
+    match outcome(&report, "Note") {
+        Outcome::Failed(reason) => assert!(reason.contains("turn tenancy off"), "{reason}"),
+        other => panic!("Note: {other:?}"),
+    }
+    let report = run(&s, &[author(), note()], true).await;
+    assert!(
+        matches!(outcome(&report, "Note"), Outcome::Migrated { .. }),
+        "{:?}",
+        report.outcomes
+    );
+    let n = op(&s, "Note", OpKind::Count, json!({})).await.unwrap();
+    assert_eq!(n["count"], 1);
+    s.close().await;
+}
+
 conformance!(
+    tenancy_turned_on_and_off,
     hundreds_of_models_at_once_and_one_fails_alone,
     mcp_tools_persist_without_a_migration,
     create_restart_discover,

@@ -216,8 +216,10 @@ fn tenancy(p: &mut Plan, old: &ModelInfo, new: &ModelInfo, d: Dialect) {
                 ));
                 return;
             }
+            // Its index comes and goes with the index diff of `plan`.
             let mut col = tenant.clone();
             col.def.optional = true;
+            col.def.indexed = false;
             let words = "turn tenancy on: add column tenant_id".to_string();
             p.needs_empty.push(format!(
                 "{words}: the table has rows, which would need a tenant"
@@ -234,6 +236,7 @@ fn tenancy(p: &mut Plan, old: &ModelInfo, new: &ModelInfo, d: Dialect) {
                 .push(format!("{words}: every tenant's rows become one table"));
             let mut col = tenant.clone();
             col.def.optional = true;
+            col.def.indexed = false;
             p.step(
                 words,
                 alter::drop_column(old, &col, d),
