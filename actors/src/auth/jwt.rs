@@ -197,7 +197,12 @@ impl JwtVerifier {
         };
         let tenant = match claims.get(&self.tenant_claim) {
             None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::String(s)) if flowgate::context::check_tenant_id(s).is_ok() => {
+                Some(s.clone())
+            }
+            Some(Value::String(_)) => {
+                return Err(format!("claim `{}` is not a tenant id", self.tenant_claim));
+            }
             Some(_) => return Err(format!("claim `{}` is not a string", self.tenant_claim)),
         };
         Ok(Principal {
@@ -261,6 +266,14 @@ mod tests {
             verifier(None, None).verify(&spaced).unwrap().roles,
             ["a", "b"]
         );
+        // A tenant claim that cannot name a tenant refuses the token.
+        for bad in [json!("a b"), json!(""), json!("x".repeat(129)), json!(7)] {
+            let t = hs(
+                json!({"sub": "c", "exp": now() + 60, "tenant": bad}),
+                SECRET,
+            );
+            assert!(verifier(None, None).verify(&t).is_err(), "{bad}");
+        }
     }
 
     #[test]
