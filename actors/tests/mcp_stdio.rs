@@ -296,3 +296,48 @@ async fn stdio_opens_no_listener_unless_asked() {
         "{logs}"
     );
 }
+
+/// On a multi-tenant database, `mcp --stdio` acts for `auth.local_tenant`; without one, every
+/// call on a scoped model is the `tenant_required` tool error (DESIGN 13.4).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdio_acts_for_the_local_tenant() {
+    let call = |name: &'static str, args: Value| {
+        CallToolRequestParams::new(name)
+            .with_arguments(args.as_object().cloned().unwrap_or_default())
+    };
+    let child = Child::start(
+        SCHEMA,
+        &[],
+        &[
+            ("FLOWGATE_MULTI_TENANT", "true"),
+            ("FLOWGATE_AUTH_LOCAL_TENANT", "acme"),
+        ],
+    )
+    .await;
+    let made = child
+        .client
+        .call_tool(call("tasks_create", json!({"title": "mine"})))
+        .await
+        .expect("tools/call");
+    assert_eq!(made.is_error, Some(false), "{made:?}\n{}", child.logs());
+    let count = child
+        .client
+        .call_tool(call("tasks_count", json!({})))
+        .await
+        .expect("tools/call");
+    assert_eq!(count.structured_content.unwrap()["count"], 1);
+    child.stop().await;
+
+    let child = Child::start(SCHEMA, &[], &[("FLOWGATE_MULTI_TENANT", "true")]).await;
+    let refused = child
+        .client
+        .call_tool(call("tasks_count", json!({})))
+        .await
+        .expect("tools/call");
+    assert_eq!(refused.is_error, Some(true), "{refused:?}");
+    assert_eq!(
+        refused.structured_content.unwrap()["error"]["code"],
+        "tenant_required"
+    );
+    child.stop().await;
+}
