@@ -347,6 +347,20 @@ async fn tenants_do_not_see_each_other(b: Backend) {
         }
     }
 
+    // The form of X-Tenant-ID is checked on every route, as the OpenAPI document says.
+    for path in ["/workflows", "/models", "/api/authors"] {
+        let r = http
+            .get(format!("{base}{path}"))
+            .bearer_auth(&root)
+            .header("x-tenant-id", "two words")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"]["field"], "X-Tenant-ID", "{path}: {body}");
+    }
+
     // The CLI in local mode: the local principal, acting for the tenant --tenant names.
     let r = local(&dir, &url, Some("acme"))
         .call("authors", OpKind::Count, &json!({}))

@@ -8,6 +8,7 @@
 //! A layer of its own rather than `axum::middleware::from_fn`, which clones the inner service,
 //! boxes it again and boxes its future on every request.
 
+use super::caller::X_TENANT_ID;
 use super::origin::Guard;
 use super::{ApiError, RequestId, X_REQUEST_ID};
 use axum::extract::Request;
@@ -84,6 +85,23 @@ where
                 }
             },
         };
+        // `X-Tenant-ID` is read where a request's context is built (`caller.rs`); its form is
+        // checked here, on every route, as the OpenAPI document says.
+        if let Some(v) = req.headers().get(X_TENANT_ID)
+            && !v
+                .to_str()
+                .is_ok_and(|t| flowgate::context::check_tenant_id(t).is_ok())
+        {
+            refused = refused.or_else(|| {
+                Some(
+                    ApiError(Error::validation(
+                        "X-Tenant-ID",
+                        "X-Tenant-ID must be 1 to 128 printable ASCII characters without spaces",
+                    ))
+                    .into_response(),
+                )
+            });
+        }
         let id = given.unwrap_or_else(flowgate::context::new_request_id);
         // Printable ASCII, checked above or made so: the header cannot fail.
         let echo = HeaderValue::from_str(&id).ok();
