@@ -444,6 +444,21 @@ impl Handle {
         }
     }
 
+    /// The served models acting for `tenant` (DESIGN 13.4, "a light app per tenant"): the data
+    /// layer's `TenantStore` over this server's store. Cheap: no I/O beyond asking for the store,
+    /// nothing kept per tenant. `NotReady` while the database is not connected yet.
+    pub async fn for_tenant(&self, tenant: &str) -> flowgate::Result<flowgate::TenantStore> {
+        let store = self
+            .store()
+            .await
+            .ok_or_else(|| flowgate::Error::NotReady {
+                what: Feature::Database.to_string(),
+                state: "starting".into(),
+                retry_after_ms: 1000,
+            })?;
+        store.for_tenant(tenant)
+    }
+
     /// Test hook (feature `test-hooks`): makes a model's node actor panic.
     #[cfg(feature = "test-hooks")]
     pub async fn panic_node(&self, model: &str) {

@@ -197,6 +197,20 @@ async fn tenants_do_not_see_each_other(b: Backend) {
         .await;
         assert_eq!(page.result.unwrap()["records"].as_array().unwrap().len(), 4);
     }
+    // In Rust: the handle's scoped store sees what the tenant's key sees.
+    let acme_store = h.for_tenant("acme").await.unwrap();
+    let authors = acme_store.store().model("Author").unwrap();
+    let n = acme_store
+        .run(
+            &flowgate::Context::internal(),
+            &authors,
+            OpKind::Count,
+            &json!({}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(n["count"], 4);
+
     // Another tenant's ids: not found, nothing changed, nothing deleted.
     let other = &acme_ids[0];
     let r = same(&z, "authors", OpKind::Read, json!({"id": other})).await;
