@@ -88,7 +88,7 @@ fn is_duplicate_object(code: Option<&str>) -> bool {
 }
 
 /// The conflict of a write that would leave a reference dangling.
-fn broken_reference() -> Error {
+pub(crate) fn broken_reference() -> Error {
     Error::Conflict {
         field: None,
         reason: "the change would break a reference between records".into(),

@@ -28,16 +28,6 @@ pub(crate) fn scope(m: &ModelInfo, ctx: &Context) -> Result<Option<Val>> {
     }
 }
 
-/// The error of a reference to a row the writer's tenant does not have: the same conflict a
-/// reference to no row at all gets from the database, so that a tenant cannot tell another
-/// tenant's rows from missing ones.
-fn broken_reference() -> Error {
-    Error::Conflict {
-        field: None,
-        reason: "the change would break a reference between records".into(),
-    }
-}
-
 /// Checks that the reference fields of new rows (`rows`, in `cols` order) that point at a
 /// tenant-scoped model point at rows of the writer's tenant.
 pub(crate) async fn check_rows<D: Db>(
@@ -111,7 +101,9 @@ async fn check<'v, D: Db>(
     for chunk in wanted.chunks(500) {
         let stmt = sql::ids_in_tenant(table, ty, chunk, &tenant, x.dialect());
         if x.fetch_column(stmt, &id).await?.len() < chunk.len() {
-            return Err(broken_reference());
+            // The conflict a reference to no row at all gets from the database, so that a
+            // tenant cannot tell another tenant's rows from missing ones.
+            return Err(crate::store::errors::broken_reference());
         }
     }
     Ok(())
