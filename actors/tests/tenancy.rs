@@ -403,3 +403,194 @@ async fn sqlite() {
 async fn postgres() {
     tenants_do_not_see_each_other(Backend::Postgres).await;
 }
+
+/// One step of a random interleaving through the channels.
+#[derive(Debug, Clone)]
+enum Step {
+    Create { sku: u8, qty: i64 },
+    Update { pick: usize, other: bool, qty: i64 },
+    Delete { pick: usize, other: bool },
+    Read { pick: usize, other: bool },
+    BulkUpdateBelow { below: i64, qty: i64 },
+    BulkDeleteAbove { above: i64 },
+    Upsert { sku: u8, qty: i64 },
+    Check,
+}
+
+fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let sku = 0u8..10;
+    let qty = 0i64..8;
+    prop_oneof![
+        (sku.clone(), qty.clone()).prop_map(|(sku, qty)| Step::Create { sku, qty }),
+        (any::<usize>(), any::<bool>(), qty.clone()).prop_map(|(pick, other, qty)| Step::Update {
+            pick,
+            other,
+            qty
+        }),
+        (any::<usize>(), any::<bool>()).prop_map(|(pick, other)| Step::Delete { pick, other }),
+        (any::<usize>(), any::<bool>()).prop_map(|(pick, other)| Step::Read { pick, other }),
+        (qty.clone(), qty.clone()).prop_map(|(below, qty)| Step::BulkUpdateBelow { below, qty }),
+        qty.clone()
+            .prop_map(|above| Step::BulkDeleteAbove { above }),
+        (sku, qty).prop_map(|(sku, qty)| Step::Upsert { sku, qty }),
+        Just(Step::Check),
+    ]
+}
+
+/// A tenant's `Item` rows as they must be: sku → (id, qty).
+type Oracle = std::collections::BTreeMap<String, (Value, i64)>;
+
+async fn check_items(c: &Channel, o: &Oracle, who: &str) {
+    let page = c
+        .call(
+            "items",
+            OpKind::List,
+            &json!({"limit": 100, "order_by": ["sku"]}),
+        )
+        .await;
+    let got: Oracle = page.result.expect("list")["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["sku"].as_str().unwrap().to_string(),
+                (r["id"].clone(), r["qty"].as_i64().unwrap()),
+            )
+        })
+        .collect();
+    assert_eq!(&got, o, "{who}");
+    let n = c.call("items", OpKind::Count, &json!({})).await;
+    assert_eq!(n.result.expect("count")["count"], o.len(), "{who}");
+}
+
+/// Random interleavings of two tenants' operations, each step on a channel picked at random
+/// (REST, `/nodes`, MCP), against a model of each tenant's rows: no answer ever shows, counts or
+/// changes the other tenant's records.
+#[test]
+fn interleavings_through_the_channels() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = temp_dir();
+    let (h, tenants) = rt.block_on(async {
+        let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
+        let h = common::server_builder(&url)
+            .config_file(dir.join("flowgate.toml"))
+            .set("auth", json!({"required": true}))
+            .model_file(dir.join("models.toml"))
+            .start()
+            .await
+            .expect("server starts");
+        assert!(h.wait_ready(WAIT).await, "{:#}", h.board().to_json());
+        let keys = h.api_keys().expect("key table");
+        let mut tenants = Vec::new();
+        for t in ["t-a", "t-b"] {
+            let mut new = NewKey::new(t, ["editor"]);
+            new.tenant = Some(t.to_string());
+            let key = keys.create(new).await.expect("key").1;
+            tenants.push(channels(&h, &dir, &key, None).await);
+        }
+        (h, tenants)
+    });
+    let config = ProptestConfig {
+        cases: 12,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(steps in proptest::collection::vec((any::<bool>(), 0usize..3, step()), 1..30))| {
+        rt.block_on(async {
+            for t in &tenants {
+                let r = t[0].1.call("items", OpKind::BulkDelete, &json!({"confirm_all": true})).await;
+                assert!(r.result.is_ok(), "{:?}", r.result);
+            }
+            let mut oracles = [Oracle::new(), Oracle::new()];
+            for (second, via, step) in steps {
+                let (me, them) = if second { (1, 0) } else { (0, 1) };
+                let (name, c) = &tenants[me][via];
+                let pick_id = |o: &Oracle, pick: usize| -> Option<Value> {
+                    (!o.is_empty()).then(|| o.values().nth(pick % o.len()).unwrap().0.clone())
+                };
+                let at = format!("{name} as tenant {me}: {step:?}");
+                match step {
+                    Step::Create { sku, qty } => {
+                        let sku = format!("s{sku}");
+                        let r = c.call("items", OpKind::Create, &json!({"name": "n", "sku": sku, "qty": qty})).await;
+                        match (r.result, oracles[me].contains_key(&sku)) {
+                            (Ok(rec), false) => { oracles[me].insert(sku, (rec["id"].clone(), qty)); }
+                            (Err(e), true) => assert_eq!(e["code"], "conflict", "{at}"),
+                            (r, exists) => panic!("{at}: {r:?}, exists {exists}"),
+                        }
+                    }
+                    Step::Update { pick, other, qty } => {
+                        let Some(id) = pick_id(&oracles[if other { them } else { me }], pick) else { continue };
+                        let r = c.call("items", OpKind::Update, &json!({"id": id, "fields": {"qty": qty}})).await;
+                        if other {
+                            assert_eq!(r.result.unwrap_err()["code"], "not_found", "{at}");
+                        } else {
+                            assert!(r.result.is_ok(), "{at}: {:?}", r.result);
+                            oracles[me].values_mut().find(|(i, _)| *i == id).unwrap().1 = qty;
+                        }
+                    }
+                    Step::Delete { pick, other } => {
+                        let Some(id) = pick_id(&oracles[if other { them } else { me }], pick) else { continue };
+                        let r = c.call("items", OpKind::Delete, &json!({"id": id})).await;
+                        assert_eq!(r.result.expect("delete")["deleted"], !other, "{at}");
+                        if !other {
+                            oracles[me].retain(|_, (i, _)| *i != id);
+                        }
+                    }
+                    Step::Read { pick, other } => {
+                        let Some(id) = pick_id(&oracles[if other { them } else { me }], pick) else { continue };
+                        let r = c.call("items", OpKind::Read, &json!({"id": id})).await;
+                        assert_eq!(r.result.is_ok(), !other, "{at}: {:?}", r.result);
+                    }
+                    Step::BulkUpdateBelow { below, qty } => {
+                        let r = c.call("items", OpKind::BulkUpdate, &json!({"filter": {"qty": {"$lt": below}}, "fields": {"qty": qty}})).await;
+                        let mut n = 0;
+                        for row in oracles[me].values_mut().filter(|r| r.1 < below) {
+                            row.1 = qty;
+                            n += 1;
+                        }
+                        assert_eq!(r.result.expect("bulk update")["updated"], n, "{at}");
+                    }
+                    Step::BulkDeleteAbove { above } => {
+                        let r = c.call("items", OpKind::BulkDelete, &json!({"filter": {"qty": {"$gt": above}}})).await;
+                        let before = oracles[me].len();
+                        oracles[me].retain(|_, r| r.1 <= above);
+                        assert_eq!(r.result.expect("bulk delete")["deleted"], before - oracles[me].len(), "{at}");
+                    }
+                    Step::Upsert { sku, qty } => {
+                        let sku = format!("s{sku}");
+                        let r = c.call("items", OpKind::Upsert, &json!({"where": {"sku": sku}, "create": {"name": "n", "qty": qty}, "update": {"qty": qty}})).await;
+                        let r = r.result.unwrap_or_else(|e| panic!("{at}: {e}"));
+                        let created = !oracles[me].contains_key(&sku);
+                        assert_eq!(r["action"], if created { "created" } else { "updated" }, "{at}");
+                        oracles[me].insert(sku, (r["record"]["id"].clone(), qty));
+                    }
+                    Step::Check => {
+                        for (t, o) in tenants.iter().zip(&oracles) {
+                            check_items(&t[via].1, o, &at).await;
+                        }
+                    }
+                }
+            }
+            for (t, o) in tenants.iter().zip(&oracles) {
+                check_items(&t[0].1, o, "at the end").await;
+            }
+        });
+    });
+    rt.block_on(async {
+        for list in tenants {
+            for (_, c) in list {
+                c.close().await;
+            }
+        }
+        h.shutdown().await;
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+}
