@@ -94,6 +94,9 @@ pub struct Context {
     pub request_id: String,
     /// The caller's idempotency key, when it sent one.
     pub idempotency_key: Option<String>,
+    /// What the operation came through, for the audit trail: a route (`POST /api/books`), an
+    /// MCP tool, a CLI command, a workflow and its node (`workflow:signup/user`).
+    pub via: Option<String>,
 }
 
 impl Context {

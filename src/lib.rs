@@ -4,6 +4,7 @@
 //! This crate knows nothing of actors, HTTP or MCP; it can be used alone, in-process (an ETL
 //! script, a test). The `flowgate-actors` crate builds the server on top of it.
 
+pub mod audit;
 pub mod context;
 /// Documentation pages, no code.
 pub mod docs {

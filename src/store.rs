@@ -43,6 +43,8 @@ struct Inner {
     pool: Pool,
     echo: bool,
     statement_timeout: Option<std::time::Duration>,
+    /// Audit writes (at most this many rows one per record); never on a sibling store.
+    audit: Option<usize>,
     schema: RwLock<Arc<Schema>>,
 }
 
@@ -64,6 +66,9 @@ impl Store {
                 pool,
                 echo: config.echo,
                 statement_timeout: config.statement_timeout,
+                audit: config
+                    .audit_log
+                    .then_some(config.audit_max_rows_per_op.max(1)),
                 schema: RwLock::new(Arc::new(schema)),
             }),
         })
@@ -107,6 +112,7 @@ impl Store {
                 pool: self.inner.pool.clone(),
                 echo: self.inner.echo,
                 statement_timeout: self.inner.statement_timeout,
+                audit: None,
                 schema: RwLock::new(Arc::new(schema)),
             }),
         }
@@ -157,6 +163,11 @@ impl Store {
     }
 
     async fn create_tables_once(&self) -> Result<()> {
+        if self.is_audited() {
+            for stmt in sql::create_table(&crate::audit::INFO, &|_| None, self.dialect()) {
+                self.execute_raw(&stmt).await?;
+            }
+        }
         let schema = self.schema();
         let tables = |name: &str| schema.get(name).map(|m| m.table.clone());
         for model in schema.models() {
@@ -257,11 +268,17 @@ impl Store {
             .await
     }
 
-    fn settings(&self) -> Settings {
+    pub(crate) fn settings(&self) -> Settings {
         Settings {
             echo: self.inner.echo,
             statement_timeout: self.inner.statement_timeout,
+            audit: self.inner.audit,
         }
+    }
+
+    /// Whether writes leave audit rows (`StoreConfig::audit_log`).
+    pub fn is_audited(&self) -> bool {
+        self.inner.audit.is_some()
     }
 
     /// Whether a failed write says the database cannot take writes now (a full disk, a lost
@@ -288,9 +305,5 @@ impl Store {
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.inner.pool
-    }
-
-    pub(crate) fn echo(&self) -> bool {
-        self.inner.echo
     }
 }

@@ -162,6 +162,8 @@ pub struct FieldDef {
     pub scale: Option<u32>,
     /// A description that flows into OpenAPI, MCP and CLI help.
     pub description: Option<String>,
+    /// Masked (`"***"`) in audit rows (DESIGN 13.5).
+    pub sensitive: bool,
 }
 
 impl FieldDef {
@@ -181,7 +183,14 @@ impl FieldDef {
             precision: None,
             scale: None,
             description: None,
+            sensitive: false,
         }
+    }
+
+    /// Masks the field's values in audit rows.
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
     }
 
     /// A `string` field.

@@ -173,6 +173,9 @@ fn field_to_json(f: &FieldDef) -> Value {
     if let Some(text) = &f.description {
         m.insert("description".into(), text.as_str().into());
     }
+    if f.sensitive {
+        m.insert("sensitive".into(), true.into());
+    }
     Value::Object(m)
 }
 
@@ -501,6 +504,7 @@ fn parse_field(at: At<'_>, name: &str, spec: &Value) -> Result<FieldDef> {
             "precision" => f.precision = Some(at.count(key, value)?),
             "scale" => f.scale = Some(at.count(key, value)?),
             "description" => f.description = Some(at.string(key, value)?),
+            "sensitive" => f.sensitive = at.boolean(key, value)?,
             other => return Err(at.err(format!("unknown key `{other}`"))),
         }
     }

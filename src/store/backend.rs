@@ -34,6 +34,8 @@ pub(crate) struct Settings {
     pub(crate) echo: bool,
     /// The statement time limit (`None`: none).
     pub(crate) statement_timeout: Option<Duration>,
+    /// Audit writes, at most this many rows one per record (`None`: no audit).
+    pub(crate) audit: Option<usize>,
 }
 
 /// A pool of one database.
@@ -63,10 +65,10 @@ pub(crate) trait Backend: Send + Sync {
     fn execute_raw<'a>(&'a self, s: Settings, stmt: &'a Stmt) -> BoxFuture<'a, Result<u64>>;
 
     /// Begins a transaction on a connection of its own.
-    fn begin(&self, echo: bool) -> BoxFuture<'_, Result<Box<dyn OpenTx>>>;
+    fn begin(&self, s: Settings) -> BoxFuture<'_, Result<Box<dyn OpenTx>>>;
 
     /// Takes a connection out of the pool until the session is dropped.
-    fn lease(&self, echo: bool) -> BoxFuture<'_, Result<Box<dyn Session>>>;
+    fn lease(&self, s: Settings) -> BoxFuture<'_, Result<Box<dyn Session>>>;
 }
 
 /// A connection held: by a lease, or inside a transaction.
@@ -180,10 +182,11 @@ impl<D: Db> Backend for sqlx::Pool<D> {
                 Some(limit) if may_scan(kind) => D::arm_deadline(&mut held.conn, limit).await?,
                 _ => None,
             };
-            let result = if ops::needs_transaction(kind) {
+            let audited = s.audit.is_some() && !kind.is_read_only();
+            let result = if ops::needs_transaction(kind) || audited {
                 let mut t = begin::<D>(&mut held.conn).await.map_err(db_error)?;
                 let result = {
-                    let mut x = Exec::<D>::new(&mut t, s.echo);
+                    let mut x = Exec::<D>::new(&mut t, s.echo).audited(s.audit);
                     ops::dispatch(&mut x, model, ctx, kind, params, form).await
                 };
                 match result {
@@ -195,7 +198,7 @@ impl<D: Db> Backend for sqlx::Pool<D> {
                     }
                 }
             } else {
-                let mut x = Exec::<D>::new(&mut held.conn, s.echo);
+                let mut x = Exec::<D>::new(&mut held.conn, s.echo).audited(s.audit);
                 ops::dispatch(&mut x, model, ctx, kind, params, form).await
             };
             if let Some(d) = deadline {
@@ -232,7 +235,7 @@ impl<D: Db> Backend for sqlx::Pool<D> {
         })
     }
 
-    fn begin(&self, echo: bool) -> BoxFuture<'_, Result<Box<dyn OpenTx>>> {
+    fn begin(&self, s: Settings) -> BoxFuture<'_, Result<Box<dyn OpenTx>>> {
         Box::pin(async move {
             let mut conn = self.acquire().await.map_err(db_error)?;
             let stmt = D::BEGIN.map(SqlSafeStr::into_sql_str);
@@ -240,14 +243,14 @@ impl<D: Db> Backend for sqlx::Pool<D> {
                 .await
                 .map_err(db_error)?;
             let tx = PooledTx { conn, open: true };
-            Ok(Box::new(Held::<D, _>::new(tx, echo)) as Box<dyn OpenTx>)
+            Ok(Box::new(Held::<D, _>::new(tx, s)) as Box<dyn OpenTx>)
         })
     }
 
-    fn lease(&self, echo: bool) -> BoxFuture<'_, Result<Box<dyn Session>>> {
+    fn lease(&self, s: Settings) -> BoxFuture<'_, Result<Box<dyn Session>>> {
         Box::pin(async move {
             let conn = self.acquire().await.map_err(db_error)?;
-            Ok(Box::new(Held::<D, _>::new(conn, echo)) as Box<dyn Session>)
+            Ok(Box::new(Held::<D, _>::new(conn, s)) as Box<dyn Session>)
         })
     }
 }
@@ -256,14 +259,16 @@ impl<D: Db> Backend for sqlx::Pool<D> {
 struct Held<D: Db, C> {
     conn: C,
     echo: bool,
+    audit: Option<usize>,
     db: PhantomData<fn() -> D>,
 }
 
 impl<D: Db, C> Held<D, C> {
-    fn new(conn: C, echo: bool) -> Self {
+    fn new(conn: C, s: Settings) -> Self {
         Held {
             conn,
-            echo,
+            echo: s.echo,
+            audit: s.audit,
             db: PhantomData,
         }
     }
@@ -285,7 +290,7 @@ where
         params: ParamsRef<'a>,
     ) -> BoxFuture<'a, Result<Value>> {
         Box::pin(async move {
-            let mut x = Exec::<D>::new(&mut self.conn, self.echo);
+            let mut x = Exec::<D>::new(&mut self.conn, self.echo).audited(self.audit);
             ops::dispatch(&mut x, model, ctx, kind, params, Form::Value)
                 .await?
                 .into_value()

@@ -18,6 +18,11 @@ pub(crate) struct Exec<'c, D: Db> {
     /// The tenant of the operation running, on a tenant-scoped model (set by `ops::dispatch`):
     /// every statement on the model is limited to its rows, and new rows get it.
     pub(crate) tenant: Option<Val>,
+    /// The audit of a write (DESIGN 13.5): at most this many rows one per record (`None`: no
+    /// audit), the entries the operation made, and how many records it wrote past them.
+    pub(crate) audit_max: Option<usize>,
+    pub(crate) audit: Vec<crate::audit::Entry>,
+    pub(crate) audit_more: u64,
 }
 
 impl<'c, D: Db> Exec<'c, D> {
@@ -26,11 +31,35 @@ impl<'c, D: Db> Exec<'c, D> {
             conn,
             echo,
             tenant: None,
+            audit_max: None,
+            audit: Vec::new(),
+            audit_more: 0,
         }
     }
 
     pub(crate) fn dialect(&self) -> Dialect {
         D::DIALECT
+    }
+
+    /// The same, auditing writes (at most `max` rows one per record) when `max` is given.
+    pub(crate) fn audited(mut self, max: Option<usize>) -> Self {
+        self.audit_max = max;
+        self
+    }
+
+    /// Whether the operation running records audit entries.
+    pub(crate) fn auditing(&self) -> bool {
+        self.audit_max.is_some()
+    }
+
+    /// Records a changed record, or only counts it once `audit_max` records are kept.
+    pub(crate) fn audit_record(&mut self, id: serde_json::Value, changes: serde_json::Value) {
+        let Some(max) = self.audit_max else { return };
+        if self.audit.len() < max {
+            self.audit.push(crate::audit::Entry::Record { id, changes });
+        } else {
+            self.audit_more += 1;
+        }
     }
 
     /// `filter` limited to the operation's tenant, on a tenant-scoped model.

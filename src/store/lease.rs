@@ -13,7 +13,7 @@ pub struct Lease {
 
 impl Lease {
     pub(crate) async fn take(store: &Store) -> Result<Lease> {
-        let held = store.pool().lease(store.echo()).await?;
+        let held = store.pool().lease(store.settings()).await?;
         Ok(Lease { held })
     }
 

@@ -43,6 +43,13 @@ pub(crate) async fn dispatch<D: Db>(
     form: Form,
 ) -> Result<Output> {
     x.tenant = tenant::scope(m, ctx)?;
+    // A bulk write's filter, for the summary row of an audit past `max_rows_per_op`.
+    let audit_filter = match params {
+        ParamsRef::Json(v) if x.auditing() && !kind.is_read_only() => {
+            v.get("filter").cloned().unwrap_or(serde_json::Value::Null)
+        }
+        _ => serde_json::Value::Null,
+    };
     let p = match params {
         ParamsRef::Json(v) => Params::new(v)?,
         ParamsRef::Body(b) => Params::body(b),
@@ -74,7 +81,42 @@ pub(crate) async fn dispatch<D: Db>(
     }
     .instrument(span)
     .await;
-    result.map_err(|e| name_conflict(m, e))
+    let result = result.map_err(|e| name_conflict(m, e))?;
+    if x.auditing() && !kind.is_read_only() {
+        write_audit(x, m, ctx, kind, audit_filter).await?;
+    }
+    Ok(result)
+}
+
+/// Writes the audit rows of a write that succeeded, on its own connection and inside its own
+/// transaction (or the caller's): committed with it, or rolled back with it.
+async fn write_audit<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    ctx: &Context,
+    kind: OpKind,
+    filter: serde_json::Value,
+) -> Result<()> {
+    let mut entries = std::mem::take(&mut x.audit);
+    if x.audit_more > 0 {
+        entries.push(crate::audit::Entry::Summary {
+            count: entries.len() as u64 + x.audit_more,
+            filter,
+        });
+        x.audit_more = 0;
+    }
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let info = &*crate::audit::INFO;
+    let cols = rows::insert_columns(info);
+    let rows = crate::audit::rows(ctx, m, kind, &entries);
+    let per = bulk::rows_per_statement(x, cols.len());
+    for chunk in rows.chunks(per) {
+        let stmt = crate::sql::insert(info, &cols, chunk, None, &[], x.dialect());
+        x.execute(&stmt).await?;
+    }
+    Ok(())
 }
 
 /// Names the unique set of a unique violation in the model's own terms (`email`, `a,b`).

@@ -32,6 +32,11 @@ pub struct StoreConfig {
     /// Scope every model by tenant unless it says `tenant_scoped = false` (DESIGN 13.4); read
     /// by [`Store::open_with`](super::Store::open_with). A server takes it from its `Config`.
     pub multi_tenant: bool,
+    /// Write the audit trail (`flowgate_audit`, DESIGN 13.5) of every committed write of the
+    /// models this store serves.
+    pub audit_log: bool,
+    /// The most audit rows one operation writes one per record; past it, one summary row.
+    pub audit_max_rows_per_op: usize,
 }
 
 impl StoreConfig {
@@ -46,6 +51,8 @@ impl StoreConfig {
             statement_timeout: Some(Duration::from_secs(5)),
             create_if_missing: true,
             multi_tenant: false,
+            audit_log: false,
+            audit_max_rows_per_op: crate::audit::DEFAULT_MAX_ROWS_PER_OP,
         }
     }
 }

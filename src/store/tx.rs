@@ -29,7 +29,7 @@ pub struct Savepoint {
 
 impl Transaction {
     pub(crate) async fn begin(store: Store) -> Result<Transaction> {
-        let tx = store.pool().begin(store.echo()).await?;
+        let tx = store.pool().begin(store.settings()).await?;
         Ok(Transaction {
             store,
             tx,

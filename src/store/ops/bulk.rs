@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
-fn rows_per_statement<D: Db>(x: &Exec<'_, D>, ncols: usize) -> usize {
+pub(super) fn rows_per_statement<D: Db>(x: &Exec<'_, D>, ncols: usize) -> usize {
     (x.dialect().max_params() / ncols.max(1)).clamp(1, 1_000)
 }
 
@@ -132,18 +132,51 @@ async fn run_insert<D: Db>(
     with_id: bool,
 ) -> Result<Vec<Value>> {
     tenant::check_new(x, m, rows, with_id).await?;
-    if x.dialect().has_returning() {
-        return x.fetch_column(stmt, m.id()).await;
-    }
-    let done = x.execute(&stmt).await?;
-    Ok(if m.auto_id() && !with_id {
-        // MySQL hands a multi-row insert consecutive ids from LAST_INSERT_ID() (the
-        // `consecutive` auto-increment lock mode, MariaDB's default).
-        let first = done.last_id.unwrap_or(0);
-        (0..rows.len() as i64).map(|i| json!(first + i)).collect()
+    let ids = if x.dialect().has_returning() {
+        x.fetch_column(stmt, m.id()).await?
     } else {
-        rows.iter().map(|r| r[0].to_json()).collect()
-    })
+        let done = x.execute(&stmt).await?;
+        if m.auto_id() && !with_id {
+            // MySQL hands a multi-row insert consecutive ids from LAST_INSERT_ID() (the
+            // `consecutive` auto-increment lock mode, MariaDB's default).
+            let first = done.last_id.unwrap_or(0);
+            (0..rows.len() as i64).map(|i| json!(first + i)).collect()
+        } else {
+            rows.iter().map(|r| r[0].to_json()).collect()
+        }
+    };
+    if x.auditing() {
+        audit_new_rows(x, m, rows, with_id, &ids);
+    }
+    Ok(ids)
+}
+
+/// The audit entries of inserted rows: each row's values as a new record, when every row went
+/// in (a statement that skipped some cannot say which: its rows are only counted).
+fn audit_new_rows<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    rows: &[Vec<Val>],
+    with_id: bool,
+    ids: &[Value],
+) {
+    if ids.len() != rows.len() {
+        x.audit_more += ids.len() as u64;
+        return;
+    }
+    let cols = if with_id {
+        insert_columns_with_id(m)
+    } else {
+        insert_columns(m)
+    };
+    for (row, id) in rows.iter().zip(ids) {
+        let record: Map<String, Value> = cols
+            .iter()
+            .zip(row)
+            .map(|(c, v)| (c.name().to_string(), v.to_json()))
+            .collect();
+        x.audit_record(id.clone(), crate::audit::changes(m, None, Some(&record)));
+    }
 }
 
 /// The checked row of `data[i]`, for a new record.
@@ -238,6 +271,7 @@ pub(crate) async fn bulk_create<D: Db>(
             .unwrap_or_else(|| vec!["id".into()]);
         let target = conflict_target(m, p.names("conflict_on")?, default)?;
         let (inserted, updated, ids) = upsert_rows(x, m, data, &target, true).await?;
+        audit_as_summary(x, inserted + updated);
         let out = json!({"inserted": inserted, "updated": updated, "skipped": 0, "ids": ids, "errors": []});
         return with_dry_run(out, &p);
     }
@@ -391,6 +425,32 @@ fn bulk_filter(m: &ModelInfo, p: &Params<'_>, verb: &str, tenant: Option<&Val>) 
     Ok(filter.scoped(tenant))
 }
 
+/// The records a bulk update or delete by `filter` is about to change, when it is audited: at
+/// most `max_rows_per_op` of them, read and locked inside the write's transaction.
+async fn audit_before<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    filter: &Filter,
+) -> Result<Option<Vec<Map<String, Value>>>> {
+    let Some(max) = x.audit_max else {
+        return Ok(None);
+    };
+    let cols: Vec<&Column> = m.columns.iter().collect();
+    let spec = SelectSpec {
+        columns: &cols,
+        filter,
+        include_deleted: false,
+        order: &[],
+        after: None,
+        limit: Some(max as u64),
+        offset: None,
+        for_update: true,
+    };
+    x.fetch(&sql::select(m, spec, x.dialect()), &cols)
+        .await
+        .map(Some)
+}
+
 fn check_max(p: &Params<'_>, n: u64, verb: &str) -> Result<()> {
     match p.u64("max_affected")? {
         Some(max) if n > max => Err(Error::validation(
@@ -413,6 +473,7 @@ pub(crate) async fn bulk_update<D: Db>(
         .ok_or_else(|| Error::validation("fields", "`fields` is required"))?;
     let sets = update_sets(m, fields, value::now()).map_err(|e| e.within("fields"))?;
     tenant::check_sets(x, m, &sets).await?;
+    let was = audit_before(x, m, &filter).await?;
     let done = x
         .execute(&sql::update_where(
             m,
@@ -424,6 +485,20 @@ pub(crate) async fn bulk_update<D: Db>(
         ))
         .await?;
     check_max(&p, done.rows, "update")?;
+    if let Some(was) = was {
+        let n = was.len().min(done.rows as usize);
+        for before in &was[..n] {
+            let mut after = before.clone();
+            for (col, v) in &sets {
+                after.insert(col.name().to_string(), v.to_json());
+            }
+            x.audit_record(
+                before["id"].clone(),
+                crate::audit::changes(m, Some(before), Some(&after)),
+            );
+        }
+        x.audit_more += done.rows.saturating_sub(n as u64);
+    }
     with_dry_run(json!({"updated": done.rows}), &p)
 }
 
@@ -435,8 +510,19 @@ pub(crate) async fn bulk_delete<D: Db>(
     p.only(&["filter", "confirm_all", "max_affected", "dry_run"])?;
     let filter = bulk_filter(m, &p, "delete", x.tenant.as_ref())?;
     let d = x.dialect();
+    let was = audit_before(x, m, &filter).await?;
     let done = x.execute(&delete_stmt(m, &filter, d)).await?;
     check_max(&p, done.rows, "delete")?;
+    if let Some(was) = was {
+        let n = was.len().min(done.rows as usize);
+        for before in &was[..n] {
+            x.audit_record(
+                before["id"].clone(),
+                crate::audit::changes(m, Some(before), None),
+            );
+        }
+        x.audit_more += done.rows.saturating_sub(n as u64);
+    }
     with_dry_run(json!({"deleted": done.rows}), &p)
 }
 
@@ -459,11 +545,21 @@ pub(crate) async fn bulk_upsert<D: Db>(
         }
     };
     let (inserted, updated, _) = upsert_rows(x, m, data, &target, update).await?;
+    audit_as_summary(x, inserted + updated);
     let skipped = if update { 0 } else { data.len() - inserted };
     with_dry_run(
         json!({"inserted": inserted, "updated": updated, "skipped": skipped}),
         &p,
     )
+}
+
+/// A bulk upsert's audit: one summary row of the records it wrote (its rows do not say which
+/// were new and which changed from what).
+fn audit_as_summary<D: Db>(x: &mut Exec<'_, D>, written: usize) {
+    if x.auditing() {
+        x.audit.clear();
+        x.audit_more = written as u64;
+    }
 }
 
 /// `(k1 = ? AND k2 = ?) OR ...` over the `target` keys of `rows`.

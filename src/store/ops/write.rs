@@ -7,6 +7,7 @@ use super::rows::{
     insert_columns_with_id, new_row, update_sets,
 };
 use super::tenant;
+use crate::audit;
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{CmpOp, Filter};
@@ -82,7 +83,28 @@ pub(crate) async fn create<D: Db>(
         false,
         x.tenant.as_ref(),
     )?;
-    insert_one(x, m, row).await.map(Value::Object)
+    let record = insert_one(x, m, row).await?;
+    if x.auditing() {
+        x.audit_record(record["id"].clone(), audit::changes(m, None, Some(&record)));
+    }
+    Ok(Value::Object(record))
+}
+
+/// The record as it is before a write, when the write is audited (read inside the write's
+/// transaction; `None` when there is none, which the write then reports).
+async fn before<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    id: &Value,
+) -> Result<Option<Map<String, Value>>> {
+    if !x.auditing() {
+        return Ok(None);
+    }
+    match read_one(x, m, id, false).await {
+        Ok(record) => Ok(Some(record)),
+        Err(Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Applies checked assignments to the row with this id and returns the record.
@@ -137,9 +159,15 @@ pub(crate) async fn update<D: Db>(
         .object("fields")?
         .ok_or_else(|| Error::validation("fields", "`fields` is required"))?;
     let sets = update_sets(m, fields, value::now()).map_err(|e| e.within("fields"))?;
-    update_by_id(x, m, id, &sets, false)
-        .await
-        .map(Value::Object)
+    let was = before(x, m, id).await?;
+    let record = update_by_id(x, m, id, &sets, false).await?;
+    if x.auditing() {
+        x.audit_record(
+            record["id"].clone(),
+            audit::changes(m, Some(was.as_ref().unwrap_or(&record)), Some(&record)),
+        );
+    }
+    Ok(Value::Object(record))
 }
 
 pub(crate) async fn delete<D: Db>(
@@ -151,8 +179,14 @@ pub(crate) async fn delete<D: Db>(
     let id = p.require("id")?;
     let (val, filter) = id_filter(m, id)?;
     let filter = x.scoped(filter);
+    let was = before(x, m, id).await?;
     let d = x.dialect();
     let done = x.execute(&delete_stmt(m, &filter, d)).await?;
+    if done.rows > 0
+        && let Some(was) = &was
+    {
+        x.audit_record(val.to_json(), audit::changes(m, Some(was), None));
+    }
     Ok(json!({ "id": val.to_json(), "deleted": done.rows > 0 }))
 }
 
@@ -275,7 +309,14 @@ pub(crate) async fn upsert<D: Db>(
             let record = if sets.is_empty() {
                 existing
             } else {
-                update_by_id(x, m, &existing["id"], &sets, true).await?
+                let record = update_by_id(x, m, &existing["id"], &sets, true).await?;
+                if x.auditing() {
+                    x.audit_record(
+                        record["id"].clone(),
+                        audit::changes(m, Some(&existing), Some(&record)),
+                    );
+                }
+                record
             };
             return Ok(json!({ "action": "updated", "record": record }));
         }
@@ -292,6 +333,9 @@ pub(crate) async fn upsert<D: Db>(
             Ok(record) => {
                 x.execute(&sql::savepoint("fg_upsert", SavepointAction::Release))
                     .await?;
+                if x.auditing() {
+                    x.audit_record(record["id"].clone(), audit::changes(m, None, Some(&record)));
+                }
                 return Ok(json!({ "action": "created", "record": record }));
             }
             // A concurrent writer created it between our read and our insert: read again.

@@ -44,9 +44,19 @@ impl FromRequestParts<Dispatcher> for Ctx {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let tenant = tenant(parts, d, &principal).map_err(|e| ApiError(e).into_response())?;
+        // The route, for the audit trail of writes (reads are not audited: nothing is made).
+        let via = (parts.method != axum::http::Method::GET)
+            .then(|| {
+                parts
+                    .extensions
+                    .get::<axum::extract::MatchedPath>()
+                    .map(|p| format!("{} {}", parts.method, p.as_str()))
+            })
+            .flatten();
         Ok(Ctx(Context {
             principal,
             tenant,
+            via,
             channel: Channel::Http,
             request_id,
             idempotency_key,
