@@ -5,6 +5,7 @@
 //! transaction of their own, or inside the caller's [`Transaction`] under a savepoint, so that a
 //! failed operation never leaves half its writes behind.
 
+pub(crate) mod audit;
 mod backend;
 mod db;
 mod errors;
@@ -164,7 +165,7 @@ impl Store {
 
     async fn create_tables_once(&self) -> Result<()> {
         if self.is_audited() {
-            for stmt in sql::create_table(&crate::audit::INFO, &|_| None, self.dialect()) {
+            for stmt in sql::create_table(&crate::store::audit::INFO, &|_| None, self.dialect()) {
                 self.execute_raw(&stmt).await?;
             }
         }

@@ -21,7 +21,7 @@ pub(crate) struct Exec<'c, D: Db> {
     /// The audit of a write (DESIGN 13.5): at most this many rows one per record (`None`: no
     /// audit), the entries the operation made, and how many records it wrote past them.
     pub(crate) audit_max: Option<usize>,
-    pub(crate) audit: Vec<crate::audit::Entry>,
+    pub(crate) audit: Vec<crate::store::audit::Entry>,
     pub(crate) audit_more: u64,
 }
 
@@ -56,7 +56,8 @@ impl<'c, D: Db> Exec<'c, D> {
     pub(crate) fn audit_record(&mut self, id: serde_json::Value, changes: serde_json::Value) {
         let Some(max) = self.audit_max else { return };
         if self.audit.len() < max {
-            self.audit.push(crate::audit::Entry::Record { id, changes });
+            self.audit
+                .push(crate::store::audit::Entry::Record { id, changes });
         } else {
             self.audit_more += 1;
         }

@@ -99,7 +99,7 @@ async fn write_audit<D: Db>(
 ) -> Result<()> {
     let mut entries = std::mem::take(&mut x.audit);
     if x.audit_more > 0 {
-        entries.push(crate::audit::Entry::Summary {
+        entries.push(crate::store::audit::Entry::Summary {
             count: entries.len() as u64 + x.audit_more,
             filter,
         });
@@ -108,9 +108,9 @@ async fn write_audit<D: Db>(
     if entries.is_empty() {
         return Ok(());
     }
-    let info = &*crate::audit::INFO;
+    let info = &*crate::store::audit::INFO;
     let cols = rows::insert_columns(info);
-    let rows = crate::audit::rows(ctx, m, kind, &entries);
+    let rows = crate::store::audit::rows(ctx, m, kind, &entries);
     let per = bulk::rows_per_statement(x, cols.len());
     for chunk in rows.chunks(per) {
         let stmt = crate::sql::insert(info, &cols, chunk, None, &[], x.dialect());

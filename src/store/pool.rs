@@ -52,7 +52,7 @@ impl StoreConfig {
             create_if_missing: true,
             multi_tenant: false,
             audit_log: false,
-            audit_max_rows_per_op: crate::audit::DEFAULT_MAX_ROWS_PER_OP,
+            audit_max_rows_per_op: crate::store::audit::DEFAULT_MAX_ROWS_PER_OP,
         }
     }
 }

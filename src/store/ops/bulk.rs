@@ -175,7 +175,10 @@ fn audit_new_rows<D: Db>(
             .zip(row)
             .map(|(c, v)| (c.name().to_string(), v.to_json()))
             .collect();
-        x.audit_record(id.clone(), crate::audit::changes(m, None, Some(&record)));
+        x.audit_record(
+            id.clone(),
+            crate::store::audit::changes(m, None, Some(&record)),
+        );
     }
 }
 
@@ -494,7 +497,7 @@ pub(crate) async fn bulk_update<D: Db>(
             }
             x.audit_record(
                 before["id"].clone(),
-                crate::audit::changes(m, Some(before), Some(&after)),
+                crate::store::audit::changes(m, Some(before), Some(&after)),
             );
         }
         x.audit_more += done.rows.saturating_sub(n as u64);
@@ -518,7 +521,7 @@ pub(crate) async fn bulk_delete<D: Db>(
         for before in &was[..n] {
             x.audit_record(
                 before["id"].clone(),
-                crate::audit::changes(m, Some(before), None),
+                crate::store::audit::changes(m, Some(before), None),
             );
         }
         x.audit_more += done.rows.saturating_sub(n as u64);

@@ -7,11 +7,11 @@ use super::rows::{
     insert_columns_with_id, new_row, update_sets,
 };
 use super::tenant;
-use crate::audit;
 use crate::error::{Error, Result};
 use crate::model::{Column, ModelInfo};
 use crate::query::{CmpOp, Filter};
 use crate::sql::{self, SavepointAction, SelectSpec};
+use crate::store::audit;
 use crate::store::db::Db;
 use crate::store::exec::Exec;
 use crate::value::{self, Val};
