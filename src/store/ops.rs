@@ -111,6 +111,12 @@ async fn write_audit<D: Db>(
     let info = &*crate::store::audit::INFO;
     let cols = rows::insert_columns(info);
     let rows = crate::store::audit::rows(ctx, m, kind, &entries);
+    if let [row] = rows.as_slice() {
+        // One row (a single-row write): the statement's text is built once and reused.
+        let stmt = crate::sql::insert_one(info, &cols, row, &[], x.dialect());
+        x.execute(&stmt).await?;
+        return Ok(());
+    }
     let per = bulk::rows_per_statement(x, cols.len());
     for chunk in rows.chunks(per) {
         let stmt = crate::sql::insert(info, &cols, chunk, None, &[], x.dialect());
