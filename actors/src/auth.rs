@@ -74,6 +74,8 @@ pub enum Credential<'a> {
 }
 
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+/// The tenant a principal with `admin:tenants` acts for (DESIGN 13.4).
+pub(crate) const X_TENANT_ID: HeaderName = HeaderName::from_static("x-tenant-id");
 
 /// The credential of an HTTP request: `Authorization: Bearer <token>` or `X-API-Key: <key>`.
 pub fn credential(headers: &HeaderMap) -> Credential<'_> {
@@ -287,6 +289,23 @@ impl Auth {
             self.authorize(principal, Permission::Admin("tenants"))?;
         }
         Ok(Some(asked.to_string()))
+    }
+
+    /// [`Auth::tenant_for`] with the tenant a request's `X-Tenant-ID` header asks for (REST,
+    /// `/nodes`, MCP over HTTP).
+    pub fn tenant_from_headers(
+        &self,
+        principal: &Principal,
+        headers: &HeaderMap,
+    ) -> Result<Option<String>, Error> {
+        let asked =
+            match headers.get(X_TENANT_ID) {
+                None => None,
+                Some(v) => Some(v.to_str().map_err(|_| {
+                    Error::validation("X-Tenant-ID", "a tenant id is printable ASCII")
+                })?),
+            };
+        self.tenant_for(principal, asked, "X-Tenant-ID")
     }
 
     /// Whether `principal` may do `permission`, without an error.

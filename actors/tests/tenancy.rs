@@ -45,6 +45,24 @@ fn temp_dir() -> PathBuf {
     dir
 }
 
+/// A multi-tenant server requiring credentials on `url`, with `dir`'s configuration and models
+/// (and its workflows, with `workflows`), ready.
+async fn server(url: &str, dir: &Path, workflows: bool) -> flowgate_actors::Handle {
+    let mut b = common::server_builder(url)
+        .config_file(dir.join("flowgate.toml"))
+        .set("auth", json!({"required": true}))
+        .model_file(dir.join("models.toml"));
+    if workflows {
+        b = b.set(
+            "discover",
+            json!([dir.join("discover").display().to_string()]),
+        );
+    }
+    let h = b.start().await.expect("server starts");
+    assert!(h.wait_ready(WAIT).await, "{:#}", h.board().to_json());
+    h
+}
+
 /// The channels of one principal: REST, `/nodes`, MCP and the CLI in remote mode, each sending
 /// `token` and, when given, `tenant` (`X-Tenant-ID`, `--tenant`).
 async fn channels(
@@ -139,18 +157,7 @@ async fn tenants_do_not_see_each_other(b: Backend) {
         return;
     };
     let dir = temp_dir();
-    let h = common::server_builder(&url)
-        .config_file(dir.join("flowgate.toml"))
-        .set("auth", json!({"required": true}))
-        .set(
-            "discover",
-            json!([dir.join("discover").display().to_string()]),
-        )
-        .model_file(dir.join("models.toml"))
-        .start()
-        .await
-        .expect("server starts");
-    assert!(h.wait_ready(WAIT).await, "{:#}", h.board().to_json());
+    let h = server(&url, &dir, true).await;
     let keys = h.api_keys().expect("key table");
     let key = |name: &str, role: &str, tenant: Option<&str>| {
         let keys = keys.clone();
@@ -479,14 +486,7 @@ fn interleavings_through_the_channels() {
     let dir = temp_dir();
     let (h, tenants) = rt.block_on(async {
         let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
-        let h = common::server_builder(&url)
-            .config_file(dir.join("flowgate.toml"))
-            .set("auth", json!({"required": true}))
-            .model_file(dir.join("models.toml"))
-            .start()
-            .await
-            .expect("server starts");
-        assert!(h.wait_ready(WAIT).await, "{:#}", h.board().to_json());
+        let h = server(&url, &dir, false).await;
         let keys = h.api_keys().expect("key table");
         let mut tenants = Vec::new();
         for t in ["t-a", "t-b"] {

@@ -861,22 +861,6 @@ async fn refuse_foreign(
 #[derive(Debug, Clone, Default)]
 pub(crate) struct ActingTenant(pub(crate) Option<String>);
 
-fn acting_tenant(
-    auth: &crate::auth::Auth,
-    principal: &Principal,
-    headers: &axum::http::HeaderMap,
-) -> Result<ActingTenant, Error> {
-    let asked = match headers.get("x-tenant-id") {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| Error::validation("X-Tenant-ID", "a tenant id is printable ASCII"))?,
-        ),
-    };
-    auth.tenant_for(principal, asked, "X-Tenant-ID")
-        .map(ActingTenant)
-}
-
 async fn authenticate(
     axum::extract::State(auth): axum::extract::State<Arc<crate::auth::Auth>>,
     mut request: axum::extract::Request,
@@ -890,7 +874,10 @@ async fn authenticate(
     let credential = crate::auth::credential(request.headers());
     if matches!(credential, crate::auth::Credential::None) && !auth.is_required() {
         let p = flowgate::Principal::anonymous(addr);
-        return match acting_tenant(&auth, &p, request.headers()) {
+        return match auth
+            .tenant_from_headers(&p, request.headers())
+            .map(ActingTenant)
+        {
             Ok(tenant) => {
                 request.extensions_mut().insert(tenant);
                 request.extensions_mut().insert(p);
@@ -912,7 +899,10 @@ async fn authenticate(
     let result = auth.authenticate(credential, addr).instrument(span).await;
     let refused = match result {
         Ok(p) if p.is_anonymous() && auth.is_required() => crate::auth::credential_required(),
-        Ok(p) => match acting_tenant(&auth, &p, request.headers()) {
+        Ok(p) => match auth
+            .tenant_from_headers(&p, request.headers())
+            .map(ActingTenant)
+        {
             Ok(tenant) => {
                 request.extensions_mut().insert(tenant);
                 request.extensions_mut().insert(p);

@@ -13,8 +13,6 @@ use axum::response::{IntoResponse, Response};
 use flowgate::{Channel, Context, Error};
 
 const IDEMPOTENCY_KEY: header::HeaderName = header::HeaderName::from_static("idempotency-key");
-/// The tenant a principal with `admin:tenants` acts for (DESIGN 13.4).
-pub(crate) const X_TENANT_ID: header::HeaderName = header::HeaderName::from_static("x-tenant-id");
 
 /// The request id of a request, set by the middleware and taken by the `Ctx` extractor.
 #[derive(Debug, Clone)]
@@ -43,7 +41,10 @@ impl FromRequestParts<Dispatcher> for Ctx {
             .get(IDEMPOTENCY_KEY)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let tenant = tenant(parts, d, &principal).map_err(|e| ApiError(e).into_response())?;
+        let tenant = d
+            .auth()
+            .tenant_from_headers(&principal, &parts.headers)
+            .map_err(|e| ApiError(e).into_response())?;
         // The route, for the audit trail of writes (reads are not audited: nothing is made).
         let via = (parts.method != axum::http::Method::GET)
             .then(|| {
@@ -70,22 +71,6 @@ pub(crate) async fn principal(parts: &Parts, d: &Dispatcher) -> Result<flowgate:
     d.auth()
         .authenticate(crate::auth::credential(&parts.headers), addr)
         .await
-}
-
-/// The tenant a request acts for: the principal's, or `X-Tenant-ID` (`Auth::tenant_for`).
-pub(crate) fn tenant(
-    parts: &Parts,
-    d: &Dispatcher,
-    principal: &flowgate::Principal,
-) -> Result<Option<String>, Error> {
-    let asked = match parts.headers.get(X_TENANT_ID) {
-        None => None,
-        Some(v) => Some(
-            v.to_str()
-                .map_err(|_| Error::validation("X-Tenant-ID", "a tenant id is printable ASCII"))?,
-        ),
-    };
-    d.auth().tenant_for(principal, asked, "X-Tenant-ID")
 }
 
 /// A request that needs only to be authenticated (the OpenAPI document, `GET /models`): any

@@ -8,9 +8,9 @@
 //! A layer of its own rather than `axum::middleware::from_fn`, which clones the inner service,
 //! boxes it again and boxes its future on every request.
 
-use super::caller::X_TENANT_ID;
 use super::origin::Guard;
 use super::{ApiError, RequestId, X_REQUEST_ID};
+use crate::auth::X_TENANT_ID;
 use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
