@@ -42,9 +42,34 @@ pub struct AuditLog {
 impl AuditLog {
     /// The audit trail on `app`'s database, its table created if missing.
     pub async fn open(app: &Store) -> Result<AuditLog> {
-        let store = app.sibling(schema());
-        store.create_tables().await?;
-        Ok(AuditLog { store })
+        let log = AuditLog::new(app);
+        log.store.create_tables().await?;
+        Ok(log)
+    }
+
+    /// The audit trail on `app`'s database, whose table the start-up sequence created (no
+    /// I/O).
+    pub fn new(app: &Store) -> AuditLog {
+        AuditLog {
+            store: app.sibling(schema()),
+        }
+    }
+
+    /// Retention: deletes the rows written before `before` (the only way audit rows are ever
+    /// deleted); gives how many.
+    pub async fn prune(&self, before: chrono::DateTime<chrono::Utc>) -> Result<u64> {
+        let m = self.store.model(MODEL)?;
+        let at = before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+        let done = self
+            .store
+            .run(
+                &Context::internal(),
+                &m,
+                OpKind::BulkDelete,
+                &json!({"filter": {"at": {"$lt": at}}}),
+            )
+            .await?;
+        Ok(done["deleted"].as_u64().unwrap_or(0))
     }
 
     /// A page of audit rows, newest first: `{"records": [...], "next_cursor": ...}`, each row
@@ -84,7 +109,16 @@ impl AuditLog {
                 },
                 other => other,
             })?;
+        // The last page says so with a null cursor, as every page has the key.
+        if page.get("next_cursor").is_none() {
+            page["next_cursor"] = Value::Null;
+        }
         for r in page["records"].as_array_mut().into_iter().flatten() {
+            // `at` is the time of the write; the managed timestamps say the same.
+            if let Some(obj) = r.as_object_mut() {
+                obj.remove("created_at");
+                obj.remove("updated_at");
+            }
             for key in ["changes", "filter"] {
                 if let Some(text) = r[key].as_str() {
                     r[key] = serde_json::from_str(text).unwrap_or(Value::Null);

@@ -10,8 +10,11 @@ pub enum Channel {
     /// Called in-process, by Rust code.
     #[default]
     Internal,
-    /// The REST API.
+    /// The REST API (`rest` in audit rows and logs).
+    #[serde(rename = "rest")]
     Http,
+    /// The node API (`POST /nodes/...`).
+    Node,
     /// An MCP tool call.
     Mcp,
     /// The command line.

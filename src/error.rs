@@ -89,6 +89,8 @@ pub enum Missing {
     Workflow,
     /// A workflow run.
     Run,
+    /// A feature of the server that is turned off (`audit`).
+    Feature,
 }
 
 impl Missing {
@@ -101,6 +103,7 @@ impl Missing {
             Missing::Node => "node",
             Missing::Workflow => "workflow",
             Missing::Run => "run",
+            Missing::Feature => "feature",
         }
     }
 }

@@ -12,6 +12,9 @@ mod kind;
 mod macros;
 mod schema;
 
+/// The prefix of Flowgate's own tables, which no application model may take.
+pub const RESERVED_TABLE_PREFIX: &str = "flowgate_";
+
 pub use article::{indefinite_article, with_article};
 pub use def::{IdType, Model, ModelDef, default_table_name, op_set, resolve_tenancy};
 pub use field::{DEFAULT_MAX_LENGTH, FieldDef, FieldType, OnDelete};

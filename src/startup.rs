@@ -26,6 +26,8 @@ pub enum Step<'a> {
     Registry,
     /// Migrating (or checking) the models.
     Migrations,
+    /// Creating the audit table (`flowgate_audit`), when writes are audited.
+    Audit,
     /// One model.
     Model(&'a str),
 }
@@ -38,6 +40,7 @@ impl Step<'_> {
             Step::Database => "database".into(),
             Step::Registry => "registry".into(),
             Step::Migrations => "migrations".into(),
+            Step::Audit => "audit".into(),
             Step::Model(name) => format!("model:{name}").into(),
         }
     }
@@ -157,6 +160,8 @@ pub struct Startup {
     /// Read, in [`Models::Inspect`], instead of taking the lock (none without a registry).
     persisted: Vec<PersistedModel>,
     attempt: u32,
+    /// Whether the audit table was created (when writes are audited).
+    audit_ready: bool,
 }
 
 impl Startup {
@@ -171,6 +176,7 @@ impl Startup {
             registry: None,
             persisted: Vec::new(),
             attempt: 0,
+            audit_ready: false,
         }
     }
 
@@ -293,6 +299,23 @@ impl Startup {
         let store = self.connect(progress).await?;
         let mut declared = declared.to_vec();
         crate::model::resolve_tenancy(&mut declared, self.config.store.multi_tenant);
+        // The audit table comes before any model serves: an audited write needs it.
+        if store.is_audited() && self.config.models != Models::Inspect && !self.audit_ready {
+            progress.report(Step::Audit, Phase::Starting(None));
+            match store.create_audit_table().await {
+                Ok(()) => {
+                    self.audit_ready = true;
+                    progress.report(Step::Audit, Phase::Ready);
+                }
+                Err(e @ Error::Unavailable(_)) => {
+                    return Err(self.retry(Step::Audit, e, progress, false));
+                }
+                Err(e) => {
+                    progress.report(Step::Audit, Phase::Failed(e.public_message()));
+                    return Err(Interrupted::Failed(e));
+                }
+            }
+        }
         let report = match self.migrate(&store, &declared, progress).await {
             Ok(report) => report,
             Err(e @ Error::Unavailable(_)) => {

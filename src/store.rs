@@ -57,6 +57,26 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// Runs `create` again when it fails with a conflict: two processes creating the same table at
+/// once can collide inside PostgreSQL's catalog even with IF NOT EXISTS; the loser's retry
+/// finds the table there.
+async fn retry_catalog_conflicts<F, Fut>(mut create: F) -> Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut attempt = 0;
+    loop {
+        match create().await {
+            Err(Error::Conflict { .. }) if attempt < 5 => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Store {
     /// Connects a pool and serves `schema` on it. Tables are not created: call
     /// [`Store::create_tables`] (or let the registry migrate).
@@ -149,25 +169,25 @@ impl Store {
 
     /// Creates every model's table and indexes that do not exist yet, referenced tables first.
     pub async fn create_tables(&self) -> Result<()> {
-        // Two processes creating the same table at once can collide inside PostgreSQL's catalog
-        // even with IF NOT EXISTS; the loser's retry finds the table there.
-        let mut attempt = 0;
-        loop {
-            match self.create_tables_once().await {
-                Err(Error::Conflict { .. }) if attempt < 5 => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
-                }
-                other => return other,
-            }
+        retry_catalog_conflicts(|| self.create_tables_once()).await
+    }
+
+    /// Creates the audit table (`flowgate_audit`) and its indexes when missing, whether or not
+    /// this store audits its writes (the start-up sequence does so before any model serves).
+    pub async fn create_audit_table(&self) -> Result<()> {
+        retry_catalog_conflicts(|| self.create_audit_table_once()).await
+    }
+
+    async fn create_audit_table_once(&self) -> Result<()> {
+        for stmt in sql::create_table(&crate::store::audit::INFO, &|_| None, self.dialect()) {
+            self.execute_raw(&stmt).await?;
         }
+        Ok(())
     }
 
     async fn create_tables_once(&self) -> Result<()> {
         if self.is_audited() {
-            for stmt in sql::create_table(&crate::store::audit::INFO, &|_| None, self.dialect()) {
-                self.execute_raw(&stmt).await?;
-            }
+            self.create_audit_table_once().await?;
         }
         let schema = self.schema();
         let tables = |name: &str| schema.get(name).map(|m| m.table.clone());

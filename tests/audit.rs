@@ -304,8 +304,32 @@ async fn bulk_writes_past_the_limit_end_in_a_summary(b: Backend) {
     s.close().await;
 }
 
+/// Retention deletes the rows written before its time and nothing else; it is the one way rows
+/// go (no operation of the audit model is open to a caller), and it is not itself audited.
+async fn retention_prunes_only_older_rows(b: Backend) {
+    let Some(s) = open(b, 10).await else { return };
+    run(&s, OpKind::Create, json!({"name": "old", "balance": 1}))
+        .await
+        .unwrap();
+    let cut = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    run(&s, OpKind::Create, json!({"name": "new", "balance": 2}))
+        .await
+        .unwrap();
+    let log = AuditLog::open(&s).await.unwrap();
+    let far_past = cut - chrono::Duration::days(30);
+    assert_eq!(log.prune(far_past).await.unwrap(), 0);
+    assert_eq!(trail(&s).await.len(), 2);
+    assert_eq!(log.prune(cut).await.unwrap(), 1);
+    let left = trail(&s).await;
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["changes"]["name"], json!([null, "new"]));
+    s.close().await;
+}
+
 conformance!(
     every_write_is_audited,
     failed_and_rolled_back_writes_leave_nothing,
-    bulk_writes_past_the_limit_end_in_a_summary
+    bulk_writes_past_the_limit_end_in_a_summary,
+    retention_prunes_only_older_rows
 );

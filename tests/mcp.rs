@@ -227,10 +227,11 @@ async fn tools_describe_every_operation(b: Backend) {
         "{caps:?}"
     );
 
+    // Every operation of both models, and the audit trail's tool.
     let tools = env.tools().await;
     assert_eq!(
         tools.len(),
-        22,
+        23,
         "{:?}",
         tools.iter().map(|t| &t.name).collect::<Vec<_>>()
     );
@@ -639,7 +640,7 @@ async fn list_changed_after_register_model(b: Backend) {
     env.changed("resources").await;
     let tools = env.tools().await;
     assert_eq!(ops_of(&tools, "reviews").len(), 11);
-    assert_eq!(tools.len(), 33);
+    assert_eq!(tools.len(), 34, "33 operations and audit_list");
     // Review has neither soft delete nor a unique field: no params that could not matter.
     for tool in tools.iter().filter(|t| t.name.starts_with("reviews_")) {
         let props = tool.input_schema["properties"]
@@ -733,7 +734,7 @@ async fn lists_right_after_initialize_wait_for_declared_models() {
         .expect("start");
     let (mcp, _changes) = connect(&handle).await;
     let tools = mcp.list_all_tools().await.expect("tools/list");
-    assert_eq!(tools.len(), 30 * 11, "{:#}", handle.board().to_json());
+    assert_eq!(tools.len(), 30 * 11 + 1, "{:#}", handle.board().to_json());
     let resources = mcp.list_all_resources().await.expect("resources/list");
     let models = resources
         .iter()

@@ -168,6 +168,7 @@ async fn compact_mode_end_to_end(b: Backend) {
         .map(str::to_string)
         .collect();
     want.push("count_books".into());
+    want.push("audit_list".into());
     assert_eq!(names(&tools), want);
     for op in OpKind::ALL {
         let tool = tools.iter().find(|t| t.name == op.as_str()).unwrap();
@@ -410,7 +411,7 @@ async fn compact_mode_end_to_end(b: Backend) {
         .expect("register Review");
     env.changed("tools").await;
     let tools = env.tools().await;
-    assert_eq!(tools.len(), 13, "{:?}", names(&tools));
+    assert_eq!(tools.len(), 14, "{:?}", names(&tools));
     let text = tools[0].description.as_deref().unwrap_or_default();
     assert!(text.contains("Author, Book, Review"), "{text}");
     let r = env
@@ -446,6 +447,7 @@ async fn mcp_tools_limit_the_per_model_list() {
         "books_list",
         "books_count",
         "count_books",
+        "audit_list",
     ]
     .into_iter()
     .map(str::to_string)
@@ -539,7 +541,7 @@ async fn compact_list_of_ten_models_is_small() {
         .expect("start");
     let (mcp, _changes) = connect(&handle).await;
     let tools = mcp.list_all_tools().await.expect("tools/list");
-    assert_eq!(tools.len(), 12);
+    assert_eq!(tools.len(), 13, "describe, 11 operations, audit_list");
     let json = serde_json::to_string(&rmcp::model::ListToolsResult::with_all_items(tools)).unwrap();
     assert!(json.len() <= 10_000, "{} characters", json.len());
     let _ = mcp.cancel().await;

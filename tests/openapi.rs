@@ -443,8 +443,8 @@ async fn document_lists_every_route(b: Backend) {
     assert_model_routes(&doc, "Book", "books");
     assert_model_routes(&doc, "Task", "tasks");
     // 3 models x (5 REST paths + 11 nodes), health x 2, /, /models, /openapi.json, /docs, and
-    // /workflows, /workflows/{name}, /workflows/{name}/runs/{run_id}.
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 3 * 16 + 9);
+    // /workflows, /workflows/{name}, /workflows/{name}/runs/{run_id}, and /audit.
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 3 * 16 + 10);
     assert_served(&s, &doc).await;
     s.handle.shutdown().await;
 }

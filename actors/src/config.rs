@@ -72,8 +72,11 @@ pub struct Config {
     pub cache_ttl: u64,
     /// Prometheus metrics at `/metrics` (not available yet: enabling it is an error).
     pub metrics: bool,
-    /// The audit log (not available yet: enabling it is an error).
+    /// The audit trail (DESIGN 13.5, on by default): every committed write leaves rows in
+    /// `flowgate_audit`, in the write's own transaction.
     pub audit_log: bool,
+    /// The audit trail's settings (`[audit]`).
+    pub audit: AuditConfig,
     /// Multi-tenancy (DESIGN 13.4): every model scoped by tenant unless it says
     /// `tenant_scoped = false`; the tenant comes from the caller's credential.
     pub multi_tenant: bool,
@@ -87,6 +90,27 @@ pub struct Config {
     pub durability: Option<Value>,
     /// The MCP channel: which tools it lists (`[mcp]`).
     pub mcp: McpConfig,
+}
+
+/// `[audit]`: how much a bulk write records, and how long rows are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// A bulk write records one row per record up to this many, then one summary row with the
+    /// count and the filter (at least 1).
+    pub max_rows_per_op: usize,
+    /// Rows older than this many days are deleted in the background, hourly (0, the default:
+    /// kept for ever).
+    pub retention_days: u32,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            max_rows_per_op: flowgate::audit::DEFAULT_MAX_ROWS_PER_OP,
+            retention_days: 0,
+        }
+    }
 }
 
 /// `[cors]`: which browser origins may call the REST API from their pages.
@@ -201,7 +225,8 @@ impl Default for Config {
             cache: false,
             cache_ttl: 60,
             metrics: false,
-            audit_log: false,
+            audit_log: true,
+            audit: AuditConfig::default(),
             multi_tenant: false,
             auth: Default::default(),
             rate_limit: Default::default(),
@@ -218,7 +243,7 @@ impl Default for Config {
 pub struct ConfigError(pub String);
 
 /// The keys that are tables of keys (`[mcp]`, `[auth]`, ...).
-const TABLES: [&str; 4] = ["mcp", "auth", "rate_limit", "cors"];
+const TABLES: [&str; 5] = ["mcp", "auth", "rate_limit", "cors", "audit"];
 
 /// Refuses an unknown key inside a table, naming it (`mcp.toolz`).
 fn check_tables(map: &Map<String, Value>) -> Result<(), ConfigError> {
@@ -416,13 +441,17 @@ impl Config {
         let unavailable = [
             ("cache", self.cache),
             ("metrics", self.metrics),
-            ("audit_log", self.audit_log),
             ("durability", self.durability.is_some()),
         ];
         if let Some((key, _)) = unavailable.iter().find(|(_, on)| *on) {
             return Err(ConfigError(format!(
                 "`{key}` is not available in this version of flowgate"
             )));
+        }
+        if self.audit.max_rows_per_op == 0 {
+            return Err(ConfigError(
+                "`audit.max_rows_per_op` must be at least 1".into(),
+            ));
         }
         if self.pool_size == 0 {
             return Err(ConfigError("`pool_size` must be at least 1".into()));

@@ -41,6 +41,10 @@ pub struct Dispatcher {
     ready_wait: Duration,
     workflows: Arc<Workflows>,
     auth: Arc<Auth>,
+    /// Whether writes are audited (`audit_log`).
+    audited: bool,
+    /// Whether the application is multi-tenant (`multi_tenant`).
+    multi_tenant: bool,
 }
 
 impl Dispatcher {
@@ -53,7 +57,27 @@ impl Dispatcher {
             ready_wait,
             workflows: Arc::default(),
             auth: Arc::default(),
+            audited: false,
+            multi_tenant: false,
         }
+    }
+
+    /// The dispatcher knowing whether writes are audited and the application multi-tenant
+    /// (what reading the audit trail needs to know).
+    pub fn with_settings(mut self, audited: bool, multi_tenant: bool) -> Dispatcher {
+        self.audited = audited;
+        self.multi_tenant = multi_tenant;
+        self
+    }
+
+    /// Whether writes are audited.
+    pub fn audited(&self) -> bool {
+        self.audited
+    }
+
+    /// Whether the application is multi-tenant.
+    pub fn multi_tenant(&self) -> bool {
+        self.multi_tenant
     }
 
     /// The dispatcher with `auth` as its admission stage (the default lets anyone do

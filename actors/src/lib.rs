@@ -20,6 +20,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;

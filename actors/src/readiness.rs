@@ -84,6 +84,8 @@ pub enum Feature {
     Auth,
     /// The rate limiter's store reachable (at once in memory; Redis answering).
     RateLimit,
+    /// The audit table created (when `audit_log` is on); models serve only after it.
+    Audit,
     /// A model, by name.
     Model(String),
     /// A workflow, by name.
@@ -114,6 +116,7 @@ impl Feature {
             "workflows" => Feature::Workflows,
             "auth" => Feature::Auth,
             "rate_limit" => Feature::RateLimit,
+            "audit" => Feature::Audit,
             _ => match name.split_once(':')? {
                 ("model", m) if !m.is_empty() => Feature::Model(m.into()),
                 ("workflow", w) if !w.is_empty() => Feature::Workflow(w.into()),
@@ -136,6 +139,7 @@ impl std::fmt::Display for Feature {
             Feature::Workflows => "workflows",
             Feature::Auth => "auth",
             Feature::RateLimit => "rate_limit",
+            Feature::Audit => "audit",
             Feature::Model(m) => return write!(f, "model:{m}"),
             Feature::Workflow(w) => return write!(f, "workflow:{w}"),
         })

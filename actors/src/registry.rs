@@ -276,6 +276,8 @@ pub(crate) fn startup_config(cfg: &Config) -> StartupConfig {
     store.echo = cfg.echo;
     store.statement_timeout = cfg.statement_timeout();
     store.multi_tenant = cfg.multi_tenant;
+    store.audit_log = cfg.audit_log;
+    store.audit_max_rows_per_op = cfg.audit.max_rows_per_op;
     StartupConfig {
         store,
         retry: Retry {
@@ -301,6 +303,7 @@ fn feature_of(step: Step<'_>) -> Feature {
         Step::Database => Feature::Database,
         Step::Registry => Feature::Registry,
         Step::Migrations => Feature::Migrations,
+        Step::Audit => Feature::Audit,
         Step::Model(name) => Feature::model(name),
     }
 }
@@ -403,6 +406,10 @@ async fn migrate_and_serve(
         state.args.workflows.set_store(store.clone());
         state.store = Some(store.clone());
         open_keys(store.clone(), state.args.auth.clone(), board.clone());
+        let cfg = &state.args.config;
+        if cfg.audit_log && cfg.audit.retention_days > 0 {
+            crate::audit::spawn_pruning(store.clone(), cfg.audit.retention_days);
+        }
     }
     let report = report?;
     let store = state.store.clone().expect("the sequence connected");

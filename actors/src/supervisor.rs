@@ -243,7 +243,8 @@ impl Supervisor {
             board.clone(),
             Duration::from_millis(config.ready_wait_ms),
         )
-        .with_auth(auth.clone());
+        .with_auth(auth.clone())
+        .with_settings(config.audit_log, config.multi_tenant);
         if let Some(limiter) = auth.limiter() {
             board.register(&Feature::RateLimit, true);
             // Ready once the limiter's store answers (at once in memory; Redis when it answers

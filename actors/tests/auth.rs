@@ -398,7 +398,7 @@ async fn check_tool_list(
             .chain(all_ops("books"))
             .chain(all_ops("items"))
             .chain(all_ops("settings"))
-            .chain(["add_book", "add_book_tx", "titles_of"].map(String::from))
+            .chain(["add_book", "add_book_tx", "titles_of", "audit_list"].map(String::from))
             .collect(),
         Some("reader") => ["authors", "books", "items", "settings"]
             .iter()

@@ -138,6 +138,7 @@ async fn stdio_session_lists_and_calls_tools() {
     assert_eq!(
         names,
         [
+            "audit_list",
             "tasks_bulk_create",
             "tasks_bulk_delete",
             "tasks_bulk_update",
@@ -221,7 +222,7 @@ async fn stdio_lists_every_declared_model_right_after_initialize() {
     let tools = child.client.list_all_tools().await.expect("tools/list");
     assert_eq!(
         tools.len(),
-        MODELS * 11,
+        MODELS * 11 + 1,
         "one list right after initialize: {} tools\n{}",
         tools.len(),
         child.logs()
@@ -276,7 +277,7 @@ async fn stdio_opens_no_listener_unless_asked() {
     let child = Child::start(SCHEMA, &[], &[("FLOWGATE_HTTP_PORT", "0")]).await;
     // The server is up and serving (the list waits for the model).
     let tools = child.client.list_all_tools().await.expect("tools/list");
-    assert_eq!(tools.len(), 11, "{}", child.logs());
+    assert_eq!(tools.len(), 12, "{}", child.logs());
     let listening = listening_sockets(child.pid);
     assert!(
         listening.is_empty(),
@@ -287,7 +288,7 @@ async fn stdio_opens_no_listener_unless_asked() {
 
     let child = Child::start(SCHEMA, &["--http-port", "0"], &[]).await;
     let tools = child.client.list_all_tools().await.expect("tools/list");
-    assert_eq!(tools.len(), 11, "{}", child.logs());
+    assert_eq!(tools.len(), 12, "{}", child.logs());
     let listening = listening_sockets(child.pid);
     assert_eq!(listening.len(), 1, "{listening:?}\n{}", child.logs());
     let logs = child.stop().await;

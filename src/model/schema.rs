@@ -373,7 +373,7 @@ fn validate_model(def: &ModelDef, internal: bool) -> Result<()> {
             ),
         ));
     }
-    if table.starts_with("flowgate_") && !internal {
+    if table.starts_with(crate::model::RESERVED_TABLE_PREFIX) && !internal {
         return Err(Error::validation(
             m,
             format!("model {m}: table names starting with flowgate_ are reserved"),

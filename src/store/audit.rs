@@ -93,8 +93,10 @@ pub(crate) fn changes(
 /// The audit rows of one operation, in the audit table's insert column order.
 pub(crate) fn rows(ctx: &Context, m: &ModelInfo, kind: OpKind, entries: &[Entry]) -> Vec<Vec<Val>> {
     let at = Val::DateTime(value::now());
-    let text = |s: &str| Val::Text(s.to_string());
-    let opt = |s: Option<&str>| s.map_or(Val::Null, |s| Val::Text(s.to_string()));
+    // Every text fits its column: what a channel passes on (a path, a request id) is cut at
+    // the column's length rather than fail the write.
+    let text = |s: &str, n: usize| Val::Text(clip(s, n).to_string());
+    let opt = |s: Option<&str>, n: usize| s.map_or(Val::Null, |s| Val::Text(clip(s, n).into()));
     let channel = serde_json::to_value(ctx.channel)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -105,7 +107,7 @@ pub(crate) fn rows(ctx: &Context, m: &ModelInfo, kind: OpKind, entries: &[Entry]
             let (record_id, changes, count, filter) = match e {
                 Entry::Record { id, changes } => (
                     Val::Text(match id {
-                        Value::String(s) => s.clone(),
+                        Value::String(s) => clip(s, 255).to_string(),
                         other => other.to_string(),
                     }),
                     Val::Text(changes.to_string()),
@@ -122,13 +124,13 @@ pub(crate) fn rows(ctx: &Context, m: &ModelInfo, kind: OpKind, entries: &[Entry]
             vec![
                 Val::Text(uuid::Uuid::now_v7().to_string()),
                 at.clone(),
-                text(&ctx.request_id),
-                text(&ctx.principal.id),
-                opt(ctx.tenant.as_deref()),
-                text(&channel),
-                opt(ctx.via.as_deref()),
-                text(m.name()),
-                text(kind.as_str()),
+                text(&ctx.request_id, 128),
+                text(&ctx.principal.id, 255),
+                opt(ctx.tenant.as_deref(), 128),
+                text(&channel, 16),
+                opt(ctx.via.as_deref(), 255),
+                text(m.name(), 64),
+                text(kind.as_str(), 32),
                 record_id,
                 changes,
                 count,
@@ -138,4 +140,12 @@ pub(crate) fn rows(ctx: &Context, m: &ModelInfo, kind: OpKind, entries: &[Entry]
             ]
         })
         .collect()
+}
+
+/// `s` cut to at most `n` characters.
+fn clip(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((i, _)) => &s[..i],
+        None => s,
+    }
 }

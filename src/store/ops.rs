@@ -43,6 +43,10 @@ pub(crate) async fn dispatch<D: Db>(
     form: Form,
 ) -> Result<Output> {
     x.tenant = tenant::scope(m, ctx)?;
+    // Flowgate's own tables (the registry, API keys, runs, the audit trail) are not audited.
+    if m.table.starts_with(crate::model::RESERVED_TABLE_PREFIX) {
+        x.audit_max = None;
+    }
     // A bulk write's filter, for the summary row of an audit past `max_rows_per_op`.
     let audit_filter = match params {
         ParamsRef::Json(v) if x.auditing() && !kind.is_read_only() => {

@@ -499,6 +499,11 @@ impl Workflow {
                 let outcome = match (&node.kind, &node.builtin) {
                     (NodeKind::Model { model, op }, _) => {
                         let op = Operation::new(model.clone(), *op, params);
+                        // The audit trail names the workflow and the node.
+                        let ctx = &Context {
+                            via: Some(format!("workflow:{}/{}", self.name(), node.id)),
+                            ..ctx.clone()
+                        };
                         let result = match tx {
                             Some(tx) => {
                                 let mut tx = tx.lock().await;

@@ -343,6 +343,10 @@ pub(crate) enum ClientCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+    /// The audit trail, newest first (takes admin:audit): who changed which record, when,
+    /// through what, and the changed fields. A server's `GET /audit`, or in local mode the
+    /// database's `flowgate_audit`.
+    Audit(AuditArgs),
     /// Print a shell completion script: the static commands, and the data commands of the
     /// models the connection options name (`--models`, `--discover`, `--config`,
     /// `--database-url` or DATABASE_URL: the registry's models; `--server`: the server's), read
@@ -353,6 +357,53 @@ pub(crate) enum ClientCommand {
         #[command(flatten)]
         client: ClientArgs,
     },
+}
+
+/// `flowgate audit`.
+#[derive(Args)]
+pub(crate) struct AuditArgs {
+    /// Only rows of this model (its name).
+    #[arg(long)]
+    pub(crate) model: Option<String>,
+    /// Only rows of this record id.
+    #[arg(long = "record", value_name = "ID")]
+    pub(crate) record: Option<String>,
+    /// Only rows of this principal (`key:<id>`, `jwt:<sub>`, `local`).
+    #[arg(long)]
+    pub(crate) principal: Option<String>,
+    /// Only rows at or after this RFC 3339 time, e.g. 2026-01-31T09:00:00Z.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) since: Option<String>,
+    /// At most this many rows (1 to 1000; default 50).
+    #[arg(long)]
+    pub(crate) limit: Option<u64>,
+    /// The `next_cursor` of a previous page.
+    #[arg(long)]
+    pub(crate) cursor: Option<String>,
+    #[command(flatten)]
+    pub(crate) client: ClientArgs,
+}
+
+impl AuditArgs {
+    /// The filters, as `GET /audit` takes them.
+    pub(crate) fn params(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut out = serde_json::Map::new();
+        for (key, v) in [
+            ("model", &self.model),
+            ("record_id", &self.record),
+            ("principal", &self.principal),
+            ("since", &self.since),
+            ("cursor", &self.cursor),
+        ] {
+            if let Some(v) = v {
+                out.insert(key.into(), serde_json::Value::String(v.clone()));
+            }
+        }
+        if let Some(n) = self.limit {
+            out.insert("limit".into(), n.into());
+        }
+        out
+    }
 }
 
 /// `flowgate models ...`.

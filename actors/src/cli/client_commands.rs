@@ -1,7 +1,7 @@
 //! The client commands of fixed shape: `status`, `models list|show`, `node`, `completions`, and
 //! the dispatch of `run` and `workflows` (`workflow_commands.rs`); local or remote.
 
-use super::args::{ClientArgs, ClientCommand, ModelsAction};
+use super::args::{AuditArgs, ClientArgs, ClientCommand, ModelsAction};
 use super::backend::Backend;
 use super::input::read_json_arg;
 use super::local;
@@ -58,7 +58,71 @@ pub(crate) async fn run(cmd: ClientCommand) -> ExitCode {
             workflow_commands::workflows(action, client).await
         }
         ClientCommand::Completions { shell, client } => completions(shell, &client).await,
+        ClientCommand::Audit(args) => {
+            let format = args.client.output.format();
+            match audit(&args).await {
+                Ok(v) => {
+                    let v = match format {
+                        output::Format::Table => audit_table(v),
+                        _ => v,
+                    };
+                    output::print(&v, format);
+                    ExitCode::SUCCESS
+                }
+                Err(f) => output::fail(&f, format),
+            }
+        }
     }
+}
+
+/// A page of the audit trail as a table shows it: when, who, through what, which record, and
+/// the changes (a bulk write's summary: how many records, and its filter).
+fn audit_table(mut page: Value) -> Value {
+    const COLUMNS: [&str; 8] = [
+        "at",
+        "principal",
+        "tenant",
+        "channel",
+        "via",
+        "model",
+        "op",
+        "record_id",
+    ];
+    for r in page["records"].as_array_mut().into_iter().flatten() {
+        let mut row = Map::new();
+        for c in COLUMNS {
+            row.insert(c.into(), r[c].take());
+        }
+        let changes = match r["changes"].take() {
+            Value::Null => json!({"records": r["count"].take(), "filter": r["filter"].take()}),
+            changes => changes,
+        };
+        row.insert("changes".into(), changes);
+        *r = Value::Object(row);
+    }
+    page
+}
+
+/// `flowgate audit`: a page of the audit trail, from the server or the database.
+async fn audit(args: &AuditArgs) -> Result<Value, Failure> {
+    let params = args.params();
+    let query = crate::audit::query_from(&params)?;
+    let backend = Backend::open(&args.client, false).await?;
+    let out = match &backend {
+        Backend::Local(l) => l.audit(query).await,
+        Backend::Remote(r) => {
+            let pairs: Vec<(String, String)> = params
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(s) => (k.clone(), s.clone()),
+                    other => (k.clone(), other.to_string()),
+                })
+                .collect();
+            r.get_query(&["audit"], &pairs).await
+        }
+    };
+    backend.close().await;
+    out
 }
 
 /// `flowgate completions SHELL`: the script of the command line built with the models the

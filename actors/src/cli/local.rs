@@ -39,6 +39,8 @@ pub(crate) struct Local {
     principal: Principal,
     /// The tenant its operations act for (`--tenant`, else `auth.local_tenant`).
     tenant: Option<String>,
+    /// Whether the database is multi-tenant (`multi_tenant`).
+    multi_tenant: bool,
 }
 
 /// The configuration (file, environment, `--database-url`), the declared models (the
@@ -136,6 +138,14 @@ impl Local {
                 .and_then(|report| Local::served(&declared, report))
         } else {
             match startup.connect(&()).await {
+                // A data command writes: its audit rows need their table (which the start-up
+                // sequence creates on the other path).
+                Ok(store) if migrate && store.is_audited() => {
+                    match store.create_audit_table().await {
+                        Ok(()) => Local::listed(&store, &config, declared).await,
+                        Err(e) => Err(Failure::from(e)),
+                    }
+                }
                 Ok(store) => Local::listed(&store, &config, declared).await,
                 Err(e) => Err(Failure::from(e.into_error())),
             }
@@ -151,6 +161,7 @@ impl Local {
                 policy,
                 principal,
                 tenant,
+                multi_tenant: config.multi_tenant,
             }),
             (Ok(_), None) => Err(Failure::from(flowgate::Error::internal(
                 "the start-up sequence ended unconnected",
@@ -232,12 +243,42 @@ impl Local {
         Ok((models, Vec::new()))
     }
 
-    fn context(&self) -> Context {
+    /// The context of a command; `via` names it in the audit trail (`flowgate books create`).
+    fn context(&self, via: Option<String>) -> Context {
         Context {
             principal: self.principal.clone(),
             tenant: self.tenant.clone(),
+            via,
             ..Context::for_channel(Channel::Cli)
         }
+    }
+
+    /// A page of the audit trail, by the rules of a server's `GET /audit`: `auth.local_role`
+    /// must grant `admin:audit`; acting for a tenant, only its rows; for none on a
+    /// multi-tenant database, `admin:tenants` too.
+    pub(crate) async fn audit(
+        &self,
+        mut q: flowgate::audit::AuditQuery,
+    ) -> Result<Value, Failure> {
+        self.admit(Permission::Admin("audit"))?;
+        match &self.tenant {
+            Some(t) => q.tenant = Some(t.clone()),
+            None if self.multi_tenant => self.admit(Permission::Admin("tenants"))?,
+            None => {}
+        }
+        if !self.store.is_audited() {
+            return Err(Failure::from(flowgate::Error::not_found(
+                flowgate::Missing::Feature,
+                "audit (audit_log = false)",
+            )));
+        }
+        let log = flowgate::audit::AuditLog::open(&self.store).await?;
+        Ok(log.list(&q).await?)
+    }
+
+    /// The command of an operation on `model`, for the audit trail.
+    fn op_context(&self, model: &ModelInfo, op: OpKind) -> Context {
+        self.context(Some(format!("flowgate {} {}", model.table, op.cli_name())))
     }
 
     /// The admission stage of local mode: `auth.local_role` must grant `p`.
@@ -260,7 +301,7 @@ impl Local {
             model: model.name(),
             op,
         })?;
-        Ok(self.store.run(&self.context(), model, op, params).await?)
+        Ok(self.store.run(&self.op_context(model, op), model, op, params).await?)
     }
 
     /// Runs a node by name, answering an unknown name or model as the HTTP door does.
@@ -293,7 +334,7 @@ impl Local {
             op,
         })?;
         let mut tx = self.store.begin().await?;
-        let ctx = self.context();
+        let ctx = self.op_context(model, op);
         for (i, params) in batches.iter().enumerate() {
             let result = tx.run(&ctx, model, op, params).await.map_err(Failure::from);
             if let Err(f) = each(i, result) {
@@ -380,7 +421,7 @@ impl Local {
         }
         match served
             .workflow
-            .run(&self.store, &self.context(), &inputs)
+            .run(&self.store, &self.context(None), &inputs)
             .await
         {
             Ok(out) => Ok(out.to_json()),

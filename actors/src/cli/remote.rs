@@ -141,6 +141,21 @@ impl Remote {
         }
     }
 
+    /// `GET` of a path (its segments) with query parameters: the body, or the error object.
+    pub(crate) async fn get_query(
+        &self,
+        segments: &[&str],
+        query: &[(String, String)],
+    ) -> Result<Value, Failure> {
+        let req = self.http.get(self.url(segments)?).query(query);
+        let (status, body) = send(&self.base, req).await?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(failure_of(status, body))
+        }
+    }
+
     /// `POST` of a JSON body to a path (its segments): the body, or the error object.
     pub(crate) async fn post(&self, segments: &[&str], body: &Value) -> Result<Value, Failure> {
         let req = self.http.post(self.url(segments)?).json(body);

@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use std::sync::Arc;
 
 mod admin;
+mod audit;
 pub(crate) mod caller;
 mod conditional;
 pub(crate) mod conn;
@@ -225,6 +226,7 @@ pub fn router(dispatcher: Dispatcher, config: &crate::Config) -> Router {
         .route(table::NODE_PATH, post(node))
         .merge(workflows::routes())
         .merge(admin::routes())
+        .merge(audit::routes())
         .merge(super::openapi::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method)

@@ -104,6 +104,8 @@ enum Resolved {
     Generic(GenericTool),
     /// A workflow, served or declared.
     Workflow,
+    /// The audit trail (`audit_list`).
+    Audit,
 }
 
 /// The MCP server over a dispatcher. Cheap to clone; clones share the sessions to notify.
@@ -132,6 +134,8 @@ struct Inner {
 struct ToolCache {
     models: Vec<Arc<ModelInfo>>,
     workflows: Vec<Arc<crate::workflows::Served>>,
+    /// Whether the audit trail could be read (`audit_list` listed).
+    audit: bool,
     tools: Arc<Vec<Tool>>,
 }
 
@@ -210,10 +214,13 @@ impl McpServer {
     fn tools(&self) -> Arc<Vec<Tool>> {
         let served = self.dispatcher().routes().served();
         let workflows = self.dispatcher().workflows().served();
+        let audit = self.dispatcher().audited()
+            && self.dispatcher().board().state(&Feature::Audit) == Some(State::Ready);
         let mut cache = self.inner.tools.lock().expect("tools lock");
         if let Some(cached) = cache.as_ref()
             && same_arcs(&cached.models, &served)
             && same_arcs(&cached.workflows, &workflows)
+            && cached.audit == audit
         {
             return cached.tools.clone();
         }
@@ -230,9 +237,20 @@ impl McpServer {
                 .chain(workflows.iter().map(|w| tools::workflow_tool(w)))
                 .collect(),
         );
+        // `audit_list` once the trail can be read, unless a model's or a workflow's tool has
+        // the name.
+        let tools = if audit && !tools.iter().any(|t| t.name == tools::AUDIT_TOOL)
+        {
+            let mut all = (*tools).clone();
+            all.push(tools::audit_tool());
+            Arc::new(all)
+        } else {
+            tools
+        };
         *cache = Some(ToolCache {
             models: served,
             workflows,
+            audit,
             tools: tools.clone(),
         });
         tools
@@ -256,6 +274,9 @@ impl McpServer {
         tool.or_else(|| {
             let declared = self.dispatcher().board().state(&Feature::workflow(name));
             declared.map(|_| Resolved::Workflow)
+        })
+        .or_else(|| {
+            (name == tools::AUDIT_TOOL && self.dispatcher().audited()).then_some(Resolved::Audit)
         })
     }
 
@@ -366,6 +387,7 @@ impl McpServer {
             tenant,
             channel: Channel::Mcp,
             request_id: flowgate::context::new_request_id(),
+            via: Some(name.to_string()),
             ..Context::default()
         };
         let span = tracing::info_span!("mcp", tool = %name, request_id = %ctx.request_id);
@@ -406,6 +428,15 @@ impl McpServer {
                     .await
             }
             Resolved::Generic(tool) => self.generic(tool, ctx, args).instrument(span.clone()).await,
+            Resolved::Audit => {
+                let d = self.dispatcher();
+                match crate::audit::query_from(&args) {
+                    Ok(q) => crate::audit::list(d, &ctx.principal, ctx.tenant, q)
+                        .instrument(span.clone())
+                        .await,
+                    Err(e) => Err(e),
+                }
+            }
         };
         Ok(match answer {
             Ok(value) => CallToolResult::structured(value),
@@ -529,6 +560,9 @@ impl McpServer {
         let auth = self.dispatcher().auth();
         if self.dispatcher().workflows().get(name).is_some() {
             return auth.may(principal, Permission::Workflow(name));
+        }
+        if name == tools::AUDIT_TOOL && matches!(self.resolve_now(name), Some(Resolved::Audit)) {
+            return auth.may(principal, Permission::Admin("audit"));
         }
         match self.inner.config.tools {
             ToolMode::PerModel => match self.dispatcher().routes().tool_owner(name) {

@@ -249,6 +249,7 @@ pub fn document(models: &[Arc<ModelInfo>], workflows: &[Arc<Served>]) -> Value {
     workflows::execute_paths(&mut paths, &common_params(), workflows);
     health_paths(&mut paths);
     meta_paths(&mut paths);
+    audit_path(&mut paths);
     // Every operation may be refused before it runs: a malformed request or `X-Request-ID`
     // (400), a foreign `Host` or `Origin` (403); and, but for the open paths, a missing or bad
     // credential (401) and a rate limit (429).
@@ -601,6 +602,87 @@ fn meta_paths(paths: &mut Map<String, Value>) {
                         "description": "An HTML page; its scripts are served under `/docs/`.",
                         "content": { "text/html": { "schema": { "type": "string" } } },
                     },
+                },
+            },
+        }),
+    );
+}
+
+/// `GET /audit`: the audit trail (`crate::audit`).
+fn audit_path(paths: &mut Map<String, Value>) {
+    let text = |name: &str, description: &str| {
+        json!({
+            "name": name,
+            "in": "query",
+            "required": false,
+            "description": description,
+            "schema": { "type": "string", "minLength": 1, "maxLength": 255 },
+        })
+    };
+    let mut params = common_params().as_array().cloned().unwrap_or_default();
+    params.extend([
+        text("model", "Only rows of this model (its name)."),
+        text("record_id", "Only rows of this record id."),
+        text("principal", "Only rows of this principal (`key:<id>`, `jwt:<sub>`, `local`)."),
+        json!({
+            "name": "since",
+            "in": "query",
+            "required": false,
+            "description": "Only rows at or after this RFC 3339 time.",
+            "schema": { "type": "string", "format": "date-time" },
+        }),
+        text("cursor", "The `next_cursor` of the previous page."),
+        json!({
+            "name": "limit",
+            "in": "query",
+            "required": false,
+            "description": "At most this many rows (default 50).",
+            "schema": { "type": "integer", "minimum": 1, "maximum": crate::audit::MAX_LIMIT },
+        }),
+    ]);
+    let nullable = |t: &str| json!({ "type": [t, "null"] });
+    let row = json!({
+        "type": "object",
+        "properties": {
+            "id": { "type": "string" },
+            "at": { "type": "string", "format": "date-time" },
+            "request_id": { "type": "string" },
+            "principal": { "type": "string" },
+            "tenant": nullable("string"),
+            "channel": { "enum": ["internal", "rest", "node", "mcp", "cli", "workflow"] },
+            "via": { "type": ["string", "null"], "description": "the route, MCP tool, CLI command, or `workflow:<name>/<node>`" },
+            "model": { "type": "string" },
+            "op": { "type": "string" },
+            "record_id": nullable("string"),
+            "changes": { "type": ["object", "null"], "description": "`{field: [before, after]}`; sensitive fields masked" },
+            "count": { "type": ["integer", "null"], "description": "a summary row's count of records" },
+            "filter": { "description": "a summary row's filter" },
+        },
+        "required": ["id", "at", "principal", "channel", "model", "op"],
+    });
+    paths.insert(
+        "/audit".into(),
+        json!({
+            "parameters": params,
+            "get": {
+                "tags": ["meta"],
+                "operationId": "audit.list",
+                "summary": "The audit trail, newest first (permission `admin:audit`; a tenant's callers see only its rows)",
+                "description": "Every committed write leaves rows: who, through which channel and route, tool, command or workflow node, which record, and the changed fields. A bulk write past `audit.max_rows_per_op` records ends in a summary row. 404 when the server runs with `audit_log = false`.",
+                "responses": {
+                    "200": {
+                        "description": "A page of rows.",
+                        "content": { "application/json": { "schema": {
+                            "type": "object",
+                            "properties": {
+                                "records": { "type": "array", "items": row },
+                                "next_cursor": nullable("string"),
+                            },
+                            "required": ["records", "next_cursor"],
+                        } } },
+                    },
+                    "404": response_ref("NotFound"),
+                    "503": response_ref("NotReady"),
                 },
             },
         }),

@@ -159,6 +159,13 @@ impl Http {
         self
     }
 
+    /// `GET` of a path with query parameters: the body, or the error object (with a status
+    /// that does not fit the error's code as the problem).
+    pub(crate) async fn get(&self, segments: &[&str], query: &[(&str, &str)]) -> Answer {
+        let req = self.client.get(self.url(segments)).query(query);
+        self.send(req, 200).await
+    }
+
     /// A URL of path segments (each percent-encoded, as an id may need).
     fn url(&self, segments: &[&str]) -> Url {
         let mut url = self.base.clone();
@@ -373,7 +380,7 @@ async fn mcp(
 }
 
 /// `tools/call` of a tool by name: a model operation's, or a workflow's (named after it).
-async fn mcp_tool(s: &RunningService<RoleClient, ()>, tool: &str, params: &Value) -> Answer {
+pub(crate) async fn mcp_tool(s: &RunningService<RoleClient, ()>, tool: &str, params: &Value) -> Answer {
     let Value::Object(args) = params.clone() else {
         panic!("params are an object: {params}");
     };
@@ -482,6 +489,12 @@ impl Cli {
             words.push(format!("{k}={text}"));
         }
         self.flowgate(words).await
+    }
+
+    /// Any command: `flowgate <words> --json` with the mode's options.
+    pub(crate) async fn command(&self, words: &[&str]) -> Answer {
+        self.flowgate(words.iter().map(|w| w.to_string()).collect())
+            .await
     }
 
     /// The binary with `words`, `--json` and the mode's options, in a clean environment (no

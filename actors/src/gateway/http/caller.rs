@@ -45,20 +45,19 @@ impl FromRequestParts<Dispatcher> for Ctx {
             .auth()
             .tenant_from_headers(&principal, &parts.headers)
             .map_err(|e| ApiError(e).into_response())?;
-        // The route, for the audit trail of writes (reads are not audited: nothing is made).
+        // The method and path, for the audit trail of writes (reads are not audited).
+        let matched = parts.extensions.get::<axum::extract::MatchedPath>();
+        let channel = match matched {
+            Some(p) if p.as_str().starts_with("/nodes/") => Channel::Node,
+            _ => Channel::Http,
+        };
         let via = (parts.method != axum::http::Method::GET)
-            .then(|| {
-                parts
-                    .extensions
-                    .get::<axum::extract::MatchedPath>()
-                    .map(|p| format!("{} {}", parts.method, p.as_str()))
-            })
-            .flatten();
+            .then(|| format!("{} {}", parts.method, parts.uri.path()));
         Ok(Ctx(Context {
             principal,
             tenant,
             via,
-            channel: Channel::Http,
+            channel,
             request_id,
             idempotency_key,
         }))

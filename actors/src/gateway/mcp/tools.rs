@@ -208,6 +208,40 @@ pub(super) fn workflow_tool(served: &Served) -> Tool {
     Tool::new(wf.name().to_string(), description, schema).with_annotations(annotations)
 }
 
+/// The audit trail's tool (`audit_list`), listed for principals with `admin:audit`.
+pub(super) fn audit_tool() -> Tool {
+    let text = |d: &str| json!({"type": "string", "minLength": 1, "maxLength": 255, "description": d});
+    let schema = json!({
+        "type": "object",
+        "properties": {
+            "model": text("only rows of this model (its name: `Book`)"),
+            "record_id": text("only rows of this record id"),
+            "principal": text("only rows of this principal id (`key:<id>`, `jwt:<sub>`, `local`)"),
+            "since": {"type": "string", "format": "date-time",
+                      "description": "only rows at or after this RFC 3339 time"},
+            "cursor": text("the next_cursor of the previous page"),
+            "limit": {"type": "integer", "minimum": 1, "maximum": crate::audit::MAX_LIMIT,
+                      "description": "at most this many rows (default 50)"},
+        },
+        "additionalProperties": false,
+    });
+    let schema = match schema {
+        Value::Object(m) => Arc::new(m),
+        _ => Arc::new(JsonObject::new()),
+    };
+    Tool::new(
+        AUDIT_TOOL,
+        "Read the audit trail, newest first: who changed which record of which model, when, \
+         through what, and the changed fields as {field: [before, after]}; a page of `records` \
+         and `next_cursor`.",
+        schema,
+    )
+    .with_annotations(ToolAnnotations::new().read_only(true))
+}
+
+/// The name of the audit trail's tool.
+pub(crate) const AUDIT_TOOL: &str = "audit_list";
+
 #[cfg(test)]
 mod tests {
     use super::*;
