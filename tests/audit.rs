@@ -129,6 +129,10 @@ async fn every_write_is_audited(b: Backend) {
     .unwrap();
 
     let (c1, c2) = (made["ids"][0].clone(), made["ids"][1].clone());
+    let d = run(&s, OpKind::List, json!({"filter": {"name": "d"}}))
+        .await
+        .unwrap()["records"][0]["id"]
+        .clone();
     let want = vec![
         row(
             "create",
@@ -168,11 +172,13 @@ async fn every_write_is_audited(b: Backend) {
             bob.clone(),
             json!({"name": ["bob", null], "secret": [null, null], "balance": [0, null]}),
         ),
-        json!({
-            "principal": "local", "tenant": null, "channel": "internal", "via": "test",
-            "model": "Account", "op": "bulk_upsert", "record_id": null,
-            "changes": null, "count": 2, "filter": null,
-        }),
+        // A bulk upsert: a row per record, an update's changed fields only.
+        row("bulk_upsert", c1.clone(), json!({"balance": [1, 9]})),
+        row(
+            "bulk_upsert",
+            d.clone(),
+            json!({"name": [null, "d"], "secret": [null, null], "balance": [null, 0]}),
+        ),
     ];
     let got = trail(&s).await;
     // Bulk updates and deletes read their records in no fixed order.

@@ -17,7 +17,14 @@ use std::time::Duration;
 
 /// The filters a caller may give, by name: what `GET /audit` takes as query parameters and
 /// `audit_list` as arguments.
-pub const PARAMS: [&str; 6] = ["model", "record_id", "principal", "since", "cursor", "limit"];
+pub const PARAMS: [&str; 6] = [
+    "model",
+    "record_id",
+    "principal",
+    "since",
+    "cursor",
+    "limit",
+];
 
 /// The largest page.
 pub const MAX_LIMIT: u64 = 1000;
@@ -35,7 +42,10 @@ pub fn query_from(args: &Map<String, Value>) -> Result<AuditQuery, Error> {
         match args.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) if !s.is_empty() && s.len() <= 255 => Ok(Some(s.clone())),
-            Some(_) => Err(Error::validation(key, "expected text of 1 to 255 characters")),
+            Some(_) => Err(Error::validation(
+                key,
+                "expected text of 1 to 255 characters",
+            )),
         }
     };
     let limit = match args.get("limit") {
@@ -88,7 +98,9 @@ pub async fn list(
     d.auth().authorize(principal, Permission::Admin("audit"))?;
     match tenant {
         Some(t) => q.tenant = Some(t),
-        None if d.multi_tenant() => d.auth().authorize(principal, Permission::Admin("tenants"))?,
+        None if d.multi_tenant() => d
+            .auth()
+            .authorize(principal, Permission::Admin("tenants"))?,
         None => {}
     }
     let log = reader(d)?;
@@ -98,7 +110,10 @@ pub async fn list(
 /// The audit trail once its table is there; 404 when the server does not audit.
 fn reader(d: &Dispatcher) -> Result<AuditLog, Error> {
     if !d.audited() {
-        return Err(Error::not_found(Missing::Feature, "audit (audit_log = false)"));
+        return Err(Error::not_found(
+            Missing::Feature,
+            "audit (audit_log = false)",
+        ));
     }
     let state = d.board().state(&Feature::Audit).unwrap_or(State::Pending);
     match (d.workflows().store(), state) {

@@ -60,7 +60,12 @@ async fn server(url: &str, dir: &Path) -> flowgate_actors::Handle {
 async fn key(h: &flowgate_actors::Handle, name: &str, role: &str, tenant: Option<&str>) -> String {
     let mut new = NewKey::new(name, [role]);
     new.tenant = tenant.map(str::to_string);
-    h.api_keys().expect("key table").create(new).await.expect("key").1
+    h.api_keys()
+        .expect("key table")
+        .create(new)
+        .await
+        .expect("key")
+        .1
 }
 
 /// The principal id of an API key (`key:<id>`): its first two dot-separated parts name it.
@@ -135,13 +140,8 @@ async fn every_channel_is_audited(b: Backend) {
         .expect("MCP");
     let mcp = Channel::Mcp(mcp);
     let local = Channel::Cli(
-        Cli::local(
-            &dir,
-            &url,
-            &dir.join("models.toml"),
-            &dir.join("discover"),
-        )
-        .with_args(&["--config", &dir.join("flowgate.toml").display().to_string()]),
+        Cli::local(&dir, &url, &dir.join("models.toml"), &dir.join("discover"))
+            .with_args(&["--config", &dir.join("flowgate.toml").display().to_string()]),
     );
     let remote = Cli::remote_as(&dir, h.http_addr(), Some(&root));
 
@@ -165,7 +165,9 @@ async fn every_channel_is_audited(b: Backend) {
             &json!({"id": id, "fields": {"name": "Ada Lovelace"}}),
         )
         .await);
-    ok(mcp.call("authors", OpKind::Delete, &json!({"id": id})).await);
+    ok(mcp
+        .call("authors", OpKind::Delete, &json!({"id": id}))
+        .await);
     let rows = trail(&http, &[("model", "Author"), ("record_id", &id_text)]).await;
     let got: Vec<_> = rows.iter().map(summary).collect();
     let rest_via = "POST /api/authors".to_string();
@@ -209,13 +211,19 @@ async fn every_channel_is_audited(b: Backend) {
     assert_eq!(rows[0]["principal"], json!(root_id));
     assert_eq!(rows[2]["principal"], "local");
     for r in &rows {
-        assert!(r["request_id"].as_str().is_some_and(|s| !s.is_empty()), "{r}");
+        assert!(
+            r["request_id"].as_str().is_some_and(|s| !s.is_empty()),
+            "{r}"
+        );
         assert_eq!(r["tenant"], Value::Null);
     }
 
     // A workflow's nodes: the workflow and the node.
     let run = ok(rest
-        .run("add_book", &json!({"author": "Le Guin", "title": "Earthsea"}))
+        .run(
+            "add_book",
+            &json!({"author": "Le Guin", "title": "Earthsea"}),
+        )
         .await);
     let book_id = run["results"]["book"]["id"].to_string();
     let rows = trail(&http, &[("model", "Book"), ("record_id", &book_id)]).await;
@@ -229,7 +237,10 @@ async fn every_channel_is_audited(b: Backend) {
     let before = trail(&http, &[]).await.len();
     let long = "x".repeat(300);
     let failed = rest
-        .run("add_book_tx", &json!({"author": "Rolled Back", "title": long}))
+        .run(
+            "add_book_tx",
+            &json!({"author": "Rolled Back", "title": long}),
+        )
         .await;
     assert_eq!(err(failed)["code"], "validation");
     let failed = rest
@@ -280,7 +291,10 @@ async fn every_channel_is_audited(b: Backend) {
         ],
         "{rows:?}"
     );
-    assert_eq!(rows[0]["channel"], "node", "the CLI in remote mode calls /nodes");
+    assert_eq!(
+        rows[0]["channel"], "node",
+        "the CLI in remote mode calls /nodes"
+    );
     assert_eq!(rows[3]["changes"], json!({"qty": [0, 5]}));
 
     // Filters, and errors naming the filter at fault.
@@ -306,7 +320,12 @@ async fn every_channel_is_audited(b: Backend) {
     let Channel::Mcp(session) = &mcp else {
         unreachable!()
     };
-    let page = ok(drivers::mcp_tool(session, "audit_list", &json!({"model": "Author", "limit": 10})).await);
+    let page = ok(drivers::mcp_tool(
+        session,
+        "audit_list",
+        &json!({"model": "Author", "limit": 10}),
+    )
+    .await);
     let rest_page = ok(http
         .get(&["audit"], &[("model", "Author"), ("limit", "10")])
         .await);
@@ -331,7 +350,14 @@ async fn every_channel_is_audited(b: Backend) {
         .with_token(&editor)
         .get(&["audit"], &[])
         .await);
-    assert_eq!((e["code"].as_str(), e["message"].as_str().map(|m| m.contains("admin:audit"))), (Some("forbidden"), Some(true)), "{e}");
+    assert_eq!(
+        (
+            e["code"].as_str(),
+            e["message"].as_str().map(|m| m.contains("admin:audit"))
+        ),
+        (Some("forbidden"), Some(true)),
+        "{e}"
+    );
     let e = err(Http::new(h.http_addr()).get(&["audit"], &[]).await);
     assert_eq!(e["code"], "unauthorized");
     let ed_mcp = drivers::mcp_session_as(h.mcp_addr(), Some(&editor))
@@ -360,7 +386,11 @@ async fn every_channel_is_audited(b: Backend) {
     // Nothing changes or deletes audit rows: there is no route, tool or command to.
     let http_raw = reqwest::Client::new();
     let base = format!("http://{}/audit", h.http_addr());
-    for method in [reqwest::Method::POST, reqwest::Method::DELETE, reqwest::Method::PATCH] {
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::DELETE,
+        reqwest::Method::PATCH,
+    ] {
         let r = http_raw
             .request(method.clone(), &base)
             .bearer_auth(&root)
@@ -414,8 +444,14 @@ async fn tenants_read_only_their_own_trail() {
             .collect()
     };
     let http = |t: &str| Http::new(h.http_addr()).with_token(t);
-    assert_eq!(tenants_of(&trail(&http(&acme), &[]).await), ["acme", "acme"]);
-    assert_eq!(tenants_of(&trail(&http(&zeta_auditor), &[]).await), ["zeta"]);
+    assert_eq!(
+        tenants_of(&trail(&http(&acme), &[]).await),
+        ["acme", "acme"]
+    );
+    assert_eq!(
+        tenants_of(&trail(&http(&zeta_auditor), &[]).await),
+        ["zeta"]
+    );
     assert_eq!(
         tenants_of(&trail(&http(&root), &[]).await),
         ["acme", "acme", "zeta"]
@@ -433,7 +469,10 @@ async fn tenants_read_only_their_own_trail() {
     assert_eq!(e["code"], "forbidden");
     let e = err(http(&blind).get(&["audit"], &[]).await);
     assert_eq!(e["code"], "forbidden");
-    assert!(e["message"].as_str().unwrap().contains("admin:tenants"), "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("admin:tenants"),
+        "{e}"
+    );
     // MCP: the same rule.
     let s = drivers::mcp_session_as(h.mcp_addr(), Some(&zeta_auditor))
         .await
@@ -466,7 +505,9 @@ async fn audit_off_leaves_no_trail() {
     let e = err(http.get(&["audit"], &[]).await);
     assert_eq!(e["code"], "not_found");
     assert!(e["message"].as_str().unwrap().contains("audit_log"), "{e}");
-    let s = drivers::mcp_session_as(h.mcp_addr(), None).await.expect("MCP");
+    let s = drivers::mcp_session_as(h.mcp_addr(), None)
+        .await
+        .expect("MCP");
     let tools = s.list_all_tools().await.expect("tools");
     assert!(!tools.iter().any(|t| t.name == "audit_list"));
     let _ = s.cancel().await;

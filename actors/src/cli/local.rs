@@ -256,10 +256,7 @@ impl Local {
     /// A page of the audit trail, by the rules of a server's `GET /audit`: `auth.local_role`
     /// must grant `admin:audit`; acting for a tenant, only its rows; for none on a
     /// multi-tenant database, `admin:tenants` too.
-    pub(crate) async fn audit(
-        &self,
-        mut q: flowgate::audit::AuditQuery,
-    ) -> Result<Value, Failure> {
+    pub(crate) async fn audit(&self, mut q: flowgate::audit::AuditQuery) -> Result<Value, Failure> {
         self.admit(Permission::Admin("audit"))?;
         match &self.tenant {
             Some(t) => q.tenant = Some(t.clone()),
@@ -301,7 +298,10 @@ impl Local {
             model: model.name(),
             op,
         })?;
-        Ok(self.store.run(&self.op_context(model, op), model, op, params).await?)
+        Ok(self
+            .store
+            .run(&self.op_context(model, op), model, op, params)
+            .await?)
     }
 
     /// Runs a node by name, answering an unknown name or model as the HTTP door does.

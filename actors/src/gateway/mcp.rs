@@ -239,8 +239,7 @@ impl McpServer {
         );
         // `audit_list` once the trail can be read, unless a model's or a workflow's tool has
         // the name.
-        let tools = if audit && !tools.iter().any(|t| t.name == tools::AUDIT_TOOL)
-        {
+        let tools = if audit && !tools.iter().any(|t| t.name == tools::AUDIT_TOOL) {
             let mut all = (*tools).clone();
             all.push(tools::audit_tool());
             Arc::new(all)
@@ -431,9 +430,11 @@ impl McpServer {
             Resolved::Audit => {
                 let d = self.dispatcher();
                 match crate::audit::query_from(&args) {
-                    Ok(q) => crate::audit::list(d, &ctx.principal, ctx.tenant, q)
-                        .instrument(span.clone())
-                        .await,
+                    Ok(q) => {
+                        crate::audit::list(d, &ctx.principal, ctx.tenant, q)
+                            .instrument(span.clone())
+                            .await
+                    }
                     Err(e) => Err(e),
                 }
             }

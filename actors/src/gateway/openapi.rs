@@ -623,7 +623,10 @@ fn audit_path(paths: &mut Map<String, Value>) {
     params.extend([
         text("model", "Only rows of this model (its name)."),
         text("record_id", "Only rows of this record id."),
-        text("principal", "Only rows of this principal (`key:<id>`, `jwt:<sub>`, `local`)."),
+        text(
+            "principal",
+            "Only rows of this principal (`key:<id>`, `jwt:<sub>`, `local`).",
+        ),
         json!({
             "name": "since",
             "in": "query",

@@ -380,7 +380,11 @@ async fn mcp(
 }
 
 /// `tools/call` of a tool by name: a model operation's, or a workflow's (named after it).
-pub(crate) async fn mcp_tool(s: &RunningService<RoleClient, ()>, tool: &str, params: &Value) -> Answer {
+pub(crate) async fn mcp_tool(
+    s: &RunningService<RoleClient, ()>,
+    tool: &str,
+    params: &Value,
+) -> Answer {
     let Value::Object(args) = params.clone() else {
         panic!("params are an object: {params}");
     };

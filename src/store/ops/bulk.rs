@@ -274,7 +274,6 @@ pub(crate) async fn bulk_create<D: Db>(
             .unwrap_or_else(|| vec!["id".into()]);
         let target = conflict_target(m, p.names("conflict_on")?, default)?;
         let (inserted, updated, ids) = upsert_rows(x, m, data, &target, true).await?;
-        audit_as_summary(x, inserted + updated);
         let out = json!({"inserted": inserted, "updated": updated, "skipped": 0, "ids": ids, "errors": []});
         return with_dry_run(out, &p);
     }
@@ -548,21 +547,11 @@ pub(crate) async fn bulk_upsert<D: Db>(
         }
     };
     let (inserted, updated, _) = upsert_rows(x, m, data, &target, update).await?;
-    audit_as_summary(x, inserted + updated);
     let skipped = if update { 0 } else { data.len() - inserted };
     with_dry_run(
         json!({"inserted": inserted, "updated": updated, "skipped": skipped}),
         &p,
     )
-}
-
-/// A bulk upsert's audit: one summary row of the records it wrote (its rows do not say which
-/// were new and which changed from what).
-fn audit_as_summary<D: Db>(x: &mut Exec<'_, D>, written: usize) {
-    if x.auditing() {
-        x.audit.clear();
-        x.audit_more = written as u64;
-    }
 }
 
 /// `(k1 = ? AND k2 = ?) OR ...` over the `target` keys of `rows`.
@@ -594,6 +583,8 @@ fn key_of(target_idx: &[usize], row: &[Val]) -> String {
 
 /// Writes full records keyed on the unique set `target`: inserts the new ones and, when
 /// `update`, overwrites the fields each existing one supplies. Returns (inserted, updated, ids).
+/// Audited, each record written is one entry: a new one's values, an existing one's changes
+/// (its inserts do not record their rows as new: some of them update).
 async fn upsert_rows<D: Db>(
     x: &mut Exec<'_, D>,
     m: &ModelInfo,
@@ -601,6 +592,28 @@ async fn upsert_rows<D: Db>(
     target: &[String],
     update: bool,
 ) -> Result<(usize, usize, Vec<Value>)> {
+    let audit = x.audit_max.take();
+    let out = write_upserts(x, m, data, target, update, audit.is_some()).await;
+    x.audit_max = audit;
+    let (inserted, updated, ids, entries) = out?;
+    for (id, changes) in entries {
+        x.audit_record(id, changes);
+    }
+    Ok((inserted, updated, ids))
+}
+
+/// The changes of each record an upsert wrote: `(id, {field: [before, after]})`.
+type Entries = Vec<(Value, Value)>;
+
+/// [`upsert_rows`] on an `Exec` that does not audit; with `audited`, the entries to record.
+async fn write_upserts<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    data: Records<'_>,
+    target: &[String],
+    update: bool,
+    audited: bool,
+) -> Result<(usize, usize, Vec<Value>, Entries)> {
     let now = value::now();
     let with_id = target.iter().any(|k| k == "id");
     let cols = if with_id {
@@ -669,11 +682,15 @@ async fn upsert_rows<D: Db>(
         .map(|k| m.column(k).expect("target columns exist"))
         .collect();
     let mut existing: HashSet<String> = HashSet::new();
+    // Audited: the existing records whole (read and locked here anyway), for the before-values.
+    let all_cols: Vec<&Column> = m.columns.iter().collect();
+    let read_cols = if audited { &all_cols } else { &key_cols };
+    let mut before: HashMap<String, Map<String, Value>> = HashMap::new();
     let per_select = (x.dialect().max_params() / target.len().max(1) / 2).clamp(1, 1_000);
     for chunk in rows.chunks(per_select) {
         let filter = x.scoped(keys_filter(m, target, &target_idx, chunk)?);
         let spec = SelectSpec {
-            columns: &key_cols,
+            columns: read_cols,
             filter: &filter,
             include_deleted: true,
             order: &[],
@@ -683,14 +700,18 @@ async fn upsert_rows<D: Db>(
             for_update: true,
         };
         for rec in x
-            .fetch(&sql::select(m, spec, x.dialect()), &key_cols)
+            .fetch(&sql::select(m, spec, x.dialect()), read_cols)
             .await?
         {
             let parts: Vec<Value> = target
                 .iter()
                 .map(|k| rec.get(k).cloned().unwrap_or(Value::Null))
                 .collect();
-            existing.insert(Value::Array(parts).to_string());
+            let key = Value::Array(parts).to_string();
+            existing.insert(key.clone());
+            if audited {
+                before.insert(key, rec);
+            }
         }
     }
     let is_new: Vec<bool> = rows
@@ -704,7 +725,17 @@ async fn upsert_rows<D: Db>(
     let fresh: Vec<usize> = (0..rows.len()).filter(|&i| is_new[i]).collect();
     if !update {
         let ids = insert_rows_at(x, m, &rows, &fresh, with_id, None).await?;
-        return Ok((inserted, 0, ids));
+        let mut entries = Entries::new();
+        if audited {
+            for (&i, id) in fresh.iter().zip(&ids) {
+                let after = record_of(&cols, &rows[i]);
+                entries.push((
+                    id.clone(),
+                    crate::store::audit::changes(m, None, Some(&after)),
+                ));
+            }
+        }
+        return Ok((inserted, 0, ids, entries));
     }
     // MySQL's ON DUPLICATE KEY UPDATE takes whichever unique key a row hits, so a new row that
     // clashes with another record on some other unique field would overwrite that record. There
@@ -719,8 +750,12 @@ async fn upsert_rows<D: Db>(
             .collect(),
         _ => target.to_vec(),
     };
+    let mut ids: Vec<Value> = vec![Value::Null; rows.len()];
     if plain_new {
-        insert_rows_at(x, m, &rows, &fresh, with_id, None).await?;
+        let got = insert_rows_at(x, m, &rows, &fresh, with_id, None).await?;
+        for (&i, id) in fresh.iter().zip(got) {
+            ids[i] = id;
+        }
     }
     // One upsert statement per set of supplied fields: each row overwrites only what it gave.
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); sets.len()];
@@ -729,7 +764,6 @@ async fn upsert_rows<D: Db>(
             groups[set].push(i);
         }
     }
-    let mut ids: Vec<Value> = vec![Value::Null; rows.len()];
     for (keys, indexes) in sets.iter().zip(groups) {
         if indexes.is_empty() {
             continue;
@@ -755,7 +789,36 @@ async fn upsert_rows<D: Db>(
     } else if !x.dialect().has_returning() {
         ids = ids_by_key(x, m, target, &target_idx, &rows).await?;
     }
-    Ok((inserted, updated, ids))
+    let mut entries = Entries::new();
+    if audited {
+        // Each record: a new one's values, or what the fields it supplied changed.
+        for (i, row) in rows.iter().enumerate() {
+            let after: Map<String, Value> = cols
+                .iter()
+                .zip(row)
+                .filter(|(c, _)| is_new[i] || sets[supplied[i]].iter().any(|k| k == c.name()))
+                .map(|(c, v)| (c.name().to_string(), v.to_json()))
+                .collect();
+            let changes = match before.get(&key_of(&target_idx, row)) {
+                Some(was) if !is_new[i] => {
+                    let mut now = was.clone();
+                    now.extend(after);
+                    crate::store::audit::changes(m, Some(was), Some(&now))
+                }
+                _ => crate::store::audit::changes(m, None, Some(&after)),
+            };
+            entries.push((ids[i].clone(), changes));
+        }
+    }
+    Ok((inserted, updated, ids, entries))
+}
+
+/// A row's values by column name.
+fn record_of(cols: &[&Column], row: &[Val]) -> Map<String, Value> {
+    cols.iter()
+        .zip(row)
+        .map(|(c, v)| (c.name().to_string(), v.to_json()))
+        .collect()
 }
 
 /// [`insert_rows`] of the rows at `which`, copied a statement's worth at a time.

@@ -210,7 +210,8 @@ pub(super) fn workflow_tool(served: &Served) -> Tool {
 
 /// The audit trail's tool (`audit_list`), listed for principals with `admin:audit`.
 pub(super) fn audit_tool() -> Tool {
-    let text = |d: &str| json!({"type": "string", "minLength": 1, "maxLength": 255, "description": d});
+    let text =
+        |d: &str| json!({"type": "string", "minLength": 1, "maxLength": 255, "description": d});
     let schema = json!({
         "type": "object",
         "properties": {
