@@ -93,28 +93,42 @@ pub async fn list(
     d: &Dispatcher,
     principal: &Principal,
     tenant: Option<String>,
-    mut q: AuditQuery,
+    q: AuditQuery,
 ) -> Result<Value, Error> {
-    d.auth().authorize(principal, Permission::Admin("audit"))?;
-    match tenant {
-        Some(t) => q.tenant = Some(t),
-        None if d.multi_tenant() => d
-            .auth()
-            .authorize(principal, Permission::Admin("tenants"))?,
-        None => {}
-    }
+    let q = scoped(q, tenant, d.multi_tenant(), d.audited(), |p| {
+        d.auth().authorize(principal, p)
+    })?;
     let log = reader(d)?;
     log.list(&q).await
 }
 
-/// The audit trail once its table is there; 404 when the server does not audit.
-fn reader(d: &Dispatcher) -> Result<AuditLog, Error> {
-    if !d.audited() {
+/// The one rule of who reads what, for the server and the CLI's local mode alike: `admit`
+/// must grant `admin:audit`; acting for a tenant, only its rows; for none on a multi-tenant
+/// database, `admin:tenants` too. Without an audit trail (`audit_log = false`), 404.
+pub(crate) fn scoped(
+    mut q: AuditQuery,
+    tenant: Option<String>,
+    multi_tenant: bool,
+    audited: bool,
+    admit: impl Fn(Permission<'static>) -> Result<(), Error>,
+) -> Result<AuditQuery, Error> {
+    admit(Permission::Admin("audit"))?;
+    match tenant {
+        Some(t) => q.tenant = Some(t),
+        None if multi_tenant => admit(Permission::Admin("tenants"))?,
+        None => {}
+    }
+    if !audited {
         return Err(Error::not_found(
             Missing::Feature,
             "audit (audit_log = false)",
         ));
     }
+    Ok(q)
+}
+
+/// The audit trail once its table is there (503 until then).
+fn reader(d: &Dispatcher) -> Result<AuditLog, Error> {
     let state = d.board().state(&Feature::Audit).unwrap_or(State::Pending);
     match (d.workflows().store(), state) {
         (Some(store), State::Ready) => Ok(AuditLog::new(&store)),

@@ -256,19 +256,17 @@ impl Local {
     /// A page of the audit trail, by the rules of a server's `GET /audit`: `auth.local_role`
     /// must grant `admin:audit`; acting for a tenant, only its rows; for none on a
     /// multi-tenant database, `admin:tenants` too.
-    pub(crate) async fn audit(&self, mut q: flowgate::audit::AuditQuery) -> Result<Value, Failure> {
-        self.admit(Permission::Admin("audit"))?;
-        match &self.tenant {
-            Some(t) => q.tenant = Some(t.clone()),
-            None if self.multi_tenant => self.admit(Permission::Admin("tenants"))?,
-            None => {}
-        }
-        if !self.store.is_audited() {
-            return Err(Failure::from(flowgate::Error::not_found(
-                flowgate::Missing::Feature,
-                "audit (audit_log = false)",
-            )));
-        }
+    pub(crate) async fn audit(&self, q: flowgate::audit::AuditQuery) -> Result<Value, Failure> {
+        let q = crate::audit::scoped(
+            q,
+            self.tenant.clone(),
+            self.multi_tenant,
+            self.store.is_audited(),
+            |p| match self.policy.allows(&self.principal.roles, p) {
+                true => Ok(()),
+                false => Err(crate::auth::forbidden(p)),
+            },
+        )?;
         let log = flowgate::audit::AuditLog::open(&self.store).await?;
         Ok(log.list(&q).await?)
     }

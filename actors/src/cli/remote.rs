@@ -132,13 +132,7 @@ impl Remote {
 
     /// `GET` of a path (its segments): the body, or the error object.
     pub(crate) async fn get(&self, segments: &[&str]) -> Result<Value, Failure> {
-        let req = self.http.get(self.url(segments)?);
-        let (status, body) = send(&self.base, req).await?;
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(failure_of(status, body))
-        }
+        self.get_query(segments, &[]).await
     }
 
     /// `GET` of a path (its segments) with query parameters: the body, or the error object.
