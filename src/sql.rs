@@ -8,6 +8,7 @@ mod cache;
 mod ddl;
 mod dml;
 mod filter;
+pub mod rls;
 mod values;
 
 pub use cache::{insert_one, select_by_id};

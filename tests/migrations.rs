@@ -395,9 +395,31 @@ async fn hundreds_of_models_at_once_and_one_fails_alone(b: Backend) {
     }
 }
 
+/// On PostgreSQL, whether `table` has row-level security enabled, forced, and Flowgate's tenant
+/// policy (`sql::rls`); `None` elsewhere.
+async fn tenant_policy(b: Backend, url: &str, table: &str) -> Option<(bool, bool, i64)> {
+    if b != Backend::Postgres {
+        return None;
+    }
+    let pool = sqlx::PgPool::connect(url).await.expect("PostgreSQL");
+    let row: (bool, bool, i64) = sqlx::query_as(
+        "SELECT c.relrowsecurity, c.relforcerowsecurity, \
+         (SELECT COUNT(*) FROM pg_policies p WHERE p.schemaname = current_schema() \
+          AND p.tablename = c.relname AND p.policyname = 'flowgate_tenant') \
+         FROM pg_class c WHERE c.relname = $1 AND c.relnamespace = current_schema()::regnamespace",
+    )
+    .bind(table)
+    .fetch_one(&pool)
+    .await
+    .expect("pg_class");
+    pool.close().await;
+    Some(row)
+}
+
 /// Turning tenancy on is a migration: `tenant_id` is added to an empty table; a table with rows
 /// is refused with the reason (its rows would belong to no tenant) unless destructive changes
-/// are allowed, and then no tenant sees those rows; turning it off again is destructive.
+/// are allowed, and then no tenant sees those rows; turning it off again is destructive. On
+/// PostgreSQL the tenant policy comes and goes with the column.
 async fn tenancy_turned_on_and_off(b: Backend) {
     let Some(url) = common::fresh_url(b).await else {
         return;
@@ -433,6 +455,13 @@ async fn tenancy_turned_on_and_off(b: Backend) {
     let acme = s.for_tenant("acme").unwrap();
     let m = s.model("Note").unwrap();
     assert!(m.is_tenant_scoped());
+    if let Some(policy) = tenant_policy(b, &url, "notes").await {
+        assert_eq!(policy, (true, true, 1));
+        assert_eq!(
+            tenant_policy(b, &url, "authors").await,
+            Some((false, false, 0))
+        );
+    }
     acme.run(
         &Context::internal(),
         &m,
@@ -472,6 +501,9 @@ async fn tenancy_turned_on_and_off(b: Backend) {
     );
     let n = op(&s, "Note", OpKind::Count, json!({})).await.unwrap();
     assert_eq!(n["count"], 1);
+    if let Some(policy) = tenant_policy(b, &url, "notes").await {
+        assert_eq!(policy, (false, false, 0));
+    }
     s.close().await;
 }
 

@@ -4,6 +4,11 @@
 //! given nor asked for; without a tenant a scoped model answers `tenant_required`; shared models
 //! serve every tenant; and a random interleaving of operations from two tenants never shows,
 //! counts or changes the other tenant's rows (a property test against a model of each tenant).
+//!
+//! On PostgreSQL the stores connect as a role that owns its schema and is not a superuser, so
+//! that the row-level policies (`sql::rls`) hold for every statement: an operation that did not
+//! set its tenant would see no row and fail these tests. A deliberately tenant-blind query is
+//! held to one tenant by the policy alone.
 #![allow(missing_docs)]
 
 mod common;
@@ -43,12 +48,47 @@ fn models() -> Vec<ModelDef> {
     ]
 }
 
-async fn open(b: Backend) -> Option<Store> {
+/// The role the PostgreSQL stores connect as: it owns the test's schema, and is neither a
+/// superuser nor `BYPASSRLS` (those pass every row-level policy).
+const APP_ROLE: &str = "flowgate_tenant_app";
+
+/// A fresh database URL; on PostgreSQL for [`APP_ROLE`], made the owner of the fresh schema.
+async fn fresh_url(b: Backend) -> Option<String> {
     let url = common::fresh_url(b).await?;
+    if b != Backend::Postgres {
+        return Some(url);
+    }
+    let base = std::env::var(common::POSTGRES_ENV).unwrap();
+    let schema = url.rsplit("search_path%3D").next().unwrap().to_string();
+    let admin = sqlx::PgPool::connect(&base).await.expect("PostgreSQL");
+    // Tests run in parallel: the role may be made by another one at the same moment.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DO $$ BEGIN CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; \
+         EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    )))
+    .execute(&admin)
+    .await
+    .expect("create the application role");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER SCHEMA \"{schema}\" OWNER TO {APP_ROLE}"
+    )))
+    .execute(&admin)
+    .await
+    .expect("give the schema to the application role");
+    admin.close().await;
+    assert!(url.contains("://postgres@"), "{url}");
+    Some(url.replacen("://postgres@", &format!("://{APP_ROLE}@"), 1))
+}
+
+async fn open(b: Backend) -> Option<Store> {
+    Some(open_url(fresh_url(b).await?).await)
+}
+
+async fn open_url(url: String) -> Store {
     let mut cfg = StoreConfig::new(url);
     cfg.pool_size = 4;
     cfg.multi_tenant = true;
-    Some(Store::open_with(&cfg, models()).await.expect("open"))
+    Store::open_with(&cfg, models()).await.expect("open")
 }
 
 async fn run(s: &TenantStore, model: &str, op: OpKind, params: Value) -> flowgate::Result<Value> {
@@ -625,7 +665,7 @@ fn interleavings(b: Backend, cases: u32) {
         .build()
         .unwrap();
     let Some(store) = rt.block_on(async {
-        let url = common::fresh_url(b).await?;
+        let url = fresh_url(b).await?;
         let mut cfg = StoreConfig::new(url);
         cfg.pool_size = 2;
         cfg.multi_tenant = true;
@@ -670,3 +710,96 @@ fn interleavings_mysql() {
 }
 
 conformance!(every_operation_is_scoped);
+
+/// PostgreSQL's second wall: a query that names no tenant, run on Flowgate's own connection in a
+/// transaction acting for one tenant, sees, changes and adds only that tenant's rows; a
+/// connection of the same role with no tenant set sees and adds none.
+#[tokio::test]
+async fn postgres_policy_holds_a_tenant_blind_query() {
+    let Some(url) = fresh_url(Backend::Postgres).await else {
+        return;
+    };
+    let store = open_url(url.clone()).await;
+    let country = store.model("Country").unwrap();
+    store
+        .run(
+            &Context::internal(),
+            &country,
+            OpKind::Create,
+            &json!({"code": "FR"}),
+        )
+        .await
+        .unwrap();
+    let a = store.for_tenant("acme").unwrap();
+    let z = store.for_tenant("zeta").unwrap();
+    for (s, names) in [(&a, &["a1", "a2"][..]), (&z, &["z1", "z2", "z3"][..])] {
+        for name in names {
+            ok(s, "Project", OpKind::Create, json!({"name": name})).await;
+        }
+    }
+    let blind = |sql: &str| flowgate::sql::Stmt::raw(sql.to_string());
+
+    let mut tx = a.begin().await.unwrap();
+    // The first operation sets the tenant for the rest of the transaction.
+    let m = store.model("Project").unwrap();
+    tx.run(&Context::internal(), &m, OpKind::Count, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        tx.scalar(&blind("SELECT COUNT(*) FROM projects"))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        tx.execute_raw(&blind("UPDATE projects SET budget = budget + 1"))
+            .await
+            .unwrap(),
+        2
+    );
+    let sp = tx.savepoint().await.unwrap();
+    let err = tx
+        .execute_raw(&blind(
+            "INSERT INTO projects (name, budget, tenant_id, created_at, updated_at) \
+             VALUES ('planted', 0, 'zeta', now(), now())",
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("row-level security"), "{err}");
+    tx.rollback_to(&sp).await.unwrap();
+    tx.rollback().await.unwrap();
+
+    // A connection of the same role with no tenant set sees no row of a scoped table; shared
+    // tables are not policed.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM projects")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM countries")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let planted = sqlx::query(
+        "INSERT INTO projects (name, budget, tenant_id, created_at, updated_at) \
+         VALUES ('planted', 0, 'acme', now(), now())",
+    )
+    .execute(&mut conn)
+    .await;
+    assert!(planted.is_err(), "a write with no tenant set went through");
+
+    assert_eq!(
+        ok(&z, "Project", OpKind::Count, json!({})).await["count"],
+        3
+    );
+    assert_eq!(
+        ok(&a, "Project", OpKind::Count, json!({})).await["count"],
+        2
+    );
+    store.close().await;
+}

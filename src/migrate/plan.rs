@@ -224,11 +224,11 @@ fn tenancy(p: &mut Plan, old: &ModelInfo, new: &ModelInfo, d: Dialect) {
             p.needs_empty.push(format!(
                 "{words}: the table has rows, which would need a tenant"
             ));
-            p.step(
-                words,
-                alter::add_column(new, &col, &|_| None, d),
-                alter::drop_column(new, &col, d),
-            );
+            let mut up = alter::add_column(new, &col, &|_| None, d);
+            up.extend(sql::rls::enable(new, d));
+            let mut down = sql::rls::disable(new, d);
+            down.extend(alter::drop_column(new, &col, d));
+            p.step(words, up, down);
         }
         (Some(tenant), None) => {
             let words = "turn tenancy off: drop column tenant_id".to_string();
@@ -237,11 +237,11 @@ fn tenancy(p: &mut Plan, old: &ModelInfo, new: &ModelInfo, d: Dialect) {
             let mut col = tenant.clone();
             col.def.optional = true;
             col.def.indexed = false;
-            p.step(
-                words,
-                alter::drop_column(old, &col, d),
-                alter::add_column(old, &col, &|_| None, d),
-            );
+            let mut up = sql::rls::disable(old, d);
+            up.extend(alter::drop_column(old, &col, d));
+            let mut down = alter::add_column(old, &col, &|_| None, d);
+            down.extend(sql::rls::enable(old, d));
+            p.step(words, up, down);
         }
         _ => {}
     }

@@ -274,5 +274,6 @@ pub fn create_table(
             _ => ix.build(PostgresQueryBuilder),
         }));
     }
+    out.extend(super::rls::enable(model, d));
     out
 }

@@ -186,7 +186,9 @@ impl<D: Db> Backend for sqlx::Pool<D> {
             let result = if ops::needs_transaction(kind) || audited {
                 let mut t = begin::<D>(&mut held.conn).await.map_err(db_error)?;
                 let result = {
-                    let mut x = Exec::<D>::new(&mut t, s.echo).audited(s.audit);
+                    let mut x = Exec::<D>::new(&mut t, s.echo)
+                        .audited(s.audit)
+                        .in_transaction();
                     ops::dispatch(&mut x, model, ctx, kind, params, form).await
                 };
                 match result {
@@ -243,14 +245,14 @@ impl<D: Db> Backend for sqlx::Pool<D> {
                 .await
                 .map_err(db_error)?;
             let tx = PooledTx { conn, open: true };
-            Ok(Box::new(Held::<D, _>::new(tx, s)) as Box<dyn OpenTx>)
+            Ok(Box::new(Held::<D, _>::new(tx, true, s)) as Box<dyn OpenTx>)
         })
     }
 
     fn lease(&self, s: Settings) -> BoxFuture<'_, Result<Box<dyn Session>>> {
         Box::pin(async move {
             let conn = self.acquire().await.map_err(db_error)?;
-            Ok(Box::new(Held::<D, _>::new(conn, s)) as Box<dyn Session>)
+            Ok(Box::new(Held::<D, _>::new(conn, false, s)) as Box<dyn Session>)
         })
     }
 }
@@ -258,15 +260,18 @@ impl<D: Db> Backend for sqlx::Pool<D> {
 /// A connection of database `D` held as `C` (a pooled connection, a transaction).
 struct Held<D: Db, C> {
     conn: C,
+    /// Whether `conn` is inside a transaction.
+    tx: bool,
     echo: bool,
     audit: Option<usize>,
     db: PhantomData<fn() -> D>,
 }
 
 impl<D: Db, C> Held<D, C> {
-    fn new(conn: C, s: Settings) -> Self {
+    fn new(conn: C, tx: bool, s: Settings) -> Self {
         Held {
             conn,
+            tx,
             echo: s.echo,
             audit: s.audit,
             db: PhantomData,
@@ -291,6 +296,7 @@ where
     ) -> BoxFuture<'a, Result<Value>> {
         Box::pin(async move {
             let mut x = Exec::<D>::new(&mut self.conn, self.echo).audited(self.audit);
+            x.in_transaction = self.tx;
             ops::dispatch(&mut x, model, ctx, kind, params, Form::Value)
                 .await?
                 .into_value()

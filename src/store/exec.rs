@@ -23,6 +23,9 @@ pub(crate) struct Exec<'c, D: Db> {
     pub(crate) audit_max: Option<usize>,
     pub(crate) audit: Vec<crate::store::audit::Entry>,
     pub(crate) audit_more: u64,
+    /// Whether the connection is inside a transaction (a setting made for the operation then
+    /// ends with it).
+    pub(crate) in_transaction: bool,
 }
 
 impl<'c, D: Db> Exec<'c, D> {
@@ -34,7 +37,14 @@ impl<'c, D: Db> Exec<'c, D> {
             audit_max: None,
             audit: Vec::new(),
             audit_more: 0,
+            in_transaction: false,
         }
+    }
+
+    /// The same, on a connection inside a transaction.
+    pub(crate) fn in_transaction(mut self) -> Self {
+        self.in_transaction = true;
+        self
     }
 
     pub(crate) fn dialect(&self) -> Dialect {

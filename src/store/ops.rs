@@ -43,6 +43,14 @@ pub(crate) async fn dispatch<D: Db>(
     form: Form,
 ) -> Result<Output> {
     x.tenant = tenant::scope(m, ctx)?;
+    // PostgreSQL's row-level policy on the table (`sql::rls`), the second wall, sees the same
+    // tenant as every statement's filter.
+    if D::DIALECT == crate::sql::Dialect::Postgres
+        && let Some(crate::value::Val::Text(t)) = &x.tenant
+    {
+        let stmt = crate::sql::rls::set_tenant(t, x.in_transaction);
+        x.execute(&stmt).await?;
+    }
     // Flowgate's own tables (the registry, API keys, runs, the audit trail) are not audited.
     if m.table.starts_with(crate::model::RESERVED_TABLE_PREFIX) {
         x.audit_max = None;

@@ -84,6 +84,11 @@ impl Transaction {
         self.tx.execute(stmt).await.map(|d| d.rows)
     }
 
+    /// Runs one statement made by `sql` that returns one integer.
+    pub async fn scalar(&mut self, stmt: &crate::sql::Stmt) -> Result<i64> {
+        self.tx.scalar(stmt).await
+    }
+
     /// Runs statements made by `sql` in one round trip where the database takes several at once
     /// (PostgreSQL's simple query protocol); one by one otherwise, and for statements with
     /// bound values.
