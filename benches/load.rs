@@ -975,15 +975,69 @@ struct FeatureServer {
     handle: flowgate_actors::Handle,
     auth: Option<&'static str>,
     files: Vec<PathBuf>,
+    /// PostgreSQL: the admin URL and the server's schema, dropped at the end.
+    schema: Option<(String, String)>,
+}
+
+/// The server a feature server is measured against: tenancy against the same auth without it,
+/// every other feature against no feature (`None`: a baseline itself).
+fn baseline(server: &str) -> Option<&'static str> {
+    match server {
+        "auth off" | "pg API key" => None,
+        "tenancy" => Some("API key"),
+        "pg tenancy" => Some("pg API key"),
+        _ => Some("auth off"),
+    }
+}
+
+/// The role the PostgreSQL feature servers connect as: the owner of their schemas, neither a
+/// superuser nor `BYPASSRLS`, so that the tenant policy of a scoped table holds (a superuser
+/// passes it).
+const PG_APP_ROLE: &str = "flowgate_tenant_app";
+
+/// A fresh schema owned by [`PG_APP_ROLE`], and the URL that connects as it there (`None` when
+/// PostgreSQL is unreachable).
+async fn pg_app_schema(name: &str) -> Option<(String, String)> {
+    let base = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| POSTGRES_DEFAULT.to_string());
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(3))
+        .connect(&base)
+        .await
+        .ok()?;
+    let schema = format!("fgload_{name}_{}", std::process::id());
+    for sql in [
+        format!(
+            "DO $$ BEGIN CREATE ROLE {PG_APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS; \
+             EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+        ),
+        format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+        format!("CREATE SCHEMA \"{schema}\" AUTHORIZATION {PG_APP_ROLE}"),
+    ] {
+        sqlx::raw_sql(AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .expect("a schema for the application role");
+    }
+    admin.close().await;
+    let user = base
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'));
+    let url = match user {
+        Some((who, _)) => base.replacen(&format!("{who}@"), &format!("{PG_APP_ROLE}@"), 1),
+        None => base.replacen("://", &format!("://{PG_APP_ROLE}@"), 1),
+    };
+    Some((with_search_path(&url, &schema), schema))
 }
 
 /// Five servers on SQLite files of their own, each seeded alike: auth off; an API key required
 /// and sent; an HS256 JWT required and sent; auth off with a rate limit that never trips (every
 /// connection comes from 127.0.0.1, so all of them count against one bucket); and multi-tenant
 /// with an API key of a tenant (measured against the API key server: tenancy is the one
-/// difference).
+/// difference). Then, when PostgreSQL is reachable, the last two again on PostgreSQL, connected
+/// as a role the tenant policy holds (`pg API key`, `pg tenancy`).
 async fn feature_servers(rows: usize) -> Vec<FeatureServer> {
-    let configs: [(&'static str, Vec<(&str, Value)>); 5] = [
+    let configs: [(&'static str, Vec<(&str, Value)>); 7] = [
         ("auth off", vec![]),
         ("API key", vec![("auth", json!({"required": true}))]),
         (
@@ -1004,24 +1058,42 @@ async fn feature_servers(rows: usize) -> Vec<FeatureServer> {
                 ("multi_tenant", json!(true)),
             ],
         ),
+        ("pg API key", vec![("auth", json!({"required": true}))]),
+        (
+            "pg tenancy",
+            vec![
+                ("auth", json!({"required": true})),
+                ("multi_tenant", json!(true)),
+            ],
+        ),
     ];
     let mut out = Vec::new();
     for (i, (label, settings)) in configs.into_iter().enumerate() {
-        let path = std::env::temp_dir().join(format!(
-            "flowgate-load-feature{i}-{}.db",
-            std::process::id()
-        ));
-        let files = sqlite_files(&path);
-        for f in &files {
-            let _ = std::fs::remove_file(f);
-        }
-        let handle =
-            serve_flowgate_with(&format!("sqlite://{}", path.display()), rows, &settings).await;
+        let (url, files, schema) = if let Some(name) = label.strip_prefix("pg ") {
+            let Some((url, schema)) = pg_app_schema(&name.replace(" ", "_").to_lowercase()).await
+            else {
+                eprintln!("note: PostgreSQL is unreachable; skipping features/{label}");
+                continue;
+            };
+            let base = std::env::var(POSTGRES_ENV).unwrap_or_else(|_| POSTGRES_DEFAULT.to_string());
+            (url, Vec::new(), Some((base, schema)))
+        } else {
+            let path = std::env::temp_dir().join(format!(
+                "flowgate-load-feature{i}-{}.db",
+                std::process::id()
+            ));
+            let files = sqlite_files(&path);
+            for f in &files {
+                let _ = std::fs::remove_file(f);
+            }
+            (format!("sqlite://{}", path.display()), files, None)
+        };
+        let handle = serve_flowgate_with(&url, rows, &settings).await;
         let token = match label {
-            "API key" | "tenancy" => {
+            "API key" | "tenancy" | "pg API key" | "pg tenancy" => {
                 let keys = handle.api_keys().expect("the key table is open once ready");
                 let mut new = flowgate::keys::NewKey::new("load", ["admin"]);
-                new.tenant = (label == "tenancy").then(|| LOAD_TENANT.to_string());
+                new.tenant = label.ends_with("tenancy").then(|| LOAD_TENANT.to_string());
                 let (_, key) = keys.create(new).await.expect("create a key");
                 Some(key)
             }
@@ -1044,6 +1116,7 @@ async fn feature_servers(rows: usize) -> Vec<FeatureServer> {
             handle,
             auth,
             files,
+            schema,
         });
     }
     out
@@ -1112,6 +1185,18 @@ fn features_run(
         servers.block_on(f.handle.shutdown());
         for file in f.files {
             let _ = std::fs::remove_file(file);
+        }
+        if let Some((admin_url, schema)) = f.schema {
+            servers.block_on(async {
+                if let Ok(admin) = PgPool::connect(&admin_url).await {
+                    let _ = sqlx::query(AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                    )))
+                    .execute(&admin)
+                    .await;
+                    admin.close().await;
+                }
+            });
         }
     }
     results
@@ -1296,14 +1381,8 @@ fn main() {
         let hand = results.iter().find(|h| {
             if r.backend == "features" {
                 // Tenancy is measured against the same server without it (an API key).
-                let baseline = if r.server == "tenancy" {
-                    "API key"
-                } else {
-                    "auth off"
-                };
-                return r.server != "auth off"
-                    && h.backend == "features"
-                    && h.server == baseline
+                return h.backend == "features"
+                    && Some(h.server) == baseline(r.server)
                     && h.scenario == r.scenario;
             }
             r.server == "flowgate"
@@ -1335,14 +1414,9 @@ fn main() {
         println!("(a smoke run: short and in the test profile, so these figures mean nothing)");
         return;
     }
-    for r in results
-        .iter()
-        .filter(|r| r.backend == "features" && r.server != "auth off")
-    {
-        let baseline = if r.server == "tenancy" {
-            "API key"
-        } else {
-            "auth off"
+    for r in results.iter().filter(|r| r.backend == "features") {
+        let Some(baseline) = baseline(r.server) else {
+            continue;
         };
         let off = results
             .iter()

@@ -136,15 +136,13 @@ fn reader(d: &Dispatcher) -> Result<AuditLog, Error> {
     }
 }
 
-/// Retention: every hour (first a minute after start), deletes the rows older than `days`.
-/// A failure is logged and tried again at the next tick; it never touches a write.
+/// Retention: once the start-up sequence has connected (the table is there by then), and then
+/// every hour, deletes the rows older than `days` (one `DELETE` on the indexed `at`). A
+/// failure is logged and tried again at the next tick; it never touches a write.
 pub(crate) fn spawn_pruning(store: Store, days: u32) {
     tokio::spawn(async move {
         let log = AuditLog::new(&store);
-        let mut tick = tokio::time::interval_at(
-            tokio::time::Instant::now() + Duration::from_secs(60),
-            Duration::from_secs(3600),
-        );
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
             let before = chrono::Utc::now() - chrono::Duration::days(i64::from(days));

@@ -5,7 +5,8 @@
 //! `audit.max_rows_per_op` end in a summary row. The trail reads alike through `GET /audit`, the
 //! MCP tool `audit_list` and `flowgate audit`, with filters, cursor paging and errors naming
 //! the filter at fault; reading takes `admin:audit`; a tenant's callers see only its rows; a
-//! server with `audit_log = false` has no trail to read.
+//! server with `audit_log = false` has no trail to read; a server with `audit.retention_days`
+//! deletes older rows once started.
 #![allow(missing_docs)]
 
 #[path = "../../tests/common/mod.rs"]
@@ -517,6 +518,68 @@ async fn audit_off_leaves_no_trail() {
         .list(&Default::default())
         .await;
     assert!(read.is_err(), "{read:?}");
+    h.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `audit.retention_days` on a running server: rows older than that are deleted once the server
+/// has started (then hourly), newer ones stay.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_prunes_on_a_running_server() {
+    let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
+    let dir = temp_dir("[audit]\nretention_days = 30\n");
+    let start = || async {
+        let h = common::server_builder(&url)
+            .config_file(dir.join("flowgate.toml"))
+            .model_file(dir.join("models.toml"))
+            .start()
+            .await
+            .expect("server starts");
+        assert!(h.wait_ready(WAIT).await, "{:#}", h.board().to_json());
+        h
+    };
+    async fn rows(h: &flowgate_actors::Handle) -> Vec<Value> {
+        let store = h.store().await.expect("store");
+        let page = flowgate::audit::AuditLog::new(&store)
+            .list(&Default::default())
+            .await
+            .expect("the trail");
+        page["records"].as_array().unwrap().clone()
+    }
+    let h = start().await;
+    for name in ["old", "new"] {
+        ok(Channel::Rest(Http::new(h.http_addr()))
+            .call("authors", OpKind::Create, &json!({"name": name}))
+            .await);
+    }
+    assert_eq!(rows(&h).await.len(), 2);
+    h.shutdown().await;
+
+    // The first write's row is made 31 days old, as if the server had been down that long.
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("the database");
+    let aged = (chrono::Utc::now() - chrono::Duration::days(31))
+        .to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    let done = sqlx::query(
+        "UPDATE flowgate_audit SET at = ? WHERE id = (SELECT MIN(id) FROM flowgate_audit)",
+    )
+    .bind(&aged)
+    .execute(&pool)
+    .await
+    .expect("age a row");
+    assert_eq!(done.rows_affected(), 1);
+    pool.close().await;
+
+    let h = start().await;
+    let mut left = rows(&h).await;
+    for _ in 0..100 {
+        if left.len() < 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        left = rows(&h).await;
+    }
+    assert_eq!(left.len(), 1, "{left:#?}");
+    assert_eq!(left[0]["changes"]["name"], json!([null, "new"]));
     h.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
 }

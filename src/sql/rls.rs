@@ -27,7 +27,7 @@ fn ident(name: &str) -> String {
 }
 
 /// The statements that put the policy on a scoped model's table: row-level security enabled
-/// and forced (the owner is held too), the policy made again. Nothing on other databases or on
+/// and forced (the owner is held too), the policy made unless there. Nothing on other databases or on
 /// a shared model. Running them again changes nothing.
 pub fn enable(model: &ModelInfo, d: Dialect) -> Vec<Stmt> {
     if d != Dialect::Postgres || !model.is_tenant_scoped() {
@@ -39,10 +39,11 @@ pub fn enable(model: &ModelInfo, d: Dialect) -> Vec<Stmt> {
     vec![
         Stmt::raw(format!("ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")),
         Stmt::raw(format!("ALTER TABLE {table} FORCE ROW LEVEL SECURITY")),
-        Stmt::raw(format!("DROP POLICY IF EXISTS {POLICY} ON {table}")),
+        // Made once: an existing policy of the name is this one (no notice for a missing one).
         Stmt::raw(format!(
-            "CREATE POLICY {POLICY} ON {table} \
-             USING ({col} = {tenant}) WITH CHECK ({col} = {tenant})"
+            "DO $$ BEGIN CREATE POLICY {POLICY} ON {table} \
+             USING ({col} = {tenant}) WITH CHECK ({col} = {tenant}); \
+             EXCEPTION WHEN duplicate_object THEN NULL; END $$"
         )),
     ]
 }
@@ -91,12 +92,12 @@ mod tests {
 
     #[test]
     fn policies_only_on_postgres_scoped_tables() {
-        assert_eq!(enable(&model(true), Dialect::Postgres).len(), 4);
+        assert_eq!(enable(&model(true), Dialect::Postgres).len(), 3);
         assert!(enable(&model(true), Dialect::Sqlite).is_empty());
         assert!(enable(&model(true), Dialect::MySql).is_empty());
         assert!(enable(&model(false), Dialect::Postgres).is_empty());
         assert!(disable(&model(false), Dialect::Postgres).is_empty());
-        let create = &enable(&model(true), Dialect::Postgres)[3].sql;
+        let create = &enable(&model(true), Dialect::Postgres)[2].sql;
         assert!(create.contains("ON \"notes\""), "{create}");
         assert!(
             create.contains(
