@@ -288,6 +288,68 @@ pub fn update_where(
     build(&q, d)
 }
 
+/// PostgreSQL: [`update_where`] that also returns the rows as they were, in one statement:
+/// `WITH fg_before AS (SELECT cols ... WHERE f), fg_after AS (UPDATE ... WHERE f RETURNING cols)
+/// SELECT fg_before.cols, fg_after.cols FROM fg_before, fg_after`. Every part of the statement
+/// reads the snapshot taken when it starts, so `fg_before` holds the values the update replaced
+/// (what a read before the update, in the same transaction, would have given). For an update
+/// by id: one row, its `returning` columns before, then after.
+pub fn update_returning_before(
+    model: &ModelInfo,
+    sets: &[(&Column, Val)],
+    filter: &Filter,
+    include_deleted: bool,
+    returning: &[&Column],
+) -> Stmt {
+    let d = Dialect::Postgres;
+    scope_guard(model, filter);
+    let table = Alias::new(model.table.as_str());
+    let mut before = Query::select();
+    before
+        .from(table.clone())
+        .columns(returning.iter().map(|c| Alias::new(c.name())));
+    let mut update = Query::update();
+    update.table(table);
+    update.values(
+        sets.iter()
+            .map(|(c, v)| (Alias::new(c.name()), Expr::val(bind_value(v, c.ty(), d)))),
+    );
+    if !filter.is_empty() {
+        before.and_where(condition(model, filter, d));
+        update.and_where(condition(model, filter, d));
+    }
+    if let Some(e) = not_deleted(model, include_deleted) {
+        before.and_where(e.clone());
+        update.and_where(e);
+    }
+    update.returning(Query::returning().columns(returning.iter().map(|c| Alias::new(c.name()))));
+    let (b, a) = (Alias::new("fg_before"), Alias::new("fg_after"));
+    let mut main = Query::select();
+    main.from(b.clone()).from(a.clone());
+    for side in [&b, &a] {
+        main.columns(
+            returning
+                .iter()
+                .map(|c| (side.clone(), Alias::new(c.name()))),
+        );
+    }
+    let with = sea_query::WithClause::new()
+        .cte(
+            sea_query::CommonTableExpression::new()
+                .query(before)
+                .table_name(b)
+                .to_owned(),
+        )
+        .cte(
+            sea_query::CommonTableExpression::new()
+                .query(update)
+                .table_name(a)
+                .to_owned(),
+        )
+        .to_owned();
+    build(&main.with(with), d)
+}
+
 /// `DELETE FROM table WHERE ...`.
 pub fn delete_where(model: &ModelInfo, filter: &Filter, d: Dialect) -> Stmt {
     scope_guard(model, filter);

@@ -107,6 +107,36 @@ async fn before<D: Db>(
     }
 }
 
+/// PostgreSQL, audited: [`update_by_id`] returning the record before and after, in one
+/// statement ([`sql::update_returning_before`]).
+async fn update_audited_pg<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    id: &Value,
+    sets: &[(&Column, Val)],
+) -> Result<(Option<Map<String, Value>>, Map<String, Value>)> {
+    let (_, filter) = id_filter(m, id)?;
+    let filter = x.scoped(filter);
+    tenant::check_sets(x, m, sets).await?;
+    let all = all_columns(m);
+    let stmt = sql::update_returning_before(m, sets, &filter, false, &all);
+    let both: Vec<&Column> = all.iter().chain(all.iter()).copied().collect();
+    let Some(row) = x.fetch_values(&stmt, &both).await?.pop() else {
+        // Not found: read_one reports it with the model and id.
+        return Ok((None, read_one(x, m, id, false).await?));
+    };
+    let mut row = row.into_iter();
+    let mut record = |n: usize| -> Map<String, Value> {
+        all.iter()
+            .zip(row.by_ref().take(n))
+            .map(|(c, v)| (c.name().to_string(), v.into_json()))
+            .collect()
+    };
+    let was = record(all.len());
+    let now = record(all.len());
+    Ok((Some(was), now))
+}
+
 /// Applies checked assignments to the row with this id and returns the record.
 async fn update_by_id<D: Db>(
     x: &mut Exec<'_, D>,
@@ -159,6 +189,15 @@ pub(crate) async fn update<D: Db>(
         .object("fields")?
         .ok_or_else(|| Error::validation("fields", "`fields` is required"))?;
     let sets = update_sets(m, fields, value::now()).map_err(|e| e.within("fields"))?;
+    if x.auditing() && x.dialect() == sql::Dialect::Postgres {
+        // The before-values come back with the update, in one round trip.
+        let (was, record) = update_audited_pg(x, m, id, &sets).await?;
+        x.audit_record(
+            record["id"].clone(),
+            audit::changes(m, Some(was.as_ref().unwrap_or(&record)), Some(&record)),
+        );
+        return Ok(Value::Object(record));
+    }
     let was = before(x, m, id).await?;
     let record = update_by_id(x, m, id, &sets, false).await?;
     if x.auditing() {
