@@ -88,6 +88,9 @@ async fn open_url(url: String) -> Store {
     let mut cfg = StoreConfig::new(url);
     cfg.pool_size = 4;
     cfg.multi_tenant = true;
+    // Audited as a server is: the audit's reads and writes (on PostgreSQL an update's
+    // before-values from a CTE of the write) run under the tenant policy too.
+    cfg.audit_log = true;
     Store::open_with(&cfg, models()).await.expect("open")
 }
 
@@ -669,6 +672,7 @@ fn interleavings(b: Backend, cases: u32) {
         let mut cfg = StoreConfig::new(url);
         cfg.pool_size = 2;
         cfg.multi_tenant = true;
+        cfg.audit_log = true;
         Some(Store::open_with(&cfg, item_model()).await.expect("open"))
     }) else {
         return;
