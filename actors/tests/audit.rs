@@ -58,6 +58,18 @@ async fn server(url: &str, dir: &Path) -> flowgate_actors::Handle {
     h
 }
 
+/// [`server`] without credentials required or workflows: the directory's config and models.
+async fn open_server(url: &str, dir: &Path) -> flowgate_actors::Handle {
+    let h = common::server_builder(url)
+        .config_file(dir.join("flowgate.toml"))
+        .model_file(dir.join("models.toml"))
+        .start()
+        .await
+        .expect("server starts");
+    assert!(h.wait_ready(WAIT).await, "{:#}", h.board().to_json());
+    h
+}
+
 async fn key(h: &flowgate_actors::Handle, name: &str, role: &str, tenant: Option<&str>) -> String {
     let mut new = NewKey::new(name, [role]);
     new.tenant = tenant.map(str::to_string);
@@ -491,13 +503,7 @@ async fn tenants_read_only_their_own_trail() {
 async fn audit_off_leaves_no_trail() {
     let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
     let dir = temp_dir("audit_log = false\n");
-    let h = common::server_builder(&url)
-        .config_file(dir.join("flowgate.toml"))
-        .model_file(dir.join("models.toml"))
-        .start()
-        .await
-        .expect("server starts");
-    assert!(h.wait_ready(WAIT).await, "{:#}", h.board().to_json());
+    let h = open_server(&url, &dir).await;
     assert!(h.board().state(&flowgate_actors::Feature::Audit).is_none());
     let http = Http::new(h.http_addr());
     ok(Channel::Rest(Http::new(h.http_addr()))
@@ -528,16 +534,6 @@ async fn audit_off_leaves_no_trail() {
 async fn retention_prunes_on_a_running_server() {
     let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
     let dir = temp_dir("[audit]\nretention_days = 30\n");
-    let start = || async {
-        let h = common::server_builder(&url)
-            .config_file(dir.join("flowgate.toml"))
-            .model_file(dir.join("models.toml"))
-            .start()
-            .await
-            .expect("server starts");
-        assert!(h.wait_ready(WAIT).await, "{:#}", h.board().to_json());
-        h
-    };
     async fn rows(h: &flowgate_actors::Handle) -> Vec<Value> {
         let store = h.store().await.expect("store");
         let page = flowgate::audit::AuditLog::new(&store)
@@ -546,7 +542,7 @@ async fn retention_prunes_on_a_running_server() {
             .expect("the trail");
         page["records"].as_array().unwrap().clone()
     }
-    let h = start().await;
+    let h = open_server(&url, &dir).await;
     for name in ["old", "new"] {
         ok(Channel::Rest(Http::new(h.http_addr()))
             .call("authors", OpKind::Create, &json!({"name": name}))
@@ -569,7 +565,7 @@ async fn retention_prunes_on_a_running_server() {
     assert_eq!(done.rows_affected(), 1);
     pool.close().await;
 
-    let h = start().await;
+    let h = open_server(&url, &dir).await;
     let mut left = rows(&h).await;
     for _ in 0..100 {
         if left.len() < 2 {

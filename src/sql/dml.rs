@@ -260,6 +260,36 @@ fn insert_statement(
     build(&q, d)
 }
 
+/// `UPDATE table SET ... WHERE ...` without `RETURNING`, and the same `WHERE` as a `SELECT` of
+/// the rows it updates, without columns.
+fn update_and_select(
+    model: &ModelInfo,
+    sets: &[(&Column, Val)],
+    filter: &Filter,
+    include_deleted: bool,
+    d: Dialect,
+) -> (sea_query::UpdateStatement, sea_query::SelectStatement) {
+    scope_guard(model, filter);
+    let table = Alias::new(model.table.as_str());
+    let mut update = Query::update();
+    update.table(table.clone());
+    update.values(
+        sets.iter()
+            .map(|(c, v)| (Alias::new(c.name()), Expr::val(bind_value(v, c.ty(), d)))),
+    );
+    let mut select = Query::select();
+    select.from(table);
+    if !filter.is_empty() {
+        update.and_where(condition(model, filter, d));
+        select.and_where(condition(model, filter, d));
+    }
+    if let Some(e) = not_deleted(model, include_deleted) {
+        update.and_where(e.clone());
+        select.and_where(e);
+    }
+    (update, select)
+}
+
 /// `UPDATE table SET ... WHERE ...`, with `RETURNING` where supported.
 pub fn update_where(
     model: &ModelInfo,
@@ -269,19 +299,7 @@ pub fn update_where(
     returning: &[&Column],
     d: Dialect,
 ) -> Stmt {
-    scope_guard(model, filter);
-    let mut q = Query::update();
-    q.table(Alias::new(model.table.as_str()));
-    q.values(
-        sets.iter()
-            .map(|(c, v)| (Alias::new(c.name()), Expr::val(bind_value(v, c.ty(), d)))),
-    );
-    if !filter.is_empty() {
-        q.and_where(condition(model, filter, d));
-    }
-    if let Some(e) = not_deleted(model, include_deleted) {
-        q.and_where(e);
-    }
+    let (mut q, _) = update_and_select(model, sets, filter, include_deleted, d);
     if d.has_returning() && !returning.is_empty() {
         q.returning(Query::returning().columns(returning.iter().map(|c| Alias::new(c.name()))));
     }
@@ -302,36 +320,15 @@ pub fn update_returning_before(
     returning: &[&Column],
 ) -> Stmt {
     let d = Dialect::Postgres;
-    scope_guard(model, filter);
-    let table = Alias::new(model.table.as_str());
-    let mut before = Query::select();
-    before
-        .from(table.clone())
-        .columns(returning.iter().map(|c| Alias::new(c.name())));
-    let mut update = Query::update();
-    update.table(table);
-    update.values(
-        sets.iter()
-            .map(|(c, v)| (Alias::new(c.name()), Expr::val(bind_value(v, c.ty(), d)))),
-    );
-    if !filter.is_empty() {
-        before.and_where(condition(model, filter, d));
-        update.and_where(condition(model, filter, d));
-    }
-    if let Some(e) = not_deleted(model, include_deleted) {
-        before.and_where(e.clone());
-        update.and_where(e);
-    }
-    update.returning(Query::returning().columns(returning.iter().map(|c| Alias::new(c.name()))));
+    let (mut update, mut before) = update_and_select(model, sets, filter, include_deleted, d);
+    let cols = || returning.iter().map(|c| Alias::new(c.name()));
+    before.columns(cols());
+    update.returning(Query::returning().columns(cols()));
     let (b, a) = (Alias::new("fg_before"), Alias::new("fg_after"));
     let mut main = Query::select();
     main.from(b.clone()).from(a.clone());
     for side in [&b, &a] {
-        main.columns(
-            returning
-                .iter()
-                .map(|c| (side.clone(), Alias::new(c.name()))),
-        );
+        main.columns(cols().map(|c| (side.clone(), c)));
     }
     let with = sea_query::WithClause::new()
         .cte(
