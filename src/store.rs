@@ -8,7 +8,7 @@
 pub(crate) mod audit;
 mod backend;
 mod db;
-mod errors;
+pub(crate) mod errors;
 mod exec;
 mod lease;
 mod limits;
@@ -191,7 +191,7 @@ impl Store {
         }
         let schema = self.schema();
         let tables = |name: &str| schema.get(name).map(|m| m.table.clone());
-        for model in schema.models() {
+        for model in schema.models().filter(|m| m.def.managed) {
             for stmt in sql::create_table(model, &tables, self.dialect()) {
                 self.execute_raw(&stmt).await?;
             }

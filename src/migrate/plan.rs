@@ -118,6 +118,16 @@ pub fn plan(
         model: new.name().to_string(),
         ..Plan::default()
     };
+    if !new.def.managed {
+        // Served as it is: never DDL (DESIGN 13.10).
+        if old.is_none_or(|o| o.def.managed) {
+            p.changes.push(format!(
+                "serve the existing table {} as it is (managed = false)",
+                new.table
+            ));
+        }
+        return p;
+    }
     let Some(old) = old else {
         p.step(
             format!("create table {}", new.table),
@@ -133,6 +143,11 @@ pub fn plan(
     }
     if old.def.id != new.def.id {
         p.unsupported.push("changing the id type".into());
+        return p;
+    }
+    if old.def.timestamps != new.def.timestamps {
+        p.unsupported
+            .push("turning the managed timestamps on or off".into());
         return p;
     }
     // Indexes go before the columns they cover (SQLite cannot drop an indexed column) and come

@@ -48,6 +48,14 @@ pub struct ModelDef {
     /// Once resolved ([`resolve_tenancy`]), `Some(true)` means the model is scoped: its table
     /// has a managed `tenant_id`, and every operation sees only its tenant's rows.
     pub tenant_scoped: Option<bool>,
+    /// Whether Flowgate owns the table (DESIGN 13.10). `false` (`managed = false`): the table
+    /// already exists and is served as it is; no DDL is ever issued for it, neither at start-up
+    /// nor by a migration. `flowgate introspect` writes its models this way.
+    pub managed: bool,
+    /// Whether the table has the managed `created_at` and `updated_at` columns (the default).
+    /// `timestamps = false` leaves them out: a table from an existing database that lacks them,
+    /// where the names are then free for ordinary fields.
+    pub timestamps: bool,
 }
 
 impl ModelDef {
@@ -64,6 +72,8 @@ impl ModelDef {
             description: None,
             mcp_tools: None,
             tenant_scoped: None,
+            managed: true,
+            timestamps: true,
         }
     }
 
@@ -124,6 +134,18 @@ impl ModelDef {
     /// table every tenant shares).
     pub fn tenant_scoped(mut self, scoped: bool) -> Self {
         self.tenant_scoped = Some(scoped);
+        self
+    }
+
+    /// The table exists already and is served as it is: no DDL is ever issued for it.
+    pub fn unmanaged(mut self) -> Self {
+        self.managed = false;
+        self
+    }
+
+    /// The table has no managed `created_at` and `updated_at` columns.
+    pub fn without_timestamps(mut self) -> Self {
+        self.timestamps = false;
         self
     }
 

@@ -101,6 +101,12 @@ fn model_to_json(def: &ModelDef) -> Value {
     if def.soft_delete {
         m.insert("soft_delete".into(), true.into());
     }
+    if !def.managed {
+        m.insert("managed".into(), false.into());
+    }
+    if !def.timestamps {
+        m.insert("timestamps".into(), false.into());
+    }
     let mut fields = Map::new();
     let id_type = match def.id {
         IdType::Integer => None,
@@ -424,6 +430,8 @@ fn parse_model(source: &str, name: &str, body: &Value) -> Result<ModelDef> {
             }
             "table" => def.table = Some(at.string(key, value)?),
             "soft_delete" => def.soft_delete = at.boolean(key, value)?,
+            "managed" => def.managed = at.boolean(key, value)?,
+            "timestamps" => def.timestamps = at.boolean(key, value)?,
             "indexes" => def.indexes = at.lists(key, value)?,
             "unique" => def.unique = at.lists(key, value)?,
             "description" => def.description = Some(at.string(key, value)?),

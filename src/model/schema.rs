@@ -89,9 +89,6 @@ pub const TENANT_MAX_LENGTH: u32 = 128;
 
 static NEXT_UID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// The managed columns' names.
-pub(crate) const MANAGED: [&str; 4] = ["created_at", "updated_at", "deleted_at", "tenant_id"];
-
 impl ModelInfo {
     /// The model's name.
     pub fn name(&self) -> &str {
@@ -128,6 +125,12 @@ impl ModelInfo {
             format!("unknown field `{name}` on model {}", self.name())
         }
     }
+    /// The managed `updated_at` column, unless the model has `timestamps = false` (where a
+    /// field may bear the name).
+    pub fn updated_at(&self) -> Option<&Column> {
+        self.column("updated_at")
+            .filter(|c| c.role == Role::UpdatedAt)
+    }
     /// Whether the model is scoped by tenant.
     pub fn is_tenant_scoped(&self) -> bool {
         self.tenant.is_some()
@@ -160,14 +163,16 @@ impl ModelInfo {
             def: f.clone(),
             role: Role::Field,
         }));
-        columns.push(Column {
-            def: FieldDef::datetime("created_at"),
-            role: Role::CreatedAt,
-        });
-        columns.push(Column {
-            def: FieldDef::datetime("updated_at"),
-            role: Role::UpdatedAt,
-        });
+        if def.timestamps {
+            columns.push(Column {
+                def: FieldDef::datetime("created_at"),
+                role: Role::CreatedAt,
+            });
+            columns.push(Column {
+                def: FieldDef::datetime("updated_at"),
+                role: Role::UpdatedAt,
+            });
+        }
         if def.soft_delete {
             columns.push(Column {
                 def: FieldDef::datetime("deleted_at").optional(),
@@ -395,7 +400,7 @@ fn validate_model(def: &ModelDef, internal: bool) -> Result<()> {
         ) {
             return err("field names must be snake_case ASCII, at most 48 characters".into());
         }
-        if f.name == "id" || MANAGED.contains(&f.name.as_str()) {
+        if f.name == "id" || is_managed_name(def, &f.name) {
             return err(format!(
                 "`{}` is reserved (the id and managed fields are added by flowgate)",
                 f.name
@@ -475,7 +480,7 @@ fn validate_model(def: &ModelDef, internal: bool) -> Result<()> {
             }
             for name in set {
                 let known = name == "id"
-                    || MANAGED[..3].contains(&name.as_str())
+                    || (is_managed_name(def, name) && name != TENANT_COLUMN)
                     || def
                         .fields
                         .iter()
@@ -492,6 +497,19 @@ fn validate_model(def: &ModelDef, internal: bool) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether `name` is one of the managed columns this model has, or may have (the tenant column,
+/// which the application's tenancy decides): `created_at` and `updated_at` are free for fields
+/// of a model with `timestamps = false`, as `deleted_at` is of one without soft delete that
+/// Flowgate does not manage (a table from an existing database).
+fn is_managed_name(def: &ModelDef, name: &str) -> bool {
+    match name {
+        "created_at" | "updated_at" => def.timestamps,
+        "deleted_at" => def.soft_delete || def.managed,
+        TENANT_COLUMN => true,
+        _ => false,
+    }
 }
 
 /// Orders models so that each comes after the models it refers to. Self-references are allowed;

@@ -247,16 +247,33 @@ impl Db for Postgres {
         ) -> Result<Option<T>, sqlx::Error> {
             row.try_get::<Option<T>, _>(i)
         }
+        // The types Flowgate creates are read first; a table it did not create (DESIGN 13.10)
+        // may hold the narrower kinds, read on the way out of a type mismatch.
         let v = match col.ty() {
-            FieldType::Integer => get::<i64>(row, i)?.map(Val::Int),
-            FieldType::Float => get::<f64>(row, i)?.map(Val::Float),
+            FieldType::Integer => match get::<i64>(row, i) {
+                Ok(v) => v,
+                Err(_) => match get::<i32>(row, i) {
+                    Ok(v) => v.map(i64::from),
+                    Err(_) => get::<i16>(row, i)?.map(i64::from),
+                },
+            }
+            .map(Val::Int),
+            FieldType::Float => match get::<f64>(row, i) {
+                Ok(v) => v,
+                Err(_) => get::<f32>(row, i)?.map(f64::from),
+            }
+            .map(Val::Float),
             FieldType::Boolean => get::<bool>(row, i)?.map(Val::Bool),
             FieldType::Decimal => get::<Decimal>(row, i)?.map(|d| Val::Decimal(d.normalize())),
             FieldType::String | FieldType::Text | FieldType::Enum => {
                 get::<String>(row, i)?.map(Val::Text)
             }
             FieldType::Date => get::<chrono::NaiveDate>(row, i)?.map(Val::Date),
-            FieldType::Datetime => get::<chrono::DateTime<chrono::Utc>>(row, i)?.map(Val::DateTime),
+            FieldType::Datetime => match get::<chrono::DateTime<chrono::Utc>>(row, i) {
+                Ok(v) => v,
+                Err(_) => get::<chrono::NaiveDateTime>(row, i)?.map(|t| t.and_utc()),
+            }
+            .map(Val::DateTime),
             FieldType::Uuid => get::<uuid::Uuid>(row, i)?.map(Val::Uuid),
             FieldType::Json => get::<Value>(row, i)?.map(Val::Json),
             FieldType::Bytes => get::<Vec<u8>>(row, i)?.map(Val::Bytes),

@@ -769,7 +769,9 @@ async fn write_upserts<D: Db>(
             continue;
         }
         let mut set_cols: Vec<String> = keys.clone();
-        set_cols.push("updated_at".into());
+        if m.updated_at().is_some() {
+            set_cols.push("updated_at".into());
+        }
         if m.soft_delete() {
             set_cols.push("deleted_at".into());
         }

@@ -181,8 +181,9 @@ pub(crate) fn update_sets<'m>(
         // Callers name the object (`fields`, `update`) with `Error::within`.
         return Err(Error::invalid("nothing to update"));
     }
-    let updated_at = m.column("updated_at").expect("managed column");
-    sets.push((updated_at, Val::DateTime(now)));
+    if let Some(updated_at) = m.updated_at() {
+        sets.push((updated_at, Val::DateTime(now)));
+    }
     Ok(sets)
 }
 
@@ -213,13 +214,13 @@ pub(crate) fn delete_stmt(
         return crate::sql::delete_where(m, filter, d);
     }
     let now = Val::DateTime(value::now());
-    let sets = [
-        (
-            m.column("deleted_at").expect("soft-delete column"),
-            now.clone(),
-        ),
-        (m.column("updated_at").expect("managed column"), now),
-    ];
+    let mut sets = vec![(
+        m.column("deleted_at").expect("soft-delete column"),
+        now.clone(),
+    )];
+    if let Some(updated_at) = m.updated_at() {
+        sets.push((updated_at, now));
+    }
     crate::sql::update_where(m, &sets, filter, false, &[], d)
 }
 

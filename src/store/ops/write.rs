@@ -338,11 +338,10 @@ pub(crate) async fn upsert<D: Db>(
                     m.column("deleted_at").expect("soft-delete column"),
                     Val::Null,
                 ));
-                if !sets.iter().any(|(c, _)| c.name() == "updated_at") {
-                    sets.push((
-                        m.column("updated_at").expect("managed column"),
-                        Val::DateTime(now),
-                    ));
+                if let Some(updated_at) = m.updated_at()
+                    && !sets.iter().any(|(c, _)| c.name() == "updated_at")
+                {
+                    sets.push((updated_at, Val::DateTime(now)));
                 }
             }
             let record = if sets.is_empty() {
