@@ -15,6 +15,7 @@ pub mod docs {
     }
 }
 pub mod error;
+pub mod introspect;
 pub mod json_schema;
 pub mod keys;
 pub mod migrate;

@@ -7,7 +7,7 @@
 //! `remote.rs` over them; `backend.rs` over both; the commands over the backend
 //! (`client_commands.rs`, `workflow_commands.rs`, `data_plane.rs` with `model_commands.rs`,
 //! `params.rs`, `input.rs`, `field_text.rs`, `bulk.rs`, `listing.rs`); `serve.rs`,
-//! `mcp_stdio.rs`, `migrate.rs` and `keys.rs` over `args.rs`.
+//! `mcp_stdio.rs`, `migrate.rs`, `keys.rs` and `introspect.rs` over `args.rs`.
 
 use args::{Cli, Command};
 use clap::Parser;
@@ -20,6 +20,7 @@ mod client_commands;
 mod data_plane;
 mod field_text;
 mod input;
+mod introspect;
 mod keys;
 mod listing;
 mod local;
@@ -64,6 +65,7 @@ pub fn main() -> ExitCode {
                 source,
                 output,
             } => keys::keys_cmd(action, source, output).await,
+            Command::Introspect(args) => introspect::introspect_cmd(args).await,
             Command::Client(cmd) => Ok(client_commands::run(cmd).await),
             Command::Mcp { stdio, server } => mcp_stdio::stdio(stdio, server).await,
         }

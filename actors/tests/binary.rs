@@ -140,6 +140,18 @@ async fn post(http: &reqwest::Client, addr: &str, path: &str, body: Value) -> Va
     body
 }
 
+/// `GET` a path with query parameters, as JSON.
+async fn get(http: &reqwest::Client, addr: &str, path: &str, query: &[(&str, String)]) -> Value {
+    http.get(format!("http://{addr}{path}"))
+        .query(query)
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("JSON")
+}
+
 /// SIGTERM, then the exit status (a clean shutdown exits 0).
 async fn terminate(mut child: Child) -> ExitStatus {
     let pid = child.id().expect("running").to_string();
@@ -282,14 +294,7 @@ async fn serve_then_migrate_up_status_down() {
     args.extend(["--http-port", "0", "--mcp-port", "0"]);
     let (child, addr) = serve(&dir, &args).await;
     wait_ready(&http, &addr).await;
-    let listed: Value = http
-        .get(format!("http://{addr}/api/tasks"))
-        .send()
-        .await
-        .expect("list")
-        .json()
-        .await
-        .expect("JSON");
+    let listed = get(&http, &addr, "/api/tasks", &[]).await;
     let records = listed["records"].as_array().expect("records");
     assert_eq!(records.len(), 1, "{listed:#}");
     assert_eq!(records[0]["title"], "Write tests");
@@ -464,4 +469,140 @@ async fn peak_memory_of_a_large_bulk_call_is_a_small_multiple_of_its_body() {
         size >> 20
     );
     terminate(child).await;
+}
+
+/// Every row of `sqlite_master` but Flowgate's own tables (the registry's): the application's
+/// schema, as text.
+async fn application_schema(url: &str) -> Vec<(String, String, String)> {
+    let pool = sqlx::SqlitePool::connect(url).await.expect("open");
+    let rows: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT type, name, COALESCE(sql, '') FROM sqlite_master \
+         WHERE tbl_name NOT LIKE 'flowgate\\_%' ESCAPE '\\' ORDER BY type, name",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("schema");
+    pool.close().await;
+    rows
+}
+
+/// DESIGN 13.10 as a user meets it: `flowgate introspect` writes a schema file for a database
+/// Flowgate did not make, `serve` serves it over REST without a change to its tables, and a
+/// view or a table without a primary key is reported, not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspect_then_serve_an_existing_database() {
+    let dir = temp_dir();
+    let url = format!("sqlite://{}", dir.join("legacy.db").display());
+    let pool = sqlx::SqlitePool::connect(&format!("{url}?mode=rwc"))
+        .await
+        .expect("create");
+    sqlx::raw_sql(include_str!("../../tests/fixtures/introspect/sqlite.sql"))
+        .execute(&pool)
+        .await
+        .expect("hand-written schema");
+    pool.close().await;
+    let before = application_schema(&url).await;
+
+    let file = dir.join("legacy.toml").display().to_string();
+    let (status, stdout, stderr) = run(
+        &dir,
+        &["introspect", "--database-url", &url, "--output", &file],
+    )
+    .await;
+    assert!(status.success(), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("2 models written"), "{stderr}");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("[models.Customer]") && text.contains("managed = false"),
+        "{text}"
+    );
+    assert!(text.contains("#   audit_trail: no primary key"), "{text}");
+    // JSON to stdout, the remarks on stderr.
+    let (status, stdout, stderr) = run(
+        &dir,
+        &[
+            "introspect",
+            "--database-url",
+            &url,
+            "--format",
+            "json",
+            "--tables",
+            "orders,customers",
+        ],
+    )
+    .await;
+    assert!(status.success(), "{stderr}");
+    let json: Value = serde_json::from_str(&stdout).expect("a JSON schema file");
+    assert_eq!(
+        json["models"]["Order"]["fields"]["customer_id"]["references"],
+        "Customer"
+    );
+    assert!(
+        stderr.contains("Order: index orders_lower_code"),
+        "{stderr}"
+    );
+    // A database that is not there is not created.
+    let missing = format!("sqlite://{}", dir.join("none.db").display());
+    let (status, _, stderr) = run(&dir, &["introspect", "--database-url", &missing]).await;
+    assert!(!status.success());
+    assert!(!dir.join("none.db").exists(), "{stderr}");
+
+    let (child, addr) = serve(
+        &dir,
+        &[
+            "--models",
+            &file,
+            "--database-url",
+            &url,
+            "--http-port",
+            "0",
+            "--mcp-port",
+            "0",
+        ],
+    )
+    .await;
+    let http = client();
+    wait_ready(&http, &addr).await;
+    let acme = post(
+        &http,
+        &addr,
+        "/api/customers",
+        json!({"name": "Acme", "email": "a@x.io"}),
+    )
+    .await;
+    assert_eq!(acme["tier"], "basic", "{acme:#}");
+    let order = post(
+        &http,
+        &addr,
+        "/api/orders",
+        json!({"customer_id": acme["id"], "total": "9.90", "placed_on": "2026-12-08"}),
+    )
+    .await;
+    assert_eq!(order["paid"], false, "{order:#}");
+    let listed = get(
+        &http,
+        &addr,
+        "/api/orders",
+        &[("filter", json!({"customer_id": acme["id"]}).to_string())],
+    )
+    .await;
+    assert_eq!(
+        listed["records"].as_array().map(Vec::len),
+        Some(1),
+        "{listed:#}"
+    );
+    let models = get(&http, &addr, "/models", &[]).await;
+    let order_model = models["models"]
+        .as_array()
+        .and_then(|all| all.iter().find(|m| m["name"] == "Order"))
+        .unwrap_or_else(|| panic!("{models:#}"));
+    assert_eq!(order_model["definition"]["managed"], false, "{models:#}");
+    assert!(terminate(child).await.success());
+    assert_eq!(
+        application_schema(&url).await,
+        before,
+        "the tables are as they were"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

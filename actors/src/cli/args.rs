@@ -50,6 +50,11 @@ pub(crate) enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Read an existing database's tables and write a schema file that serves them as they
+    /// are (`managed = false`): field types, nullability, defaults, unique constraints,
+    /// indexes, foreign keys as references. Tables that cannot be served are listed with the
+    /// reason. Changes nothing on the database.
+    Introspect(IntrospectArgs),
     #[command(flatten)]
     Client(ClientCommand),
     /// Serve MCP on standard input and output, for desktop MCP clients (logs go to stderr).
@@ -60,6 +65,38 @@ pub(crate) enum Command {
         #[command(flatten)]
         server: ServerArgs,
     },
+}
+
+/// `flowgate introspect`.
+#[derive(Args)]
+pub(crate) struct IntrospectArgs {
+    /// The database to read (also DATABASE_URL).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub(crate) database_url: String,
+    /// Only these tables (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub(crate) tables: Vec<String>,
+    /// The PostgreSQL schema to read (default `public`).
+    #[arg(long)]
+    pub(crate) schema: Option<String>,
+    /// The schema file's format (default: by --output's extension, else toml).
+    #[arg(long, value_enum)]
+    pub(crate) format: Option<SchemaFormat>,
+    /// Write the schema file here instead of standard output.
+    #[arg(long, short)]
+    pub(crate) output: Option<PathBuf>,
+    /// Write the models as Flowgate-managed: Flowgate may then migrate these tables.
+    #[arg(long)]
+    pub(crate) managed: bool,
+}
+
+/// A schema file's format.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SchemaFormat {
+    /// TOML, the notes as comments.
+    Toml,
+    /// JSON (the notes go to standard error).
+    Json,
 }
 
 #[derive(Subcommand)]

@@ -1,0 +1,197 @@
+//! PostgreSQL's catalog (`pg_catalog`), read for a whole schema in five queries, whatever the
+//! number of tables.
+
+use super::mapping::quoted_strings;
+use super::{RawColumn, RawForeignKey, RawIndex, RawTable};
+use crate::error::Result;
+use crate::store::errors::{connect_error, db_error};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::{Connection, Row};
+use std::collections::HashMap;
+use std::str::FromStr;
+
+const RELATIONS: &str = "SELECT c.relname::text, c.relkind::text FROM pg_class c \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY c.relname";
+
+const COLUMNS: &str = "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
+     a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text <> '', \
+     CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e \
+          WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END \
+     FROM pg_attribute a \
+     JOIN pg_class c ON c.oid = a.attrelid \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_type t ON t.oid = a.atttypid \
+     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 \
+       AND NOT a.attisdropped \
+     ORDER BY c.relname, a.attnum";
+
+const INDEXES: &str = "SELECT c.relname::text, i.relname::text, x.indisprimary, x.indisunique, \
+     (x.indpred IS NOT NULL OR x.indexprs IS NOT NULL), \
+     ARRAY(SELECT a.attname::text FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord) \
+           JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum \
+           WHERE k.ord <= x.indnkeyatts ORDER BY k.ord) \
+     FROM pg_index x \
+     JOIN pg_class c ON c.oid = x.indrelid \
+     JOIN pg_class i ON i.oid = x.indexrelid \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = $1 ORDER BY c.relname, i.relname";
+
+const FOREIGN_KEYS: &str = "SELECT c.relname::text, k.conname::text, f.relname::text, \
+     ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(attnum, ord) \
+           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.ord), \
+     ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u(attnum, ord) \
+           JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.ord), \
+     k.confdeltype::text \
+     FROM pg_constraint k \
+     JOIN pg_class c ON c.oid = k.conrelid \
+     JOIN pg_class f ON f.oid = k.confrelid \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     WHERE n.nspname = $1 AND k.contype = 'f' ORDER BY c.relname, k.conname";
+
+/// Checks on one column, for enums Flowgate writes as `CHECK (col IN (...))`.
+const CHECKS: &str = "SELECT c.relname::text, a.attname::text, pg_get_constraintdef(k.oid) \
+     FROM pg_constraint k \
+     JOIN pg_class c ON c.oid = k.conrelid \
+     JOIN pg_namespace n ON n.oid = c.relnamespace \
+     JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] \
+     WHERE n.nspname = $1 AND k.contype = 'c' AND cardinality(k.conkey) = 1";
+
+/// Every table and view of `schema`.
+pub(super) async fn read(url: &str, schema: &str) -> Result<Vec<RawTable>> {
+    let opts = PgConnectOptions::from_str(url).map_err(connect_error)?;
+    let mut conn = PgConnection::connect_with(&opts)
+        .await
+        .map_err(connect_error)?;
+    let result = read_on(&mut conn, schema).await;
+    let _ = conn.close().await;
+    result
+}
+
+async fn read_on(conn: &mut PgConnection, schema: &str) -> Result<Vec<RawTable>> {
+    let mut tables: Vec<RawTable> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    for r in all(conn, RELATIONS, schema).await? {
+        let name: String = r.try_get(0).map_err(db_error)?;
+        let kind: String = r.try_get(1).map_err(db_error)?;
+        at.insert(name.clone(), tables.len());
+        tables.push(RawTable {
+            name,
+            is_view: kind == "v" || kind == "m",
+            ..RawTable::default()
+        });
+    }
+    let table = |name: &str| at.get(name).copied();
+    for r in all(conn, COLUMNS, schema).await? {
+        let Some(i) = table(&r.try_get::<String, _>(0).map_err(db_error)?) else {
+            continue;
+        };
+        let default: Option<String> = r.try_get(4).map_err(db_error)?;
+        let identity: bool = r.try_get(5).map_err(db_error)?;
+        let serial = default
+            .as_deref()
+            .is_some_and(|d| d.starts_with("nextval("));
+        tables[i].columns.push(RawColumn {
+            name: r.try_get(1).map_err(db_error)?,
+            data_type: r.try_get(2).map_err(db_error)?,
+            nullable: !r.try_get::<bool, _>(3).map_err(db_error)?,
+            default: default.filter(|_| !serial),
+            enum_values: r.try_get(6).map_err(db_error)?,
+            generated: identity || serial,
+            json_checked: false,
+        });
+    }
+    for r in all(conn, INDEXES, schema).await? {
+        let Some(i) = table(&r.try_get::<String, _>(0).map_err(db_error)?) else {
+            continue;
+        };
+        let columns: Vec<String> = r.try_get(5).map_err(db_error)?;
+        if r.try_get::<bool, _>(2).map_err(db_error)? {
+            tables[i].primary_key = columns;
+            continue;
+        }
+        tables[i].indexes.push(RawIndex {
+            name: r.try_get(1).map_err(db_error)?,
+            columns,
+            unique: r.try_get(3).map_err(db_error)?,
+            unusual: r.try_get(4).map_err(db_error)?,
+        });
+    }
+    for r in all(conn, FOREIGN_KEYS, schema).await? {
+        let Some(i) = table(&r.try_get::<String, _>(0).map_err(db_error)?) else {
+            continue;
+        };
+        let action: String = r.try_get(5).map_err(db_error)?;
+        tables[i].foreign_keys.push(RawForeignKey {
+            name: r.try_get(1).map_err(db_error)?,
+            target_table: r.try_get(2).map_err(db_error)?,
+            columns: r.try_get(3).map_err(db_error)?,
+            target_columns: r.try_get(4).map_err(db_error)?,
+            on_delete: match action.as_str() {
+                "c" => "cascade",
+                "n" => "set null",
+                "d" => "set default",
+                "r" => "restrict",
+                _ => "no action",
+            }
+            .into(),
+        });
+    }
+    for r in all(conn, CHECKS, schema).await? {
+        let Some(i) = table(&r.try_get::<String, _>(0).map_err(db_error)?) else {
+            continue;
+        };
+        let column: String = r.try_get(1).map_err(db_error)?;
+        let def: String = r.try_get(2).map_err(db_error)?;
+        if let Some(values) = in_list(&def, &column)
+            && let Some(c) = tables[i].columns.iter_mut().find(|c| c.name == column)
+            && c.enum_values.is_none()
+        {
+            c.enum_values = Some(values);
+        }
+    }
+    Ok(tables)
+}
+
+async fn all(
+    conn: &mut PgConnection,
+    sql: &'static str,
+    schema: &str,
+) -> Result<Vec<sqlx::postgres::PgRow>> {
+    sqlx::query(sql)
+        .bind(schema)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)
+}
+
+/// The values of a check that limits `column` to a list: PostgreSQL shows `col IN ('a', 'b')`
+/// as `((col)::text = ANY ((ARRAY['a'::character varying, ...])::text[]))`.
+fn in_list(def: &str, column: &str) -> Option<Vec<String>> {
+    let body = def.strip_prefix("CHECK ")?;
+    let array = body.find("ANY (")?;
+    let head = &body[..array];
+    let names_column =
+        head.contains(&format!("({column})")) || head.contains(&format!("{column} "));
+    if !names_column || body.contains(" AND ") || body.contains(" OR ") {
+        return None;
+    }
+    Some(quoted_strings(&body[array..])).filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_lists_are_read_from_checks() {
+        let def = "CHECK (((state)::text = ANY ((ARRAY['open'::character varying, 'it''s'::character varying])::text[])))";
+        assert_eq!(
+            in_list(def, "state"),
+            Some(vec!["open".into(), "it's".into()])
+        );
+        assert_eq!(in_list(def, "other"), None);
+        assert_eq!(in_list("CHECK ((price > (0)::numeric))", "price"), None);
+    }
+}
