@@ -151,10 +151,15 @@ pub fn params_schema(m: &ModelInfo, op: OpKind) -> Value {
     let max_affected = json!({"type": "integer", "minimum": 0, "description": "roll back if more records would change"});
     let confirm_all =
         json!({"type": "boolean", "description": "allow an empty filter (every record)"});
+    let expand = json!({
+        "description": "relations to include (the model resource lists them): a belongs-to as its record, a has-many as a list",
+        "anyOf": [{"type": "array", "items": {"type": "string"}}, {"type": "string", "description": "names separated by commas"}],
+    });
+    let expand_limit = json!({"type": "integer", "minimum": 1, "maximum": crate::store::expand::MAX_PER_PARENT, "default": crate::store::expand::DEFAULT_PER_PARENT, "description": "related records per record of a has-many relation (the first by id)"});
     match op {
         OpKind::Create => create_schema(m),
         OpKind::Read => object(
-            json!({"id": id_schema(m), "include_deleted": bool_}),
+            json!({"id": id_schema(m), "include_deleted": bool_, "expand": expand, "expand_limit": expand_limit}),
             &["id"],
         ),
         OpKind::Update => object(
@@ -172,6 +177,8 @@ pub fn params_schema(m: &ModelInfo, op: OpKind) -> Value {
                 "count": {"type": "boolean", "description": "also return the total number of matches"},
                 "fields": field_names(m),
                 "include_deleted": bool_,
+                "expand": expand,
+                "expand_limit": expand_limit,
             }),
             &[],
         ),

@@ -10,6 +10,7 @@ mod field;
 mod file;
 mod kind;
 mod macros;
+mod relations;
 mod schema;
 
 /// The prefix of Flowgate's own tables, which no application model may take.
@@ -21,4 +22,5 @@ pub use field::{DEFAULT_MAX_LENGTH, FieldDef, FieldType, OnDelete};
 pub(crate) use file::toml_to_json;
 pub use file::{parse_json, parse_toml, read_schema_file, to_json};
 pub use kind::{Bytes, FieldKind};
+pub use relations::{Relation, RelationKind, all_relations, relations};
 pub use schema::{Column, ModelInfo, Role, Schema, TENANT_COLUMN, TENANT_MAX_LENGTH};

@@ -10,6 +10,7 @@ mod backend;
 mod db;
 pub(crate) mod errors;
 mod exec;
+pub mod expand;
 mod lease;
 mod limits;
 mod ops;
@@ -262,6 +263,11 @@ impl Store {
         params: ParamsRef<'_>,
         form: Form,
     ) -> Result<Output> {
+        if let ParamsRef::Json(v) = params
+            && expand::asked(kind, v)
+        {
+            return expand::run(self, ctx, model, kind, v).await.map(Output::Value);
+        }
         match self.run_once(ctx, model, kind, params, form).await {
             Err(e) if kind.is_read_only() && errors::is_lost_connection(&e) => {
                 tracing::info!(

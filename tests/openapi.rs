@@ -263,6 +263,8 @@ fn assert_model_routes(doc: &Value, model: &str, table: &str) {
         "count",
         "fields",
         "include_deleted",
+        "expand",
+        "expand_limit",
     ] {
         assert!(names(list).iter().any(|n| n == p), "list lacks {p}");
     }
@@ -272,7 +274,7 @@ fn assert_model_routes(doc: &Value, model: &str, table: &str) {
     );
     assert_eq!(
         names(&doc["paths"][format!("{t}/{{id}}")]["get"]),
-        ["include_deleted", "If-None-Match"]
+        ["include_deleted", "expand", "expand_limit", "If-None-Match"]
     );
     let by_id = &doc["paths"][format!("{t}/{{id}}")];
     assert!(
@@ -442,9 +444,10 @@ async fn document_lists_every_route(b: Backend) {
     assert_model_routes(&doc, "Author", "authors");
     assert_model_routes(&doc, "Book", "books");
     assert_model_routes(&doc, "Task", "tasks");
-    // 3 models x (5 REST paths + 11 nodes), health x 2, /, /models, /openapi.json, /docs, and
-    // /workflows, /workflows/{name}, /workflows/{name}/runs/{run_id}, and /audit.
-    assert_eq!(doc["paths"].as_object().unwrap().len(), 3 * 16 + 10);
+    // 3 models x (5 REST paths + 11 nodes), health x 2, /, /models, /models/{name},
+    // /openapi.json, /docs, and /workflows, /workflows/{name}, /workflows/{name}/runs/{run_id},
+    // and /audit.
+    assert_eq!(doc["paths"].as_object().unwrap().len(), 3 * 16 + 11);
     assert_served(&s, &doc).await;
     s.handle.shutdown().await;
 }

@@ -105,6 +105,45 @@ pub fn select(model: &ModelInfo, spec: SelectSpec<'_>, d: Dialect) -> Stmt {
     build(&q, d)
 }
 
+/// The rows matching `filter`, at most `per_group` of each value of the `group` column (the
+/// first by id), ordered by that column then id: a has-many relation of many parents in one
+/// statement (`expand`), with `ROW_NUMBER() OVER (PARTITION BY group ORDER BY id)`, which
+/// SQLite (3.25), PostgreSQL and MySQL 8 / MariaDB 10.2 all have.
+pub fn select_per_group(
+    model: &ModelInfo,
+    columns: &[&Column],
+    filter: &Filter,
+    group: &str,
+    per_group: u64,
+    d: Dialect,
+) -> Stmt {
+    use sea_query::{Func, WindowStatement};
+    scope_guard(model, filter);
+    let mut inner = Query::select();
+    inner.from(Alias::new(model.table.as_str()));
+    for c in columns {
+        inner.column(Alias::new(c.name()));
+    }
+    if !filter.is_empty() {
+        inner.and_where(condition(model, filter, d));
+    }
+    if let Some(e) = not_deleted(model, false) {
+        inner.and_where(e);
+    }
+    let mut window = WindowStatement::partition_by(Alias::new(group));
+    window.order_by(Alias::new("id"), Order::Asc);
+    inner.expr_window_as(Func::cust("ROW_NUMBER"), window, Alias::new("fg_row"));
+    let mut q = Query::select();
+    for c in columns {
+        q.column(Alias::new(c.name()));
+    }
+    q.from_subquery(inner, Alias::new("fg_grouped"))
+        .and_where(Expr::col(Alias::new("fg_row")).lte(i64::try_from(per_group).unwrap_or(i64::MAX)))
+        .order_by(Alias::new(group), Order::Asc)
+        .order_by(Alias::new("id"), Order::Asc);
+    build(&q, d)
+}
+
 /// `SELECT COUNT(*) FROM table WHERE ...`.
 pub fn count(model: &ModelInfo, filter: &Filter, include_deleted: bool, d: Dialect) -> Stmt {
     scope_guard(model, filter);

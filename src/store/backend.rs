@@ -64,6 +64,18 @@ pub(crate) trait Backend: Send + Sync {
     /// Runs one schema statement on a pooled connection, without the statement time limit.
     fn execute_raw<'a>(&'a self, s: Settings, stmt: &'a Stmt) -> BoxFuture<'a, Result<u64>>;
 
+    /// [`ops::related`] on a pooled connection: a has-many relation of several records.
+    #[allow(clippy::too_many_arguments)]
+    fn related<'a>(
+        &'a self,
+        s: Settings,
+        ctx: &'a Context,
+        model: &'a ModelInfo,
+        field: &'a str,
+        values: Vec<crate::value::Val>,
+        per_group: u64,
+    ) -> BoxFuture<'a, Result<Vec<serde_json::Map<String, Value>>>>;
+
     /// Begins a transaction on a connection of its own.
     fn begin(&self, s: Settings) -> BoxFuture<'_, Result<Box<dyn OpenTx>>>;
 
@@ -202,6 +214,34 @@ impl<D: Db> Backend for sqlx::Pool<D> {
             } else {
                 let mut x = Exec::<D>::new(&mut held.conn, s.echo).audited(s.audit);
                 ops::dispatch(&mut x, model, ctx, kind, params, form).await
+            };
+            if let Some(d) = deadline {
+                d.disarm();
+            }
+            held.finish().await;
+            result
+        })
+    }
+
+    fn related<'a>(
+        &'a self,
+        s: Settings,
+        ctx: &'a Context,
+        model: &'a ModelInfo,
+        field: &'a str,
+        values: Vec<crate::value::Val>,
+        per_group: u64,
+    ) -> BoxFuture<'a, Result<Vec<serde_json::Map<String, Value>>>> {
+        Box::pin(async move {
+            let conn = self.acquire().await.map_err(db_error)?;
+            let mut held = Checkout::<D> { conn, armed: true };
+            let deadline = match s.statement_timeout {
+                Some(limit) => D::arm_deadline(&mut held.conn, limit).await?,
+                None => None,
+            };
+            let result = {
+                let mut x = Exec::<D>::new(&mut held.conn, s.echo);
+                ops::related(&mut x, model, ctx, field, values, per_group).await
             };
             if let Some(d) = deadline {
                 d.disarm();

@@ -42,15 +42,7 @@ pub(crate) async fn dispatch<D: Db>(
     params: ParamsRef<'_>,
     form: Form,
 ) -> Result<Output> {
-    x.tenant = tenant::scope(m, ctx)?;
-    // PostgreSQL's row-level policy on the table (`sql::rls`), the second wall, sees the same
-    // tenant as every statement's filter.
-    if D::DIALECT == crate::sql::Dialect::Postgres
-        && let Some(crate::value::Val::Text(t)) = &x.tenant
-    {
-        let stmt = crate::sql::rls::set_tenant(t, x.in_transaction);
-        x.execute(&stmt).await?;
-    }
+    enter(x, m, ctx).await?;
     // Flowgate's own tables (the registry, API keys, runs, the audit trail) are not audited.
     if m.table.starts_with(crate::model::RESERVED_TABLE_PREFIX) {
         x.audit_max = None;
@@ -98,6 +90,42 @@ pub(crate) async fn dispatch<D: Db>(
         write_audit(x, m, ctx, kind, audit_filter).await?;
     }
     Ok(result)
+}
+
+/// Scopes the executor to the caller's tenant on a tenant-scoped model, and on PostgreSQL sets
+/// the connection's tenant for the row-level policy on the table (`sql::rls`), the second wall,
+/// so that it sees the same tenant as every statement's filter.
+async fn enter<D: Db>(x: &mut Exec<'_, D>, m: &ModelInfo, ctx: &Context) -> Result<()> {
+    x.tenant = tenant::scope(m, ctx)?;
+    if D::DIALECT == crate::sql::Dialect::Postgres
+        && let Some(crate::value::Val::Text(t)) = &x.tenant
+    {
+        let stmt = crate::sql::rls::set_tenant(t, x.in_transaction);
+        x.execute(&stmt).await?;
+    }
+    Ok(())
+}
+
+/// The records of `m` whose `field` holds one of `values`, at most `per_group` for each value
+/// (the first by id), ordered by that field then id: a has-many relation of several parents
+/// in one statement. Soft-deleted records are left out; the caller's tenant applies.
+pub(crate) async fn related<D: Db>(
+    x: &mut Exec<'_, D>,
+    m: &ModelInfo,
+    ctx: &Context,
+    field: &str,
+    values: Vec<crate::value::Val>,
+    per_group: u64,
+) -> Result<Vec<serde_json::Map<String, serde_json::Value>>> {
+    enter(x, m, ctx).await?;
+    let filter = x.scoped(crate::query::Filter::In {
+        column: field.to_string(),
+        negated: false,
+        values,
+    });
+    let cols = rows::all_columns(m);
+    let stmt = crate::sql::select_per_group(m, &cols, &filter, field, per_group, x.dialect());
+    x.fetch(&stmt, &cols).await
 }
 
 /// Writes the audit rows of a write that succeeded, on its own connection and inside its own

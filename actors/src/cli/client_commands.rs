@@ -229,7 +229,14 @@ async fn models(client: &ClientArgs, action: ModelsAction) -> Result<Value, Fail
                 .iter()
                 .find(|e| e.info.name() == name || e.info.table == name)
             {
-                return Ok(model_json(e, true));
+                let mut out = model_json(e, true);
+                let relations: Vec<Value> =
+                    flowgate::model::relations(&e.info.def, entries.iter().map(|o| &o.info.def))
+                        .iter()
+                        .map(flowgate::model::Relation::to_json)
+                        .collect();
+                out["relations"] = Value::Array(relations);
+                return Ok(out);
             }
             if let Some(u) = unavailable
                 .iter()

@@ -44,6 +44,8 @@ const RESERVED: &[&str] = &[
     "count",
     "fields",
     "include-deleted",
+    "expand",
+    "expand-limit",
     "where",
     "create",
     "update",
@@ -238,6 +240,21 @@ fn op_command(m: &ModelInfo, op: OpKind) -> Command {
             "Include soft-deleted records".to_string(),
         )
     };
+    // Relations to read with the records (`GET /models/{Model}` lists them).
+    let expand = |cmd: Command| {
+        cmd.arg(list_arg(
+            "expand",
+            "RELATION",
+            "Relations to read with each record: a belongs-to as its record, a has-many as a list (comma-separated; `flowgate models show` lists them)",
+        ))
+        .arg(
+            Arg::new("expand-limit")
+                .long("expand-limit")
+                .value_name("N")
+                .value_parser(clap::value_parser!(u64))
+                .help("Related records per record of a has-many relation (default 20, at most 100)"),
+        )
+    };
     let dry_run = || {
         flag(
             "dry-run",
@@ -279,7 +296,7 @@ fn op_command(m: &ModelInfo, op: OpKind) -> Command {
     cmd = match op {
         Create => fields(cmd, true, true),
         Read => {
-            cmd = cmd.arg(id_arg(m));
+            cmd = expand(cmd.arg(id_arg(m)));
             if m.soft_delete() {
                 cmd = cmd.arg(include_deleted());
             }
@@ -332,6 +349,7 @@ fn op_command(m: &ModelInfo, op: OpKind) -> Command {
                         "FIELD",
                         "Only these fields (comma-separated)",
                     ));
+                cmd = expand(cmd);
             }
             if m.soft_delete() {
                 cmd = cmd.arg(include_deleted());

@@ -130,6 +130,8 @@ pub(crate) fn params(m: &ModelInfo, op: OpKind, am: &ArgMatches) -> Result<Value
     set_flag(&mut p, am, "count", "count");
     set_list(&mut p, am, "fields", "fields", false);
     set_flag(&mut p, am, "include-deleted", "include_deleted");
+    set_list(&mut p, am, "expand", "expand", false);
+    set_u64(&mut p, am, "expand-limit", "expand_limit");
     if let Ok(Some(v)) = am.try_get_one::<String>("on-conflict") {
         p.insert("on_conflict".into(), json!(v));
     }

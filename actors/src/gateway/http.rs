@@ -214,7 +214,8 @@ pub fn router(dispatcher: Dispatcher, config: &crate::Config) -> Router {
         .route("/", get(index))
         .route("/health/live", get(live))
         .route("/health/ready", get(ready))
-        .route("/models", get(models));
+        .route("/models", get(models))
+        .route("/models/{name}", get(model));
     for (path, routes) in table::paths() {
         let mut methods = axum::routing::MethodRouter::new();
         for r in routes {
@@ -520,6 +521,23 @@ async fn models(State(d): State<Dispatcher>, _: Authenticated) -> Response {
         })
         .collect();
     Json(serde_json::json!({ "models": models })).into_response()
+}
+
+/// `GET /models/{Model}` (or the model's table): what the MCP resource `flowgate://models/{Model}`
+/// holds (schemas, definition, relations both ways) and the registry version.
+async fn model(
+    State(d): State<Dispatcher>,
+    _: Authenticated,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Response {
+    let routes = d.routes();
+    let served = routes.served();
+    let Some(m) = served.iter().find(|m| m.name() == name || m.table == name) else {
+        return ApiError(Error::not_found(flowgate::Missing::Model, &name)).into_response();
+    };
+    let mut body = super::mcp::model_resource(m, &served);
+    body["version"] = serde_json::json!(routes.version(m.name()));
+    Json(body).into_response()
 }
 
 async fn no_route(method: Method, uri: axum::http::Uri) -> Response {

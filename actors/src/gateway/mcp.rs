@@ -225,10 +225,17 @@ impl McpServer {
             return cached.tools.clone();
         }
         let models: Vec<Tool> = match self.inner.config.tools {
-            ToolMode::PerModel => served
-                .iter()
-                .flat_map(|m| tools::tools(m, self.inner.config.exposed(&m.def)))
-                .collect(),
+            ToolMode::PerModel => {
+                let mut relations =
+                    flowgate::model::all_relations(served.iter().map(|s| &s.def));
+                served
+                    .iter()
+                    .flat_map(|m| {
+                        let of = relations.remove(m.name()).unwrap_or_default();
+                        tools::tools(m, self.inner.config.exposed(&m.def), of)
+                    })
+                    .collect()
+            }
             ToolMode::Compact => compact::tools(&served),
         };
         let tools: Arc<Vec<Tool>> = Arc::new(
@@ -366,7 +373,7 @@ impl McpServer {
 
     /// A model's resource, with the tools it allows.
     fn model_json(&self, m: &ModelInfo) -> Value {
-        let mut value = model_resource(m);
+        let mut value = model_resource(m, &self.inner.dispatcher.routes().served());
         value["tools"] = json!(self.tool_names(m));
         value
     }
@@ -673,14 +680,21 @@ fn json_resource(uri: &str, value: &Value) -> ReadResourceResponse {
     .into()
 }
 
-/// A model's resource: its record schema, its create schema and its canonical definition.
-pub fn model_resource(m: &ModelInfo) -> Value {
+/// A model's resource: its record schema, its create schema, its canonical definition and its
+/// relations among the `served` models (belongs-to and has-many, from references; the names
+/// `expand` takes). `GET /models/{Model}` answers the same.
+pub fn model_resource(m: &ModelInfo, served: &[Arc<ModelInfo>]) -> Value {
+    let relations: Vec<Value> = flowgate::model::relations(&m.def, served.iter().map(|s| &s.def))
+        .iter()
+        .map(flowgate::model::Relation::to_json)
+        .collect();
     json!({
         "name": m.name(),
         "table": m.table,
         "record_schema": flowgate::json_schema::record_schema(m),
         "create_schema": flowgate::json_schema::create_schema(m),
         "definition": flowgate::model::to_json(std::slice::from_ref(&m.def)),
+        "relations": relations,
     })
 }
 

@@ -541,6 +541,49 @@ fn meta_paths(paths: &mut Map<String, Value>) {
         }),
     );
     paths.insert(
+        "/models/{name}".into(),
+        json!({
+            "get": {
+                "tags": ["meta"],
+                "operationId": "model",
+                "summary": "One served model: its schemas, definition, registry version and relations both ways (what `expand` takes)",
+                "parameters": [{
+                    "name": "name", "in": "path", "required": true,
+                    "description": "the model's name or table",
+                    "schema": { "type": "string" },
+                }],
+                "responses": {
+                    "200": {
+                        "description": "The model, as the MCP resource flowgate://models/{Model} has it.",
+                        "content": { "application/json": { "schema": {
+                            "type": "object",
+                            "properties": {
+                                "name": { "type": "string" },
+                                "table": { "type": "string" },
+                                "version": { "type": ["integer", "null"] },
+                                "definition": { "type": "object" },
+                                "record_schema": { "type": "object" },
+                                "create_schema": { "type": "object" },
+                                "relations": { "type": "array", "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "name": { "type": "string" },
+                                        "kind": { "enum": ["belongs_to", "has_many"] },
+                                        "model": { "type": "string" },
+                                        "field": { "type": "string" },
+                                    },
+                                    "required": ["name", "kind", "model", "field"],
+                                } },
+                            },
+                            "required": ["name", "table", "version", "definition", "record_schema", "create_schema", "relations"],
+                        } } },
+                    },
+                    "404": response_ref("NotFound"),
+                },
+            },
+        }),
+    );
+    paths.insert(
         "/".into(),
         json!({
             "get": {
@@ -931,6 +974,15 @@ impl<'a> ModelDoc<'a> {
                     "in": "query",
                     "description": "a filter as JSON text",
                     "content": { "application/json": { "schema": schema } },
+                }),
+                // Relation names, comma-separated (`GET /models/{Model}` lists them).
+                "expand" => json!({
+                    "name": name,
+                    "in": "query",
+                    "description": "relations to include, comma-separated: a belongs-to as its record, a has-many as a list (GET /models/{name} lists them)",
+                    "style": "form",
+                    "explode": false,
+                    "schema": { "type": "array", "items": { "type": "string" } },
                 }),
                 // Comma-separated lists.
                 "order_by" | "fields" => {

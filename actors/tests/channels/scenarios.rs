@@ -289,6 +289,49 @@ fn crud() -> Scenario {
     }
 }
 
+/// Relations read with the records (DESIGN 13.10): the author of each book, the books of an
+/// author (book 2 is deleted: left out).
+fn expand() -> Scenario {
+    let lathe = json!({"id": 1, "title": "The Lathe of Heaven", "author_id": 1});
+    let ursula = json!({"id": 1, "name": "Ursula K. Le Guin"});
+    Scenario {
+        name: "expand",
+        steps: vec![
+            ok_with(
+                "books",
+                List,
+                json!({"expand": ["author"], "fields": ["title", "author_id"], "order_by": "id"}),
+                json!({"records": [{"title": "The Lathe of Heaven", "author": ursula.clone()}]}),
+            ),
+            ok_with(
+                "books",
+                Read,
+                json!({"id": 1, "expand": ["author"]}),
+                json!({"id": 1, "author": ursula.clone()}),
+            ),
+            ok_with(
+                "authors",
+                Read,
+                json!({"id": 1, "expand": ["books"], "expand_limit": 5}),
+                json!({"name": "Ursula K. Le Guin", "books": [lathe.clone()]}),
+            ),
+            ok_with(
+                "authors",
+                List,
+                json!({"expand": ["books"]}),
+                json!({"records": [{"id": 1, "books": [lathe]}]}),
+            ),
+            invalid("books", List, json!({"expand": ["writer"]}), "expand"),
+            invalid(
+                "authors",
+                Read,
+                json!({"id": 1, "expand": ["books"], "expand_limit": 500}),
+                "expand_limit",
+            ),
+        ],
+    }
+}
+
 fn soft_delete() -> Scenario {
     Scenario {
         name: "soft delete",
@@ -1282,6 +1325,7 @@ fn final_state() -> Scenario {
 pub(crate) fn scenarios() -> Vec<Scenario> {
     vec![
         crud(),
+        expand(),
         soft_delete(),
         filters(),
         list(),

@@ -13,6 +13,7 @@
 
 use crate::workflows::Served;
 use flowgate::workflow::NodeKind;
+use flowgate::model::{Relation, RelationKind};
 use flowgate::{ModelInfo, OpKind};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
@@ -86,9 +87,30 @@ fn description(model: &ModelInfo, op: OpKind) -> String {
 ///   wrong type with a validation error naming it. OpenAPI keeps them, for validators and code
 ///   generators.
 /// - An empty `required` is left out.
-pub(super) fn input_schema(model: &ModelInfo, op: OpKind) -> Arc<JsonObject> {
+/// - Given the model's `relations`, `expand` lists their names, and is left out (with
+///   `expand_limit`) when there are none; `expand_limit` is left out without a has-many.
+pub(super) fn input_schema(
+    model: &ModelInfo,
+    op: OpKind,
+    relations: Option<&[Relation]>,
+) -> Arc<JsonObject> {
     let mut schema = flowgate::json_schema::params_schema(model, op);
     if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        if let Some(relations) = relations {
+            if relations.is_empty() {
+                props.shift_remove("expand");
+            } else if let Some(expand) = props.get_mut("expand") {
+                let names: Vec<&str> = relations.iter().map(|r| r.name.as_str()).collect();
+                *expand = json!({
+                    "type": "array",
+                    "items": {"enum": names},
+                    "description": "relations to include: a belongs-to as its record, a has-many as a list",
+                });
+            }
+            if !relations.iter().any(|r| r.kind == RelationKind::HasMany) {
+                props.shift_remove("expand_limit");
+            }
+        }
         if !model.soft_delete() {
             props.shift_remove("include_deleted");
         }
@@ -155,12 +177,13 @@ pub(super) fn lean(schema: &mut Value) {
 pub(super) fn tools<'a>(
     model: &'a ModelInfo,
     exposed: &'a [OpKind],
+    relations: Vec<Relation>,
 ) -> impl Iterator<Item = Tool> + 'a {
     exposed.iter().map(move |&op| {
         Tool::new(
             op.tool_name(&model.table),
             description(model, op),
-            input_schema(model, op),
+            input_schema(model, op, Some(&relations)),
         )
         .with_annotations(annotations(op))
     })
@@ -258,7 +281,7 @@ mod tests {
         ])
         .unwrap();
         let props = |model: &str, op: OpKind| -> Vec<String> {
-            let s = input_schema(schema.get(model).unwrap(), op);
+            let s = input_schema(schema.get(model).unwrap(), op, Some(&[]));
             s["properties"]
                 .as_object()
                 .unwrap()
@@ -280,7 +303,7 @@ mod tests {
             props("Plain", OpKind::BulkUpsert),
             ["data", "on_conflict", "dry_run"]
         );
-        let create = input_schema(schema.get("Plain").unwrap(), OpKind::Create);
+        let create = input_schema(schema.get("Plain").unwrap(), OpKind::Create, Some(&[]));
         assert_eq!(
             Value::Object(create.as_ref().clone()),
             json!({"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]})
