@@ -34,7 +34,8 @@ pub use mapping::models_of;
 pub struct Options {
     /// Only these tables (all when empty).
     pub tables: Vec<String>,
-    /// The PostgreSQL schema to read (`public` when `None`); elsewhere ignored.
+    /// The PostgreSQL schema to read (when `None`, the connection's current schema: the first of
+    /// its `search_path` that exists, usually `public`); elsewhere ignored.
     pub schema: Option<String>,
     /// Write the models as Flowgate-managed (`managed = true`: Flowgate may migrate the tables
     /// from now on). By default they are served as they are.
@@ -152,9 +153,7 @@ pub async fn introspect(url: &str, opts: &Options) -> Result<Introspection> {
     let dialect = crate::store::dialect_of(url)?;
     let tables = match dialect {
         Dialect::Sqlite => sqlite::read(url).await?,
-        Dialect::Postgres => {
-            postgres::read(url, opts.schema.as_deref().unwrap_or("public")).await?
-        }
+        Dialect::Postgres => postgres::read(url, opts.schema.as_deref()).await?,
         Dialect::MySql => mysql::read(url).await?,
     };
     let tables: Vec<RawTable> = if opts.tables.is_empty() {

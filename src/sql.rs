@@ -16,8 +16,7 @@ pub use ddl::create_table;
 pub(crate) use ddl::{index_name, index_specs};
 pub use dml::{
     Conflict, SelectSpec, count, delete_where, ids_in_tenant, insert, select, select_per_group,
-    sync_sequence,
-    update_returning_before, update_where,
+    sync_sequence, update_returning_before, update_where,
 };
 pub use values::bind_value;
 

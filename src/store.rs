@@ -266,7 +266,9 @@ impl Store {
         if let ParamsRef::Json(v) = params
             && expand::asked(kind, v)
         {
-            return expand::run(self, ctx, model, kind, v).await.map(Output::Value);
+            return expand::run(self, ctx, model, kind, v)
+                .await
+                .map(Output::Value);
         }
         match self.run_once(ctx, model, kind, params, form).await {
             Err(e) if kind.is_read_only() && errors::is_lost_connection(&e) => {

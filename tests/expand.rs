@@ -36,8 +36,12 @@ async fn run(store: &Store, model: &str, op: OpKind, params: Value) -> flowgate:
 
 /// Authors ada and bob; ada wrote three books (one deleted), bob one, which ada edited.
 async fn seed(store: &Store) -> (Value, Value) {
-    let ada = run(store, "Author", OpKind::Create, json!({"name": "ada"})).await.unwrap();
-    let bob = run(store, "Author", OpKind::Create, json!({"name": "bob"})).await.unwrap();
+    let ada = run(store, "Author", OpKind::Create, json!({"name": "ada"}))
+        .await
+        .unwrap();
+    let bob = run(store, "Author", OpKind::Create, json!({"name": "bob"}))
+        .await
+        .unwrap();
     for title in ["a1", "a2", "a3"] {
         run(
             store,
@@ -56,7 +60,9 @@ async fn seed(store: &Store) -> (Value, Value) {
     )
     .await
     .unwrap();
-    run(store, "Book", OpKind::Delete, json!({"id": gone["id"]})).await.unwrap();
+    run(store, "Book", OpKind::Delete, json!({"id": gone["id"]}))
+        .await
+        .unwrap();
     run(
         store,
         "Book",
@@ -129,12 +135,26 @@ async fn relations_expand(b: Backend) {
 
     // Bad input names `expand` (or `expand_limit`) and what is wrong.
     for (params, field, words) in [
-        (json!({"expand": ["writer"]}), "expand", "unknown relation `writer` of model Book (relations: author, editor)"),
+        (
+            json!({"expand": ["writer"]}),
+            "expand",
+            "unknown relation `writer` of model Book (relations: author, editor)",
+        ),
         (json!({"expand": 3}), "expand", "a list of relation names"),
-        (json!({"expand": ["author"], "expand_limit": 0}), "expand_limit", "from 1 to 100"),
-        (json!({"expand": ["author"], "fields": ["title"]}), "expand", "needs `author_id`"),
+        (
+            json!({"expand": ["author"], "expand_limit": 0}),
+            "expand_limit",
+            "from 1 to 100",
+        ),
+        (
+            json!({"expand": ["author"], "fields": ["title"]}),
+            "expand",
+            "needs `author_id`",
+        ),
     ] {
-        let err = run(&store, "Book", OpKind::List, params.clone()).await.unwrap_err();
+        let err = run(&store, "Book", OpKind::List, params.clone())
+            .await
+            .unwrap_err();
         assert_eq!(err.field(), Some(field), "{params}: {err}");
         assert!(err.to_string().contains(words), "{params}: {err}");
     }
@@ -174,9 +194,14 @@ async fn one_statement_per_relation(b: Backend) {
     store.create_tables().await.unwrap();
     let mut authors = Vec::new();
     for i in 0..20 {
-        let a = run(&store, "Author", OpKind::Create, json!({"name": format!("a{i:02}")}))
-            .await
-            .unwrap();
+        let a = run(
+            &store,
+            "Author",
+            OpKind::Create,
+            json!({"name": format!("a{i:02}")}),
+        )
+        .await
+        .unwrap();
         authors.push(a["id"].clone());
     }
     let books: Vec<Value> = (0..60)
@@ -191,7 +216,9 @@ async fn one_statement_per_relation(b: Backend) {
     let _guard = tracing::subscriber::set_default(subscriber);
     let statements = |f: &AtomicUsize| f.swap(0, Ordering::Relaxed);
     statements(&count);
-    let plain = run(&store, "Book", OpKind::List, json!({"limit": 20})).await.unwrap();
+    let plain = run(&store, "Book", OpKind::List, json!({"limit": 20}))
+        .await
+        .unwrap();
     let page = statements(&count);
     let expanded = run(
         &store,

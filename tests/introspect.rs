@@ -119,6 +119,17 @@ async fn declared_models_come_back(b: Backend) {
         flowgate::model::parse_json(&json, "x.json").unwrap(),
         found.models
     );
+    // With no schema named, PostgreSQL's is the connection's current one (its search_path).
+    let current = introspect::introspect(
+        &url,
+        &Options {
+            managed: true,
+            ..Options::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(current.models, found.models);
     // Without --managed the same models are served as they are.
     let unmanaged = introspect::introspect(&url, &options(b, &url, false))
         .await

@@ -66,6 +66,9 @@ pub struct Config {
     /// Directories of schema files and workflow files, read in the background once the ports
     /// are bound (a file that does not read fails only what it declares).
     pub discover: Vec<PathBuf>,
+    /// Serve the database's tables that no model declares, as they are (`managed = false`),
+    /// read from its catalog once the declared models serve (DESIGN 13.10, `flowgate introspect`).
+    pub introspect: bool,
     /// A response cache (not available yet: enabling it is an error).
     pub cache: bool,
     /// The cache's time to live in seconds.
@@ -206,6 +209,7 @@ impl Default for Config {
             node_workers: None,
             auto_migrate: true,
             model_persistence: true,
+            introspect: false,
             migration_lock_timeout: 30,
             echo: false,
             log_format: crate::logging::LogFormat::Text,

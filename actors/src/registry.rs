@@ -83,6 +83,8 @@ pub struct RegistryState {
     attempt: u32,
     stopping: bool,
     wf: workflows::WorkflowState,
+    /// Whether the database's tables were introspected (`introspect`), once.
+    introspected: bool,
 }
 
 const MAX_RESTARTS: u32 = 20;
@@ -106,6 +108,7 @@ impl Actor for RegistryActor {
             attempt: 0,
             stopping: false,
             wf: workflows::WorkflowState::default(),
+            introspected: false,
         })
     }
 
@@ -359,7 +362,13 @@ async fn start(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
     workflows::discover(state);
     let declared = state.args.declared.clone();
     match migrate_and_serve(myself, state, &declared).await {
-        Ok(()) => workflows::start_or_retry(myself, state).await,
+        Ok(()) => {
+            if state.args.config.introspect && !state.introspected {
+                state.introspected = true;
+                introspect_and_serve(myself, state).await;
+            }
+            workflows::start_or_retry(myself, state).await
+        }
         Err(Interrupted::Retry { after, .. }) => {
             myself.send_after(after, || RegistryMsg::Start);
         }
@@ -458,6 +467,80 @@ async fn migrate_and_serve(
     // while `migrations` is not ready, and the routes know every served model from here on.
     board.report(Step::Migrations, Phase::Ready);
     Ok(())
+}
+
+/// `introspect` (DESIGN 13.10): once the declared and persisted models serve, reads the
+/// database's other tables and serves each that can be as it is (`managed = false`). A table a
+/// served model already has is left to it, and references to it name that model. What cannot
+/// be served is logged with the reason; a failure to read leaves the served models as they are.
+async fn introspect_and_serve(myself: &ActorRef<RegistryMsg>, state: &mut RegistryState) {
+    let served = state.args.routes.served();
+    let by_table: HashMap<String, String> = served
+        .iter()
+        .map(|m| (m.table.clone(), m.name().to_string()))
+        .collect();
+    let opts = flowgate::introspect::Options::default();
+    let found = match flowgate::introspect::introspect(&state.args.config.database_url, &opts).await
+    {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot introspect the database; serving the declared models only");
+            return;
+        }
+    };
+    for (table, reason) in &found.skipped {
+        tracing::info!(%table, %reason, "introspect: table not served");
+    }
+    // The introspected name of each table, and the name it is served under.
+    let renamed: HashMap<String, String> = found
+        .models
+        .iter()
+        .filter_map(|m| Some((m.name.clone(), by_table.get(&m.table_name())?.clone())))
+        .collect();
+    let mut fresh: Vec<ModelDef> = Vec::new();
+    for mut def in found.models {
+        if by_table.contains_key(&def.table_name()) || served.iter().any(|m| m.name() == def.name) {
+            continue;
+        }
+        for f in &mut def.fields {
+            if let Some(target) = f.references.as_mut()
+                && let Some(name) = renamed.get(target)
+            {
+                *target = name.clone();
+            }
+        }
+        fresh.push(def);
+    }
+    if fresh.is_empty() {
+        return;
+    }
+    let mut declared = state.args.declared.clone();
+    for m in &served {
+        if !declared.iter().any(|d| d.name == m.name()) {
+            declared.push(m.def.clone());
+        }
+    }
+    declared.extend(fresh.iter().cloned());
+    if let Err(e) = Schema::new(declared.clone()) {
+        tracing::error!(error = %e, "the introspected models do not fit the served ones; not served");
+        return;
+    }
+    let features: Vec<Feature> = fresh
+        .iter()
+        .map(|d| Feature::model(d.name.clone()))
+        .collect();
+    state.args.board.register_all(features.iter(), true);
+    tracing::info!(
+        models = fresh.len(),
+        "introspect: serving the database's tables"
+    );
+    match migrate_and_serve(myself, state, &declared).await {
+        Ok(()) => state.args.declared.extend(fresh),
+        Err(e) => {
+            state.args.board.report(Step::Migrations, Phase::Ready);
+            tracing::error!(error = %e.into_error(), "introspect: the tables could not be served");
+        }
+    }
 }
 
 async fn register(

@@ -486,12 +486,9 @@ async fn application_schema(url: &str) -> Vec<(String, String, String)> {
     rows
 }
 
-/// DESIGN 13.10 as a user meets it: `flowgate introspect` writes a schema file for a database
-/// Flowgate did not make, `serve` serves it over REST without a change to its tables, and a
-/// view or a table without a primary key is reported, not served.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn introspect_then_serve_an_existing_database() {
-    let dir = temp_dir();
+/// A SQLite database Flowgate did not make (`tests/fixtures/introspect/sqlite.sql`) in `dir`:
+/// its URL and its schema.
+async fn legacy_database(dir: &Path) -> (String, Vec<(String, String, String)>) {
     let url = format!("sqlite://{}", dir.join("legacy.db").display());
     let pool = sqlx::SqlitePool::connect(&format!("{url}?mode=rwc"))
         .await
@@ -502,6 +499,16 @@ async fn introspect_then_serve_an_existing_database() {
         .expect("hand-written schema");
     pool.close().await;
     let before = application_schema(&url).await;
+    (url, before)
+}
+
+/// DESIGN 13.10 as a user meets it: `flowgate introspect` writes a schema file for a database
+/// Flowgate did not make, `serve` serves it over REST without a change to its tables, and a
+/// view or a table without a primary key is reported, not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspect_then_serve_an_existing_database() {
+    let dir = temp_dir();
+    let (url, before) = legacy_database(&dir).await;
 
     let file = dir.join("legacy.toml").display().to_string();
     let (status, stdout, stderr) = run(
@@ -598,6 +605,85 @@ async fn introspect_then_serve_an_existing_database() {
         .and_then(|all| all.iter().find(|m| m["name"] == "Order"))
         .unwrap_or_else(|| panic!("{models:#}"));
     assert_eq!(order_model["definition"]["managed"], false, "{models:#}");
+    assert!(terminate(child).await.success());
+    assert_eq!(
+        application_schema(&url).await,
+        before,
+        "the tables are as they were"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `serve --introspect` with no model declared: the database's tables serve as they are, read
+/// in the background once the server is up; the tables are not changed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_introspect_serves_every_table() {
+    let dir = temp_dir();
+    let (url, before) = legacy_database(&dir).await;
+    let (child, addr) = serve(
+        &dir,
+        &[
+            "--introspect",
+            "--database-url",
+            &url,
+            "--http-port",
+            "0",
+            "--mcp-port",
+            "0",
+        ],
+    )
+    .await;
+    let http = client();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let models = get(&http, &addr, "/models", &[]).await;
+        let names: Vec<&str> = models["models"]
+            .as_array()
+            .map(|all| all.iter().filter_map(|m| m["name"].as_str()).collect())
+            .unwrap_or_default();
+        if names == ["Customer", "Order"] {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not introspected: {models:#}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    wait_ready(&http, &addr).await;
+    let acme = post(
+        &http,
+        &addr,
+        "/api/customers",
+        json!({"name": "Acme", "email": "a@x.io"}),
+    )
+    .await;
+    post(
+        &http,
+        &addr,
+        "/api/orders",
+        json!({"customer_id": acme["id"], "total": "1.50", "placed_on": "2026-12-08"}),
+    )
+    .await;
+    let model = get(&http, &addr, "/models/Customer", &[]).await;
+    assert_eq!(
+        model["relations"],
+        json!([
+            {"name": "orders_by_customer", "kind": "has_many", "model": "Order", "field": "customer_id"},
+            {"name": "orders_by_referrer", "kind": "has_many", "model": "Order", "field": "referrer_id"},
+            {"name": "orders_by_approver", "kind": "has_many", "model": "Order", "field": "approver_id"},
+            {"name": "orders_by_reviewer", "kind": "has_many", "model": "Order", "field": "reviewer_id"},
+        ]),
+        "{model:#}"
+    );
+    let customers = get(
+        &http,
+        &addr,
+        "/api/customers",
+        &[("expand", "orders_by_customer".to_string())],
+    )
+    .await;
+    assert_eq!(
+        customers["records"][0]["orders_by_customer"][0]["total"], "1.5",
+        "{customers:#}"
+    );
     assert!(terminate(child).await.success());
     assert_eq!(
         application_schema(&url).await,

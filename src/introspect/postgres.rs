@@ -58,13 +58,22 @@ const CHECKS: &str = "SELECT c.relname::text, a.attname::text, pg_get_constraint
      JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] \
      WHERE n.nspname = $1 AND k.contype = 'c' AND cardinality(k.conkey) = 1";
 
-/// Every table and view of `schema`.
-pub(super) async fn read(url: &str, schema: &str) -> Result<Vec<RawTable>> {
+/// Every table and view of `schema` (the connection's current schema when `None`).
+pub(super) async fn read(url: &str, schema: Option<&str>) -> Result<Vec<RawTable>> {
     let opts = PgConnectOptions::from_str(url).map_err(connect_error)?;
     let mut conn = PgConnection::connect_with(&opts)
         .await
         .map_err(connect_error)?;
-    let result = read_on(&mut conn, schema).await;
+    let result = match schema {
+        Some(s) => read_on(&mut conn, s).await,
+        None => match sqlx::query_scalar::<_, Option<String>>("SELECT current_schema()")
+            .fetch_one(&mut conn)
+            .await
+        {
+            Ok(current) => read_on(&mut conn, current.as_deref().unwrap_or("public")).await,
+            Err(e) => Err(db_error(e)),
+        },
+    };
     let _ = conn.close().await;
     result
 }

@@ -57,7 +57,10 @@ fn stem(field: &str) -> &str {
 /// field order then model order. A name that would equal one of the model's fields, or another
 /// relation's name, takes a suffix (`author_ref`, `books_by_editor`) so that every relation
 /// can be named in `expand` and sits beside the fields of a record without hiding one.
-pub fn relations<'a>(model: &ModelDef, all: impl IntoIterator<Item = &'a ModelDef>) -> Vec<Relation> {
+pub fn relations<'a>(
+    model: &ModelDef,
+    all: impl IntoIterator<Item = &'a ModelDef>,
+) -> Vec<Relation> {
     let referring: Vec<(&ModelDef, &str)> = all
         .into_iter()
         .flat_map(|other| {
@@ -90,7 +93,10 @@ pub fn all_relations<'a>(
     }
     all.into_iter()
         .map(|m| {
-            let refs = referring.get(m.name.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let refs = referring
+                .get(m.name.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             (m.name.clone(), relations_with(m, refs))
         })
         .collect()
@@ -159,9 +165,16 @@ mod tests {
         let author = ModelDef::new("Author").field(FieldDef::string("name"));
         let book = ModelDef::new("Book")
             .field(FieldDef::integer("author_id").references("Author"))
-            .field(FieldDef::integer("editor_id").references("Author").optional());
-        let category = ModelDef::new("Category")
-            .field(FieldDef::integer("parent_id").references("Category").optional());
+            .field(
+                FieldDef::integer("editor_id")
+                    .references("Author")
+                    .optional(),
+            );
+        let category = ModelDef::new("Category").field(
+            FieldDef::integer("parent_id")
+                .references("Category")
+                .optional(),
+        );
         let all = [author.clone(), book.clone(), category.clone()];
         let names = |m: &ModelDef| -> Vec<(String, RelationKind, String)> {
             relations(m, &all)
@@ -195,6 +208,9 @@ mod tests {
         let clash = ModelDef::new("Post")
             .field(FieldDef::string("author"))
             .field(FieldDef::integer("author_id").references("Author"));
-        assert_eq!(relations(&clash, [&clash, &author])[0].name, "author_id_ref");
+        assert_eq!(
+            relations(&clash, [&clash, &author])[0].name,
+            "author_id_ref"
+        );
     }
 }

@@ -138,7 +138,9 @@ pub fn select_per_group(
         q.column(Alias::new(c.name()));
     }
     q.from_subquery(inner, Alias::new("fg_grouped"))
-        .and_where(Expr::col(Alias::new("fg_row")).lte(i64::try_from(per_group).unwrap_or(i64::MAX)))
+        .and_where(
+            Expr::col(Alias::new("fg_row")).lte(i64::try_from(per_group).unwrap_or(i64::MAX)),
+        )
         .order_by(Alias::new(group), Order::Asc)
         .order_by(Alias::new("id"), Order::Asc);
     build(&q, d)

@@ -30,10 +30,7 @@ fn names(value: Option<&Value>) -> Result<Vec<String>> {
     let bad = |v: &Value| {
         Error::validation(
             "expand",
-            format!(
-                "expand takes a list of relation names, got {}",
-                kind_of(v)
-            ),
+            format!("expand takes a list of relation names, got {}", kind_of(v)),
         )
     };
     let mut out: Vec<String> = Vec::new();
@@ -98,7 +95,10 @@ pub(super) async fn run(
         let Some(r) = relations.iter().find(|r| &r.name == name) else {
             let known: Vec<&str> = relations.iter().map(|r| r.name.as_str()).collect();
             let reason = if known.is_empty() {
-                format!("model {} has no relations (no references to or from it)", model.name())
+                format!(
+                    "model {} has no relations (no references to or from it)",
+                    model.name()
+                )
             } else {
                 format!(
                     "unknown relation `{name}` of model {} (relations: {})",
@@ -131,7 +131,10 @@ pub(super) async fn run(
         if records.iter().any(|rec| !rec.contains_key(needs)) {
             return Err(Error::validation(
                 "expand",
-                format!("expanding `{}` needs `{needs}` among the fields read", r.name),
+                format!(
+                    "expanding `{}` needs `{needs}` among the fields read",
+                    r.name
+                ),
             ));
         }
         match r.kind {

@@ -76,7 +76,7 @@ pub(crate) struct IntrospectArgs {
     /// Only these tables (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub(crate) tables: Vec<String>,
-    /// The PostgreSQL schema to read (default `public`).
+    /// The PostgreSQL schema to read (default: the connection's current schema, usually `public`).
     #[arg(long)]
     pub(crate) schema: Option<String>,
     /// The schema file's format (default: by --output's extension, else toml).
@@ -212,6 +212,10 @@ pub(crate) struct ServerArgs {
     /// The MCP port (also FLOWGATE_MCP_PORT); 0 picks a free port.
     #[arg(long, global = true)]
     pub(crate) mcp_port: Option<u16>,
+    /// Also serve every table of the database no model declares, as it is (`managed = false`),
+    /// read from its catalog in the background (also FLOWGATE_INTROSPECT).
+    #[arg(long, global = true)]
+    pub(crate) introspect: bool,
 }
 
 impl ServerArgs {
@@ -222,6 +226,9 @@ impl ServerArgs {
         }
         if let Some(p) = self.mcp_port {
             s = s.set("mcp_port", p);
+        }
+        if self.introspect {
+            s = s.set("introspect", true);
         }
         s
     }

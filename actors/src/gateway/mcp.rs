@@ -226,8 +226,7 @@ impl McpServer {
         }
         let models: Vec<Tool> = match self.inner.config.tools {
             ToolMode::PerModel => {
-                let mut relations =
-                    flowgate::model::all_relations(served.iter().map(|s| &s.def));
+                let mut relations = flowgate::model::all_relations(served.iter().map(|s| &s.def));
                 served
                     .iter()
                     .flat_map(|m| {

@@ -12,8 +12,8 @@
 //! schemas without what only a validator or a code generator reads (see [`input_schema`]).
 
 use crate::workflows::Served;
-use flowgate::workflow::NodeKind;
 use flowgate::model::{Relation, RelationKind};
+use flowgate::workflow::NodeKind;
 use flowgate::{ModelInfo, OpKind};
 use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
