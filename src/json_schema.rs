@@ -97,7 +97,7 @@ pub fn create_schema(m: &ModelInfo) -> Value {
         .map(|c| (c.name().to_string(), column_schema(c)))
         .collect();
     let required: Vec<&str> = writable(m)
-        .filter(|c| c.role == Role::Field && !c.def.optional && c.def.default.is_none())
+        .filter(|c| c.role == Role::Field && c.def.required_on_create())
         .map(Column::name)
         .collect();
     json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})

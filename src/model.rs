@@ -18,7 +18,7 @@ pub const RESERVED_TABLE_PREFIX: &str = "flowgate_";
 
 pub use article::{indefinite_article, with_article};
 pub use def::{IdType, Model, ModelDef, default_table_name, op_set, resolve_tenancy};
-pub use field::{DEFAULT_MAX_LENGTH, FieldDef, FieldType, OnDelete};
+pub use field::{DEFAULT_MAX_LENGTH, DefaultFn, FieldDef, FieldType, OnDelete};
 pub(crate) use file::toml_to_json;
 pub use file::{parse_json, parse_toml, read_schema_file, to_json};
 pub use kind::{Bytes, FieldKind};

@@ -229,3 +229,60 @@ fn unusable_ids_are_left_for_validation() {
     assert_eq!(def.fields, [FieldDef::integer("id").unique()]);
     assert!(Schema::new([def]).is_err());
 }
+
+/// `managed = false`, `timestamps = false` and `default_fn` in a schema file, and what
+/// validation says of them.
+#[test]
+fn existing_table_options_parse_and_validate() {
+    let text = r#"
+[models.Visit]
+managed = false
+timestamps = false
+fields.created_at = { type = "datetime", default_fn = "now" }
+fields.day        = { type = "date", default_fn = "today" }
+fields.token      = { type = "uuid", optional = true, default_fn = "uuid" }
+"#;
+    let defs = flowgate::model::parse_toml(text, "visits.toml").unwrap();
+    let visit = &defs[0];
+    assert!(!visit.managed && !visit.timestamps);
+    assert_eq!(
+        visit.fields[0].default_fn,
+        Some(flowgate::model::DefaultFn::Now)
+    );
+    assert!(!visit.fields[0].required_on_create());
+    let schema = Schema::new(defs.clone()).unwrap();
+    let info = schema.get("Visit").unwrap();
+    assert!(info.updated_at().is_none(), "no managed timestamps");
+    assert_eq!(
+        info.column("created_at").unwrap().role,
+        flowgate::model::Role::Field
+    );
+    // The canonical JSON form carries them and reads back the same.
+    let json = flowgate::model::to_json(&defs).to_string();
+    assert_eq!(flowgate::model::parse_json(&json, "v.json").unwrap(), defs);
+
+    let bad = |field: FieldDef| {
+        Schema::new([ModelDef::new("Visit").field(field)])
+            .unwrap_err()
+            .to_string()
+    };
+    use flowgate::model::DefaultFn;
+    assert!(
+        bad(FieldDef::date("day").default_fn(DefaultFn::Now))
+            .contains("gives a datetime value, not date")
+    );
+    assert!(
+        bad(FieldDef::datetime("at")
+            .default_fn(DefaultFn::Now)
+            .default("2026-01-01T00:00:00Z"))
+        .contains("not both")
+    );
+    // With the managed timestamps, their names stay reserved.
+    assert!(bad(FieldDef::datetime("created_at")).contains("reserved"));
+    let err = flowgate::model::parse_toml(
+        "[models.V]\nfields.a = { type = \"date\", default_fn = \"yesterday\" }",
+        "v.toml",
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("now, today or uuid"), "{err}");
+}

@@ -4,7 +4,8 @@
 
 use super::{Introspection, Note, RawColumn, RawTable};
 use crate::model::{
-    FieldDef, FieldType, IdType, ModelDef, OnDelete, Schema, TENANT_COLUMN, default_table_name,
+    DefaultFn, FieldDef, FieldType, IdType, ModelDef, OnDelete, Schema, TENANT_COLUMN,
+    default_table_name,
 };
 use crate::sql::Dialect;
 use crate::value::{self, Shape};
@@ -410,14 +411,28 @@ fn field_of(d: Dialect, c: &RawColumn, model: &str, notes: &mut Vec<Note>) -> Fi
         match default_of(raw, &f) {
             Default::None => {}
             Default::Value(v) => f.default = Some(v),
-            Default::Expression(expr) => note(
-                notes,
-                model,
-                Some(&c.name),
-                format!(
-                    "the database's default `{expr}` applies only to inserts that leave the column out, which Flowgate's do not: give a value on create"
+            Default::Expression(expr) => match default_fn_of(&expr, f.ty) {
+                Some(func) => {
+                    f.default_fn = Some(func);
+                    note(
+                        notes,
+                        model,
+                        Some(&c.name),
+                        format!(
+                            "the database's default `{expr}`: Flowgate computes it when a create leaves the field out (default_fn = \"{}\")",
+                            func.as_str()
+                        ),
+                    );
+                }
+                None => note(
+                    notes,
+                    model,
+                    Some(&c.name),
+                    format!(
+                        "the database's default `{expr}` applies only to inserts that leave the column out, which Flowgate's do not: give a value on create"
+                    ),
                 ),
-            ),
+            },
         }
     }
     f
@@ -565,6 +580,44 @@ fn sqlite_affinity(base: &str, c: &RawColumn) -> Mapped {
         format!("the column type {}", c.data_type)
     };
     Mapped::of(ty).noted(format!("{what}: served as {ty} (SQLite's type affinity)"))
+}
+
+/// The `default_fn` that computes what a database's default expression gives, for the common
+/// ones: the time (`now()`, `CURRENT_TIMESTAMP`, `current_timestamp(6)`, SQLite's
+/// `datetime('now')`), the date (`CURRENT_DATE`, `curdate()`), a random UUID
+/// (`gen_random_uuid()`, `uuid_generate_v4()`, `uuid()`), each on a field of the type it gives.
+pub(super) fn default_fn_of(expr: &str, ty: FieldType) -> Option<DefaultFn> {
+    let mut e = expr.trim().to_ascii_lowercase();
+    while e.starts_with('(') && e.ends_with(')') {
+        e = e[1..e.len() - 1].trim().to_string();
+    }
+    // PostgreSQL's casts (`now()::timestamp without time zone`, `CURRENT_DATE::date`).
+    let base = e.split("::").next().unwrap_or_default().trim();
+    let base = base.strip_suffix("()").unwrap_or(base);
+    let base = match base.find('(') {
+        Some(i)
+            if base[i + 1..]
+                .trim_end_matches(')')
+                .chars()
+                .all(|c| c.is_ascii_digit()) =>
+        {
+            &base[..i]
+        }
+        _ => base,
+    };
+    let func = match base {
+        "now"
+        | "current_timestamp"
+        | "localtimestamp"
+        | "transaction_timestamp"
+        | "statement_timestamp"
+        | "clock_timestamp"
+        | "datetime('now')" => DefaultFn::Now,
+        "current_date" | "curdate" | "date('now')" => DefaultFn::Today,
+        "gen_random_uuid" | "uuid_generate_v4" | "uuid" => DefaultFn::Uuid,
+        _ => return None,
+    };
+    (func.field_type() == ty).then_some(func)
 }
 
 /// A column default read from the catalog.
@@ -824,6 +877,31 @@ mod tests {
             default_of("'gone'::mood", &e),
             Default::Expression("'gone'::mood".into())
         );
+    }
+
+    #[test]
+    fn common_default_expressions_are_computed_by_flowgate() {
+        use FieldType::*;
+        for (expr, ty, want) in [
+            ("now()", Datetime, Some(DefaultFn::Now)),
+            ("CURRENT_TIMESTAMP", Datetime, Some(DefaultFn::Now)),
+            ("current_timestamp(6)", Datetime, Some(DefaultFn::Now)),
+            ("(datetime('now'))", Datetime, Some(DefaultFn::Now)),
+            (
+                "now()::timestamp without time zone",
+                Datetime,
+                Some(DefaultFn::Now),
+            ),
+            ("CURRENT_DATE", Date, Some(DefaultFn::Today)),
+            ("curdate()", Date, Some(DefaultFn::Today)),
+            ("gen_random_uuid()", Uuid, Some(DefaultFn::Uuid)),
+            ("uuid()", Uuid, Some(DefaultFn::Uuid)),
+            ("now()", Date, None),
+            ("nextval('seq'::regclass)", Integer, None),
+            ("(random() * 10)", Float, None),
+        ] {
+            assert_eq!(default_fn_of(expr, ty), want, "{expr} {ty}");
+        }
     }
 
     #[test]

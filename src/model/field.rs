@@ -129,6 +129,47 @@ impl OnDelete {
     }
 }
 
+/// A value Flowgate computes for a field a create leaves out (`default_fn`): what a database's
+/// `DEFAULT now()`, `CURRENT_DATE` or `gen_random_uuid()` gives, computed at the write, so that
+/// every database and every insert (Flowgate's name every column) get it alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DefaultFn {
+    /// The time of the write (a `datetime` field).
+    Now,
+    /// The date of the write, in UTC (a `date` field).
+    Today,
+    /// A new random UUID, version 4 (a `uuid` field).
+    Uuid,
+}
+
+impl DefaultFn {
+    /// The name used in schema files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DefaultFn::Now => "now",
+            DefaultFn::Today => "today",
+            DefaultFn::Uuid => "uuid",
+        }
+    }
+
+    /// Parses the schema-file spelling.
+    pub fn parse(s: &str) -> Option<DefaultFn> {
+        [DefaultFn::Now, DefaultFn::Today, DefaultFn::Uuid]
+            .into_iter()
+            .find(|f| f.as_str() == s)
+    }
+
+    /// The field type it gives a value of.
+    pub fn field_type(self) -> FieldType {
+        match self {
+            DefaultFn::Now => FieldType::Datetime,
+            DefaultFn::Today => FieldType::Date,
+            DefaultFn::Uuid => FieldType::Uuid,
+        }
+    }
+}
+
 /// The longest value of a `string` field that declares no `max_length`, in characters. MySQL
 /// stores such a field as `VARCHAR(255)`, so every database refuses longer values alike.
 pub const DEFAULT_MAX_LENGTH: u32 = 255;
@@ -144,6 +185,8 @@ pub struct FieldDef {
     pub optional: bool,
     /// The value used when a create leaves the field out.
     pub default: Option<Value>,
+    /// The value computed when a create leaves the field out (instead of a constant `default`).
+    pub default_fn: Option<DefaultFn>,
     /// Whether values are unique across the table.
     pub unique: bool,
     /// Whether the column has an index of its own.
@@ -174,6 +217,7 @@ impl FieldDef {
             ty,
             optional: false,
             default: None,
+            default_fn: None,
             unique: false,
             indexed: false,
             references: None,
@@ -274,6 +318,15 @@ impl FieldDef {
     pub fn default(mut self, value: impl Into<Value>) -> Self {
         self.default = Some(value.into());
         self
+    }
+    /// The value a create computes when the field is left out.
+    pub fn default_fn(mut self, f: DefaultFn) -> Self {
+        self.default_fn = Some(f);
+        self
+    }
+    /// Whether a create must give the field: not optional, and no default of either kind.
+    pub fn required_on_create(&self) -> bool {
+        !self.optional && self.default.is_none() && self.default_fn.is_none()
     }
     /// Values must be unique across the table.
     pub fn unique(mut self) -> Self {

@@ -152,6 +152,9 @@ fn field_to_json(f: &FieldDef) -> Value {
     if let Some(default) = &f.default {
         m.insert("default".into(), default.clone());
     }
+    if let Some(func) = f.default_fn {
+        m.insert("default_fn".into(), func.as_str().into());
+    }
     if f.unique {
         m.insert("unique".into(), true.into());
     }
@@ -496,6 +499,14 @@ fn parse_field(at: At<'_>, name: &str, spec: &Value) -> Result<FieldDef> {
             }
             "optional" => f.optional = at.boolean(key, value)?,
             "default" => f.default = Some(value.clone()),
+            "default_fn" => {
+                let text = at.string(key, value)?;
+                f.default_fn = Some(super::field::DefaultFn::parse(&text).ok_or_else(|| {
+                    at.err(format!(
+                        "`default_fn` must be now, today or uuid, not `{text}`"
+                    ))
+                })?);
+            }
             "unique" => f.unique = at.boolean(key, value)?,
             "indexed" => f.indexed = at.boolean(key, value)?,
             "references" => f.references = Some(at.string(key, value)?),

@@ -455,6 +455,19 @@ fn validate_model(def: &ModelDef, internal: bool) -> Result<()> {
         if f.on_delete != OnDelete::Restrict && f.references.is_none() {
             return err("on_delete applies only to fields with references".into());
         }
+        if let Some(func) = f.default_fn {
+            if f.default.is_some() {
+                return err("give `default` or `default_fn`, not both".into());
+            }
+            if func.field_type() != f.ty {
+                return err(format!(
+                    "default_fn = \"{}\" gives a {} value, not {}",
+                    func.as_str(),
+                    func.field_type(),
+                    f.ty
+                ));
+            }
+        }
         if let Some(default) = &f.default {
             let shape = Shape {
                 ty: f.ty,

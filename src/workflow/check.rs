@@ -71,7 +71,7 @@ impl Workflow {
                     }
                     for col in m.columns.iter().filter(|c| c.role == Role::Field) {
                         let f = &col.def;
-                        if !f.optional && f.default.is_none() && !given.contains(f.name.as_str()) {
+                        if f.required_on_create() && !given.contains(f.name.as_str()) {
                             return Err(missing(&f.name, "(a required field)"));
                         }
                     }

@@ -96,7 +96,7 @@ fn field_help(f: &FieldDef, creating: bool) -> String {
     if let Some(n) = f.length_limit() {
         facts.push(format!("at most {n} characters"));
     }
-    if creating && !f.optional && f.default.is_none() {
+    if creating && f.required_on_create() {
         facts.push("required".into());
     }
     if f.optional {

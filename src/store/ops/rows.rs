@@ -107,6 +107,7 @@ pub(crate) fn new_row(
                 Some(v) => field_value(col, v)?,
                 None => match &col.def.default {
                     Some(d) => field_value(col, d)?,
+                    None if col.def.default_fn.is_some() => computed(col, now),
                     None if col.def.optional => Val::Null,
                     None => {
                         return Err(Error::validation(
@@ -127,6 +128,16 @@ pub(crate) fn new_row(
         );
     }
     Ok(row)
+}
+
+/// The value of a field's `default_fn` for a write at `now`.
+fn computed(col: &Column, now: DateTime<Utc>) -> Val {
+    match col.def.default_fn {
+        Some(crate::model::DefaultFn::Now) => Val::DateTime(now),
+        Some(crate::model::DefaultFn::Today) => Val::Date(now.date_naive()),
+        Some(crate::model::DefaultFn::Uuid) => Val::Uuid(uuid::Uuid::new_v4()),
+        None => Val::Null,
+    }
 }
 
 /// Checks the values a caller gives for a new row without completing it: names, writability
