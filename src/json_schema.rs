@@ -288,6 +288,25 @@ pub fn error_object_schema() -> Value {
     })
 }
 
+/// A model described for the model views (the MCP resource `flowgate://models/{Model}`,
+/// `GET /models/{Model}`): its record schema, its create schema, its canonical definition and
+/// its relations among the `served` models (belongs-to and has-many, from references; the names
+/// `expand` takes).
+pub fn model_document(m: &ModelInfo, served: &[std::sync::Arc<ModelInfo>]) -> Value {
+    let relations: Vec<Value> = crate::model::relations(&m.def, served.iter().map(|s| &s.def))
+        .iter()
+        .map(crate::model::Relation::to_json)
+        .collect();
+    json!({
+        "name": m.name(),
+        "table": m.table,
+        "record_schema": record_schema(m),
+        "create_schema": create_schema(m),
+        "definition": crate::model::to_json(std::slice::from_ref(&m.def)),
+        "relations": relations,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -535,7 +535,7 @@ async fn model(
     let Some(m) = served.iter().find(|m| m.name() == name || m.table == name) else {
         return ApiError(Error::not_found(flowgate::Missing::Model, &name)).into_response();
     };
-    let mut body = super::mcp::model_resource(m, &served);
+    let mut body = flowgate::json_schema::model_document(m, &served);
     body["version"] = serde_json::json!(routes.version(m.name()));
     Json(body).into_response()
 }

@@ -372,7 +372,8 @@ impl McpServer {
 
     /// A model's resource, with the tools it allows.
     fn model_json(&self, m: &ModelInfo) -> Value {
-        let mut value = model_resource(m, &self.inner.dispatcher.routes().served());
+        let mut value =
+            flowgate::json_schema::model_document(m, &self.inner.dispatcher.routes().served());
         value["tools"] = json!(self.tool_names(m));
         value
     }
@@ -677,24 +678,6 @@ fn json_resource(uri: &str, value: &Value) -> ReadResourceResponse {
         ResourceContents::text(text, uri).with_mime_type("application/json"),
     ])
     .into()
-}
-
-/// A model's resource: its record schema, its create schema, its canonical definition and its
-/// relations among the `served` models (belongs-to and has-many, from references; the names
-/// `expand` takes). `GET /models/{Model}` answers the same.
-pub fn model_resource(m: &ModelInfo, served: &[Arc<ModelInfo>]) -> Value {
-    let relations: Vec<Value> = flowgate::model::relations(&m.def, served.iter().map(|s| &s.def))
-        .iter()
-        .map(flowgate::model::Relation::to_json)
-        .collect();
-    json!({
-        "name": m.name(),
-        "table": m.table,
-        "record_schema": flowgate::json_schema::record_schema(m),
-        "create_schema": flowgate::json_schema::create_schema(m),
-        "definition": flowgate::model::to_json(std::slice::from_ref(&m.def)),
-        "relations": relations,
-    })
 }
 
 impl ServerHandler for McpServer {
