@@ -177,6 +177,27 @@ impl Dispatcher {
                 route.runner
             }
         };
+        // `expand` reads other models' records: the caller needs `list` on each (DESIGN 13.10).
+        if matches!(op, OpKind::Read | OpKind::List)
+            && let Params::Json(v) = &params
+            && v.get("expand").is_some()
+        {
+            let served = self.routes.served();
+            let related = flowgate::store::expand::related_models(
+                &runner.model().def,
+                served.iter().map(|m| &m.def),
+                v,
+            );
+            for model in &related {
+                self.auth.authorize(
+                    &ctx.principal,
+                    crate::auth::Permission::Op {
+                        model,
+                        op: OpKind::List,
+                    },
+                )?;
+            }
+        }
         // Run on the model's runner. A runner closed before the operation started (its node
         // stopped: a model changed or a restart) ran nothing: the operation goes to the next.
         loop {

@@ -999,3 +999,75 @@ mod policy_property {
         }
     }
 }
+
+/// `expand` reads another model's records: a caller that may list books but not authors gets
+/// books, and 403 for `expand=author` (on REST and MCP alike); one that may list authors gets
+/// them inside the books.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expand_needs_list_on_the_related_model() {
+    let url = common::fresh_shared_url(Backend::Sqlite).await.unwrap();
+    let dir = temp_dir("auth_expand");
+    let mut settings = auth_settings();
+    settings[0].1["roles"]["shelf"] = json!({"allow": ["Book:read", "Book:list"]});
+    let h = server(&url, &dir, &settings).await;
+    let keys = h.api_keys().unwrap();
+    let (_, shelf) = keys.create(NewKey::new("shelf", ["shelf"])).await.unwrap();
+    let (_, editor) = keys.create(NewKey::new("ed", ["editor"])).await.unwrap();
+    let (_, admin) = keys.create(NewKey::new("root", ["admin"])).await.unwrap();
+    let c = common::http_client();
+    let base = format!("http://{}", h.http_addr());
+    let author: Value = c
+        .post(format!("{base}/api/authors"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "Le Guin"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let created = c
+        .post(format!("{base}/api/books"))
+        .bearer_auth(&admin)
+        .json(&json!({"title": "Lathe", "author_id": author["id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let get = |key: String, query: &'static [(&'static str, &'static str)]| {
+        let c = c.clone();
+        let url = format!("{base}/api/books");
+        async move {
+            let r = c
+                .get(url)
+                .bearer_auth(key)
+                .query(query)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, _) = get(shelf.clone(), &[]).await;
+    assert_eq!(status, 200);
+    let (status, body) = get(shelf.clone(), &[("expand", "author")]).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "forbidden", "{body}");
+    assert!(body.to_string().contains("Author:list"), "{body}");
+    let (status, body) = get(editor, &[("expand", "author")]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["records"][0]["author"]["name"], "Le Guin", "{body}");
+    // The same refusal as an MCP tool call.
+    let mcp = Channel::Mcp(
+        drivers::mcp_session_as(h.mcp_addr(), Some(&shelf))
+            .await
+            .unwrap(),
+    );
+    let answer = mcp
+        .call("books", OpKind::List, &json!({"expand": ["author"]}))
+        .await;
+    let err = answer.result.expect_err("refused");
+    assert_eq!(err["code"], "forbidden", "{err}");
+    mcp.close().await;
+    h.shutdown().await;
+}

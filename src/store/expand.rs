@@ -7,7 +7,7 @@
 use super::Store;
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::model::{ModelInfo, Relation, RelationKind};
+use crate::model::{ModelDef, ModelInfo, Relation, RelationKind};
 use crate::operation::OpKind;
 use crate::value::{self, Val, kind_of};
 use serde_json::{Map, Value, json};
@@ -67,6 +67,29 @@ fn per_parent(value: Option<&Value>) -> Result<u64> {
                 )
             }),
     }
+}
+
+/// The models whose records `params` would read through `expand` on `model` (relations by the
+/// names asked, among `all`; unknown names are left to the operation, which refuses them): what
+/// a runtime authorizes, besides the operation itself, before it runs one.
+pub fn related_models<'a>(
+    model: &ModelDef,
+    all: impl IntoIterator<Item = &'a ModelDef>,
+    params: &Value,
+) -> Vec<String> {
+    let Ok(asked) = names(params.get("expand")) else {
+        return Vec::new();
+    };
+    if asked.is_empty() {
+        return Vec::new();
+    }
+    let mut out: Vec<String> = Vec::new();
+    for r in crate::model::relations(model, all) {
+        if asked.contains(&r.name) && !out.contains(&r.model) {
+            out.push(r.model);
+        }
+    }
+    out
 }
 
 /// A JSON value as a map key (ids and references decode to the same JSON on both sides).
