@@ -231,6 +231,17 @@ async fn one_statement_per_relation(b: Backend) {
     assert_eq!(expanded["records"].as_array().unwrap().len(), 20);
     // `editor` is null on every book: no statement for it.
     assert_eq!(statements(&count), page + 1, "{plain}");
+    // A relation named again and again is still read once.
+    let names: Vec<&str> = ["author", "editor"].repeat(500);
+    run(
+        &store,
+        "Book",
+        OpKind::List,
+        json!({"limit": 20, "expand": names}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(statements(&count), page + 1);
     run(
         &store,
         "Author",

@@ -49,7 +49,9 @@ fn names(value: Option<&Value>) -> Result<Vec<String>> {
         }
         Some(other) => return Err(bad(other)),
     }
-    out.dedup();
+    // Each relation once, however often it is named: one statement per relation, never more.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|n| seen.insert(n.clone()));
     Ok(out)
 }
 
