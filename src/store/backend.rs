@@ -125,6 +125,29 @@ struct Checkout<D: Db> {
 }
 
 impl<D: Db> Checkout<D> {
+    /// A connection of `pool`, with the statement time limit armed on it when `limit` is given
+    /// (SQLite's deadline: the other databases have theirs in the session settings).
+    async fn take(
+        pool: &sqlx::Pool<D>,
+        limit: Option<std::time::Duration>,
+    ) -> Result<(Checkout<D>, Option<super::limits::SqliteDeadline>)> {
+        let conn = pool.acquire().await.map_err(db_error)?;
+        let mut held = Checkout { conn, armed: true };
+        let deadline = match limit {
+            Some(limit) => D::arm_deadline(&mut held.conn, limit).await?,
+            None => None,
+        };
+        Ok((held, deadline))
+    }
+
+    /// The operation is over: the deadline disarmed, the connection back to the pool now.
+    async fn finish_armed(self, deadline: Option<super::limits::SqliteDeadline>) {
+        if let Some(d) = deadline {
+            d.disarm();
+        }
+        self.finish().await;
+    }
+
     /// The operation is over: the connection goes back to the pool now.
     async fn finish(mut self) {
         self.armed = false;
@@ -188,12 +211,8 @@ impl<D: Db> Backend for sqlx::Pool<D> {
         form: Form,
     ) -> BoxFuture<'a, Result<Output>> {
         Box::pin(async move {
-            let conn = self.acquire().await.map_err(db_error)?;
-            let mut held = Checkout::<D> { conn, armed: true };
-            let deadline = match s.statement_timeout {
-                Some(limit) if may_scan(kind) => D::arm_deadline(&mut held.conn, limit).await?,
-                _ => None,
-            };
+            let limit = s.statement_timeout.filter(|_| may_scan(kind));
+            let (mut held, deadline) = Checkout::take(self, limit).await?;
             let audited = s.audit.is_some() && !kind.is_read_only();
             let result = if ops::needs_transaction(kind) || audited {
                 let mut t = begin::<D>(&mut held.conn).await.map_err(db_error)?;
@@ -215,10 +234,7 @@ impl<D: Db> Backend for sqlx::Pool<D> {
                 let mut x = Exec::<D>::new(&mut held.conn, s.echo).audited(s.audit);
                 ops::dispatch(&mut x, model, ctx, kind, params, form).await
             };
-            if let Some(d) = deadline {
-                d.disarm();
-            }
-            held.finish().await;
+            held.finish_armed(deadline).await;
             result
         })
     }
@@ -233,20 +249,12 @@ impl<D: Db> Backend for sqlx::Pool<D> {
         per_group: u64,
     ) -> BoxFuture<'a, Result<Vec<serde_json::Map<String, Value>>>> {
         Box::pin(async move {
-            let conn = self.acquire().await.map_err(db_error)?;
-            let mut held = Checkout::<D> { conn, armed: true };
-            let deadline = match s.statement_timeout {
-                Some(limit) => D::arm_deadline(&mut held.conn, limit).await?,
-                None => None,
-            };
+            let (mut held, deadline) = Checkout::take(self, s.statement_timeout).await?;
             let result = {
                 let mut x = Exec::<D>::new(&mut held.conn, s.echo);
                 ops::related(&mut x, model, ctx, field, values, per_group).await
             };
-            if let Some(d) = deadline {
-                d.disarm();
-            }
-            held.finish().await;
+            held.finish_armed(deadline).await;
             result
         })
     }
