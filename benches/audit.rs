@@ -7,6 +7,7 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`, in a schema of its own, dropped after).
 //! `FLOWGATE_BENCH_ROUNDS` (default 5) rounds of `FLOWGATE_BENCH_OPS` (default 1000) operations.
 
+mod support;
 use flowgate::{Context, FieldDef, ModelDef, OpKind, Store, StoreConfig};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -178,25 +179,10 @@ fn main() {
         for f in &files {
             let _ = std::fs::remove_file(f);
         }
-        let base = std::env::var("FLOWGATE_BENCH_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-        let Ok(admin) = sqlx::PgPool::connect(&base).await else {
-            println!("postgres: not reachable at {base}; skipped");
+        let Some(pg) = support::pg_schema("fg_audit_bench").await else {
             return;
         };
-        let schema = format!("fg_audit_bench_{}", std::process::id());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-            .execute(&admin)
-            .await
-            .expect("create schema");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        measure("postgres", &url, rounds, ops).await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA \"{schema}\" CASCADE"
-        )))
-        .execute(&admin)
-        .await
-        .expect("drop schema");
+        measure("postgres", &pg.url, rounds, ops).await;
+        pg.drop().await;
     });
 }

@@ -8,6 +8,7 @@
 //! default `postgres://postgres@127.0.0.1:5432/postgres`, in a schema of its own, dropped after).
 //! `FLOWGATE_BENCH_ROUNDS` (default 7) rounds of `FLOWGATE_BENCH_OPS` (default 500) pages.
 
+mod support;
 use flowgate::{Context, FieldDef, ModelDef, OpKind, Schema, Store, StoreConfig};
 use serde_json::json;
 use sqlx::Row;
@@ -212,25 +213,10 @@ fn main() {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
         }
-        let base = std::env::var("FLOWGATE_BENCH_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string());
-        let Ok(admin) = sqlx::PgPool::connect(&base).await else {
-            println!("postgres: not reachable at {base}; skipped");
+        let Some(pg) = support::pg_schema("fg_expand_bench").await else {
             return;
         };
-        let schema = format!("fg_expand_bench_{}", std::process::id());
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
-            .execute(&admin)
-            .await
-            .expect("schema");
-        let sep = if base.contains('?') { '&' } else { '?' };
-        let url = format!("{base}{sep}options=-c%20search_path%3D{schema}");
-        measure("postgres", &url, rounds, ops).await;
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA \"{schema}\" CASCADE"
-        )))
-        .execute(&admin)
-        .await
-        .expect("drop schema");
+        measure("postgres", &pg.url, rounds, ops).await;
+        pg.drop().await;
     });
 }

@@ -5,6 +5,7 @@
 
 pub mod alter;
 mod cache;
+pub(crate) mod catalog;
 mod ddl;
 mod dml;
 mod filter;

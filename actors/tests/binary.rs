@@ -101,6 +101,13 @@ async fn serve(dir: &Path, args: &[&str]) -> (Child, String) {
     (child, addr)
 }
 
+/// [`serve`] on free ports.
+async fn serve_free(dir: &Path, args: &[&str]) -> (Child, String) {
+    let mut all = args.to_vec();
+    all.extend(["--http-port", "0", "--mcp-port", "0"]);
+    serve(dir, &all).await
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
@@ -340,7 +347,7 @@ async fn memory_of_a_large_bulk_call_is_given_back() {
     let dir = temp_dir();
     std::fs::write(dir.join("notes.toml"), "[models.Note]\nfields.title = { type = \"string\" }\nfields.body = { type = \"text\", optional = true }\n").unwrap();
     std::fs::write(dir.join("flowgate.toml"), "body_limit = 67108864\n").unwrap();
-    let (child, addr) = serve(
+    let (child, addr) = serve_free(
         &dir,
         &[
             "--config",
@@ -349,10 +356,6 @@ async fn memory_of_a_large_bulk_call_is_given_back() {
             "notes.toml",
             "--database-url",
             "sqlite://notes.db",
-            "--http-port",
-            "0",
-            "--mcp-port",
-            "0",
         ],
     )
     .await;
@@ -414,7 +417,7 @@ async fn peak_memory_of_a_large_bulk_call_is_a_small_multiple_of_its_body() {
     let dir = temp_dir();
     std::fs::write(dir.join("notes.toml"), "[models.Note]\nfields.title = { type = \"string\" }\nfields.body = { type = \"text\", optional = true }\n").unwrap();
     std::fs::write(dir.join("flowgate.toml"), "body_limit = 67108864\n").unwrap();
-    let (child, addr) = serve(
+    let (child, addr) = serve_free(
         &dir,
         &[
             "--config",
@@ -423,10 +426,6 @@ async fn peak_memory_of_a_large_bulk_call_is_a_small_multiple_of_its_body() {
             "notes.toml",
             "--database-url",
             "sqlite://notes.db",
-            "--http-port",
-            "0",
-            "--mcp-port",
-            "0",
         ],
     )
     .await;
@@ -555,20 +554,7 @@ async fn introspect_then_serve_an_existing_database() {
     assert!(!status.success());
     assert!(!dir.join("none.db").exists(), "{stderr}");
 
-    let (child, addr) = serve(
-        &dir,
-        &[
-            "--models",
-            &file,
-            "--database-url",
-            &url,
-            "--http-port",
-            "0",
-            "--mcp-port",
-            "0",
-        ],
-    )
-    .await;
+    let (child, addr) = serve_free(&dir, &["--models", &file, "--database-url", &url]).await;
     let http = client();
     wait_ready(&http, &addr).await;
     let acme = post(
@@ -620,19 +606,7 @@ async fn introspect_then_serve_an_existing_database() {
 async fn serve_introspect_serves_every_table() {
     let dir = temp_dir();
     let (url, before) = legacy_database(&dir).await;
-    let (child, addr) = serve(
-        &dir,
-        &[
-            "--introspect",
-            "--database-url",
-            &url,
-            "--http-port",
-            "0",
-            "--mcp-port",
-            "0",
-        ],
-    )
-    .await;
+    let (child, addr) = serve_free(&dir, &["--introspect", "--database-url", &url]).await;
     let http = client();
     let deadline = Instant::now() + WAIT;
     loop {

@@ -409,9 +409,9 @@ fn field_of(d: Dialect, c: &RawColumn, model: &str, notes: &mut Vec<Note>) -> Fi
     f.scale = m.scale;
     if let Some(raw) = &c.default {
         match default_of(raw, &f) {
-            Default::None => {}
-            Default::Value(v) => f.default = Some(v),
-            Default::Expression(expr) => match default_fn_of(&expr, f.ty) {
+            DbDefault::None => {}
+            DbDefault::Value(v) => f.default = Some(v),
+            DbDefault::Expression(expr) => match default_fn_of(&expr, f.ty) {
                 Some(func) => {
                     f.default_fn = Some(func);
                     note(
@@ -622,7 +622,7 @@ pub(super) fn default_fn_of(expr: &str, ty: FieldType) -> Option<DefaultFn> {
 
 /// A column default read from the catalog.
 #[derive(Debug, Clone, PartialEq)]
-pub(super) enum Default {
+pub(super) enum DbDefault {
     /// No default (or NULL).
     None,
     /// A constant, as the field's JSON value.
@@ -633,16 +633,16 @@ pub(super) enum Default {
 
 /// Reads a catalog's default for a field: a constant becomes its JSON value (checked against
 /// the field), anything else is the database's expression.
-pub(super) fn default_of(raw: &str, f: &FieldDef) -> Default {
+pub(super) fn default_of(raw: &str, f: &FieldDef) -> DbDefault {
     let raw = raw.trim();
     if raw.is_empty()
         || raw.eq_ignore_ascii_case("null")
         || raw.to_ascii_lowercase().starts_with("null::")
     {
-        return Default::None;
+        return DbDefault::None;
     }
     let Some(literal) = literal(raw) else {
-        return Default::Expression(raw.to_string());
+        return DbDefault::Expression(raw.to_string());
     };
     let value = match (f.ty, literal) {
         (FieldType::Integer, Literal::Number(n)) => n.parse::<i64>().ok().map(Value::from),
@@ -670,8 +670,8 @@ pub(super) fn default_of(raw: &str, f: &FieldDef) -> Default {
         values: &f.values,
     };
     match value {
-        Some(v) if value::coerce(shape, &v).is_ok() => Default::Value(v),
-        _ => Default::Expression(raw.to_string()),
+        Some(v) if value::coerce(shape, &v).is_ok() => DbDefault::Value(v),
+        _ => DbDefault::Expression(raw.to_string()),
     }
 }
 
@@ -833,49 +833,49 @@ mod tests {
         let s = FieldDef::string("s");
         assert_eq!(
             default_of("'it''s'::character varying", &s),
-            Default::Value(json!("it's"))
+            DbDefault::Value(json!("it's"))
         );
-        assert_eq!(default_of("'open'", &s), Default::Value(json!("open")));
-        assert_eq!(default_of("NULL", &s), Default::None);
-        assert_eq!(default_of("NULL::character varying", &s), Default::None);
+        assert_eq!(default_of("'open'", &s), DbDefault::Value(json!("open")));
+        assert_eq!(default_of("NULL", &s), DbDefault::None);
+        assert_eq!(default_of("NULL::character varying", &s), DbDefault::None);
         let i = FieldDef::integer("i");
-        assert_eq!(default_of("42", &i), Default::Value(json!(42)));
-        assert_eq!(default_of("(-1)", &i), Default::Value(json!(-1)));
-        assert_eq!(default_of("'7'::integer", &i), Default::Value(json!(7)));
+        assert_eq!(default_of("42", &i), DbDefault::Value(json!(42)));
+        assert_eq!(default_of("(-1)", &i), DbDefault::Value(json!(-1)));
+        assert_eq!(default_of("'7'::integer", &i), DbDefault::Value(json!(7)));
         assert_eq!(
             default_of("nextval('t_id_seq'::regclass)", &i),
-            Default::Expression("nextval('t_id_seq'::regclass)".into())
+            DbDefault::Expression("nextval('t_id_seq'::regclass)".into())
         );
         let b = FieldDef::boolean("b");
-        assert_eq!(default_of("true", &b), Default::Value(json!(true)));
-        assert_eq!(default_of("0", &b), Default::Value(json!(false)));
+        assert_eq!(default_of("true", &b), DbDefault::Value(json!(true)));
+        assert_eq!(default_of("0", &b), DbDefault::Value(json!(false)));
         let dt = FieldDef::datetime("d");
         assert_eq!(
             default_of("now()", &dt),
-            Default::Expression("now()".into())
+            DbDefault::Expression("now()".into())
         );
         assert_eq!(
             default_of("CURRENT_TIMESTAMP", &dt),
-            Default::Expression("CURRENT_TIMESTAMP".into())
+            DbDefault::Expression("CURRENT_TIMESTAMP".into())
         );
         let j = FieldDef::json("j");
         assert_eq!(
             default_of("'{\"a\": 1}'::jsonb", &j),
-            Default::Value(json!({"a": 1}))
+            DbDefault::Value(json!({"a": 1}))
         );
         let d = FieldDef::decimal("d");
         assert_eq!(
             default_of("'3.50'::numeric", &d),
-            Default::Value(json!("3.50"))
+            DbDefault::Value(json!("3.50"))
         );
         let e = FieldDef::enumeration("e", ["open", "done"]);
         assert_eq!(
             default_of("'open'::mood", &e),
-            Default::Value(json!("open"))
+            DbDefault::Value(json!("open"))
         );
         assert_eq!(
             default_of("'gone'::mood", &e),
-            Default::Expression("'gone'::mood".into())
+            DbDefault::Expression("'gone'::mood".into())
         );
     }
 

@@ -4,40 +4,12 @@
 use super::mapping::quoted_strings;
 use super::{RawColumn, RawForeignKey, RawIndex, RawTable};
 use crate::error::Result;
+use crate::sql::catalog::mysql::{COLUMNS, FOREIGN_KEYS, INDEXES, JSON_CHECKS, TABLES, VERSION};
 use crate::store::errors::{connect_error, db_error};
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlRow};
 use sqlx::{Connection, Row};
 use std::collections::HashMap;
 use std::str::FromStr;
-
-const TABLES: &str = "SELECT CAST(TABLE_NAME AS CHAR), CAST(TABLE_TYPE AS CHAR) \
-     FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() ORDER BY TABLE_NAME";
-
-const COLUMNS: &str = "SELECT CAST(TABLE_NAME AS CHAR), CAST(COLUMN_NAME AS CHAR), \
-     CAST(COLUMN_TYPE AS CHAR), CAST(IS_NULLABLE AS CHAR), CAST(COLUMN_DEFAULT AS CHAR), \
-     CAST(EXTRA AS CHAR) \
-     FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
-     ORDER BY TABLE_NAME, ORDINAL_POSITION";
-
-const INDEXES: &str = "SELECT CAST(TABLE_NAME AS CHAR), CAST(INDEX_NAME AS CHAR), \
-     CAST(NON_UNIQUE AS SIGNED), CAST(COLUMN_NAME AS CHAR), CAST(SUB_PART AS SIGNED) \
-     FROM information_schema.STATISTICS WHERE TABLE_SCHEMA = DATABASE() \
-     ORDER BY TABLE_NAME, INDEX_NAME, SEQ_IN_INDEX";
-
-const FOREIGN_KEYS: &str = "SELECT CAST(k.TABLE_NAME AS CHAR), CAST(k.CONSTRAINT_NAME AS CHAR), \
-     CAST(k.COLUMN_NAME AS CHAR), CAST(k.REFERENCED_TABLE_NAME AS CHAR), \
-     CAST(k.REFERENCED_COLUMN_NAME AS CHAR), CAST(r.DELETE_RULE AS CHAR) \
-     FROM information_schema.KEY_COLUMN_USAGE k \
-     JOIN information_schema.REFERENTIAL_CONSTRAINTS r \
-       ON r.CONSTRAINT_SCHEMA = k.CONSTRAINT_SCHEMA AND r.CONSTRAINT_NAME = k.CONSTRAINT_NAME \
-      AND r.TABLE_NAME = k.TABLE_NAME \
-     WHERE k.TABLE_SCHEMA = DATABASE() AND k.REFERENCED_TABLE_NAME IS NOT NULL \
-     ORDER BY k.TABLE_NAME, k.CONSTRAINT_NAME, k.ORDINAL_POSITION";
-
-/// MariaDB's JSON is a long text with `CHECK (json_valid(col))`, the check named after it.
-const JSON_CHECKS: &str = "SELECT CAST(TABLE_NAME AS CHAR), CAST(CONSTRAINT_NAME AS CHAR), \
-     CAST(CHECK_CLAUSE AS CHAR) \
-     FROM information_schema.CHECK_CONSTRAINTS WHERE CONSTRAINT_SCHEMA = DATABASE()";
 
 /// Every table and view of the URL's database.
 pub(super) async fn read(url: &str) -> Result<Vec<RawTable>> {
@@ -51,7 +23,7 @@ pub(super) async fn read(url: &str) -> Result<Vec<RawTable>> {
 }
 
 async fn read_on(conn: &mut MySqlConnection) -> Result<Vec<RawTable>> {
-    let version: String = sqlx::query_scalar("SELECT VERSION()")
+    let version: String = sqlx::query_scalar(VERSION)
         .fetch_one(&mut *conn)
         .await
         .map_err(db_error)?;

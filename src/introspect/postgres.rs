@@ -4,59 +4,14 @@
 use super::mapping::quoted_strings;
 use super::{RawColumn, RawForeignKey, RawIndex, RawTable};
 use crate::error::Result;
+use crate::sql::catalog::postgres::{
+    CHECKS, COLUMNS, CURRENT_SCHEMA, FOREIGN_KEYS, INDEXES, RELATIONS,
+};
 use crate::store::errors::{connect_error, db_error};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{Connection, Row};
 use std::collections::HashMap;
 use std::str::FromStr;
-
-const RELATIONS: &str = "SELECT c.relname::text, c.relkind::text FROM pg_class c \
-     JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') ORDER BY c.relname";
-
-const COLUMNS: &str = "SELECT c.relname::text, a.attname::text, format_type(a.atttypid, a.atttypmod), \
-     a.attnotnull, pg_get_expr(d.adbin, d.adrelid), a.attidentity::text <> '', \
-     CASE WHEN t.typtype = 'e' THEN ARRAY(SELECT e.enumlabel::text FROM pg_enum e \
-          WHERE e.enumtypid = t.oid ORDER BY e.enumsortorder) END \
-     FROM pg_attribute a \
-     JOIN pg_class c ON c.oid = a.attrelid \
-     JOIN pg_namespace n ON n.oid = c.relnamespace \
-     JOIN pg_type t ON t.oid = a.atttypid \
-     LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
-     WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 \
-       AND NOT a.attisdropped \
-     ORDER BY c.relname, a.attnum";
-
-const INDEXES: &str = "SELECT c.relname::text, i.relname::text, x.indisprimary, x.indisunique, \
-     (x.indpred IS NOT NULL OR x.indexprs IS NOT NULL), \
-     ARRAY(SELECT a.attname::text FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord) \
-           JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum \
-           WHERE k.ord <= x.indnkeyatts ORDER BY k.ord) \
-     FROM pg_index x \
-     JOIN pg_class c ON c.oid = x.indrelid \
-     JOIN pg_class i ON i.oid = x.indexrelid \
-     JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE n.nspname = $1 ORDER BY c.relname, i.relname";
-
-const FOREIGN_KEYS: &str = "SELECT c.relname::text, k.conname::text, f.relname::text, \
-     ARRAY(SELECT a.attname::text FROM unnest(k.conkey) WITH ORDINALITY u(attnum, ord) \
-           JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = u.attnum ORDER BY u.ord), \
-     ARRAY(SELECT a.attname::text FROM unnest(k.confkey) WITH ORDINALITY u(attnum, ord) \
-           JOIN pg_attribute a ON a.attrelid = k.confrelid AND a.attnum = u.attnum ORDER BY u.ord), \
-     k.confdeltype::text \
-     FROM pg_constraint k \
-     JOIN pg_class c ON c.oid = k.conrelid \
-     JOIN pg_class f ON f.oid = k.confrelid \
-     JOIN pg_namespace n ON n.oid = c.relnamespace \
-     WHERE n.nspname = $1 AND k.contype = 'f' ORDER BY c.relname, k.conname";
-
-/// Checks on one column, for enums Flowgate writes as `CHECK (col IN (...))`.
-const CHECKS: &str = "SELECT c.relname::text, a.attname::text, pg_get_constraintdef(k.oid) \
-     FROM pg_constraint k \
-     JOIN pg_class c ON c.oid = k.conrelid \
-     JOIN pg_namespace n ON n.oid = c.relnamespace \
-     JOIN pg_attribute a ON a.attrelid = k.conrelid AND a.attnum = k.conkey[1] \
-     WHERE n.nspname = $1 AND k.contype = 'c' AND cardinality(k.conkey) = 1";
 
 /// Every table and view of `schema` (the connection's current schema when `None`).
 pub(super) async fn read(url: &str, schema: Option<&str>) -> Result<Vec<RawTable>> {
@@ -66,7 +21,7 @@ pub(super) async fn read(url: &str, schema: Option<&str>) -> Result<Vec<RawTable
         .map_err(connect_error)?;
     let result = match schema {
         Some(s) => read_on(&mut conn, s).await,
-        None => match sqlx::query_scalar::<_, Option<String>>("SELECT current_schema()")
+        None => match sqlx::query_scalar::<_, Option<String>>(CURRENT_SCHEMA)
             .fetch_one(&mut conn)
             .await
         {

@@ -4,6 +4,7 @@
 use super::mapping::quoted_strings;
 use super::{RawColumn, RawForeignKey, RawIndex, RawTable};
 use crate::error::Result;
+use crate::sql::catalog::sqlite::{COLUMNS, FOREIGN_KEYS, INDEX_COLUMNS, INDEXES, OBJECTS};
 use crate::store::errors::{connect_error, db_error};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{Connection, Row};
@@ -24,12 +25,10 @@ pub(super) async fn read(url: &str) -> Result<Vec<RawTable>> {
 }
 
 async fn read_on(conn: &mut SqliteConnection) -> Result<Vec<RawTable>> {
-    let objects = sqlx::query(
-        "SELECT name, type, COALESCE(sql, '') FROM sqlite_master WHERE type IN ('table', 'view') ORDER BY name",
-    )
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let objects = sqlx::query(OBJECTS)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
     let mut tables = Vec::with_capacity(objects.len());
     for object in objects {
         let name: String = object.try_get(0).map_err(db_error)?;
@@ -40,13 +39,11 @@ async fn read_on(conn: &mut SqliteConnection) -> Result<Vec<RawTable>> {
             is_view: kind == "view",
             ..RawTable::default()
         };
-        let columns = sqlx::query(
-            "SELECT name, type, \"notnull\", dflt_value, pk FROM pragma_table_info(?1) ORDER BY cid",
-        )
-        .bind(&name)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(db_error)?;
+        let columns = sqlx::query(COLUMNS)
+            .bind(&name)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_error)?;
         let mut key: Vec<(i64, String)> = Vec::new();
         for c in columns {
             let column: String = c.try_get(0).map_err(db_error)?;
@@ -82,13 +79,11 @@ async fn read_on(conn: &mut SqliteConnection) -> Result<Vec<RawTable>> {
 }
 
 async fn indexes(conn: &mut SqliteConnection, table: &str) -> Result<Vec<RawIndex>> {
-    let list = sqlx::query(
-        "SELECT name, \"unique\", origin, partial FROM pragma_index_list(?1) ORDER BY name",
-    )
-    .bind(table)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let list = sqlx::query(INDEXES)
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
     let mut out = Vec::new();
     for ix in list {
         let origin: String = ix.try_get(2).map_err(db_error)?;
@@ -96,7 +91,7 @@ async fn indexes(conn: &mut SqliteConnection, table: &str) -> Result<Vec<RawInde
             continue;
         }
         let name: String = ix.try_get(0).map_err(db_error)?;
-        let cols = sqlx::query("SELECT cid, name FROM pragma_index_info(?1) ORDER BY seqno")
+        let cols = sqlx::query(INDEX_COLUMNS)
             .bind(&name)
             .fetch_all(&mut *conn)
             .await
@@ -120,13 +115,11 @@ async fn indexes(conn: &mut SqliteConnection, table: &str) -> Result<Vec<RawInde
 }
 
 async fn foreign_keys(conn: &mut SqliteConnection, table: &str) -> Result<Vec<RawForeignKey>> {
-    let rows = sqlx::query(
-        "SELECT id, \"table\", \"from\", \"to\", on_delete FROM pragma_foreign_key_list(?1) ORDER BY id, seq",
-    )
-    .bind(table)
-    .fetch_all(&mut *conn)
-    .await
-    .map_err(db_error)?;
+    let rows = sqlx::query(FOREIGN_KEYS)
+        .bind(table)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_error)?;
     let mut out: Vec<(i64, RawForeignKey)> = Vec::new();
     for r in rows {
         let id: i64 = r.try_get(0).map_err(db_error)?;
